@@ -1,0 +1,113 @@
+"""Open the built book in headless Chromium (system package, driven by Playwright) and check what a reader sees.
+
+Checks, page by page: math is typeset by the local MathJax (no raw TeX left), every image loads, no request
+leaves the machine, and the console shows no JavaScript error. A screenshot of each page is kept in
+book/_build/screenshots/. `make test` builds the book before running this; run alone, it builds it if missing.
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "book" / "_build" / "html"
+SHOTS = ROOT / "book" / "_build" / "screenshots"
+
+
+def _toc_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        for ch in part.get("chapters", []):
+            pages.append(ch["file"])
+    return [p.rsplit(".", 1)[0] for p in pages]
+
+
+PAGES = _toc_pages()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (HTML / "index.html").exists():
+        subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", ".", "--toc", "_toc.yml",
+                        "--config", "book/_config.yml", "--path-output", "book"], cwd=ROOT, check=True)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run `make browser-deps` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _open(browser, page_path):
+    url = (HTML / f"{page_path}.html").as_uri()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    external, errors = [], []
+    def route(r):
+        if r.request.url.startswith(("file://", "data:", "blob:")):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.MathJax === undefined || (MathJax.startup && MathJax.startup.promise)",
+                           timeout=20000)
+    page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+    page.wait_for_timeout(300)
+    return page, external, errors
+
+
+def test_every_toc_page_was_built():
+    missing = [p for p in PAGES if not (HTML / f"{p}.html").exists()]
+    assert (HTML / "index.html").exists() or missing == [], "book not built"
+    assert not missing, f"pages missing from the build: {missing}"
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_renders_offline(browser, page_path):
+    page, external, errors = _open(browser, page_path)
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{page_path.replace('/', '_')}.png"), full_page=True)
+        has_tex_source = "$" in (ROOT / f"{page_path}.ipynb").read_text()
+        n_math = page.evaluate("() => document.querySelectorAll('mjx-container').length")
+        raw = page.evaluate(r"""() => {
+            const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+            const bad = [];
+            while (walker.nextNode()) {
+                const n = walker.currentNode;
+                if (n.parentElement.closest('pre, code, script, style, mjx-container, .highlight, .output')) continue;
+                const t = n.textContent;
+                if (t.includes('$$') || /\\(frac|beta|mathcal|tau)\b/.test(t)) bad.push(t.trim().slice(0, 80));
+            }
+            return bad;
+        }""")
+        images = page.evaluate("""() => Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}))""")
+        assert not external, f"requests left the machine: {external[:5]}"
+        assert not errors, f"JavaScript console errors: {errors[:5]}"
+        if has_tex_source:
+            assert n_math > 0, "page has TeX in its source but MathJax typeset nothing"
+        assert not raw, f"raw TeX left untypeset: {raw[:5]}"
+        broken = [i["src"] for i in images if not i["ok"]]
+        assert not broken, f"images that did not load: {broken}"
+    finally:
+        page.close()
+
+
+def test_chapter_pages_have_figures(browser):
+    """The chapters that draw pictures show them as loaded images."""
+    for page_path in ("nbs/00_index", "nbs/01_network"):
+        page, _, _ = _open(browser, page_path)
+        try:
+            n = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth > 100).length")
+            assert n >= 1, f"{page_path}: no figure shown"
+        finally:
+            page.close()
