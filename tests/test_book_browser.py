@@ -111,3 +111,34 @@ def test_chapter_pages_have_figures(browser):
             assert n >= 1, f"{page_path}: no figure shown"
         finally:
             page.close()
+
+
+def _players(page_path):
+    html = (HTML / f"{page_path}.html").read_text()
+    return html.count('class="anim-slider"')
+
+
+def test_static_players_respond_to_the_slider(browser):
+    """Every kernel-free player (matplotlib jshtml, see truncflow.plot.player_html) changes frame when its slider moves."""
+    pages = [p for p in PAGES if (HTML / f"{p}.html").exists() and _players(p)]
+    assert pages, "no page of the book has a static interactive player"
+    for page_path in pages:
+        page, external, errors = _open(browser, page_path)
+        try:
+            sliders = page.query_selector_all("input.anim-slider")
+            assert sliders
+            for s in sliders:
+                img_id = s.get_attribute("id").replace("_anim_slider", "_anim_img")
+                before = page.eval_on_selector(f"#{img_id}", "i => i.src")
+                last = int(s.get_attribute("max"))
+                assert last >= 1, "a player needs more than one frame"
+                page.eval_on_selector(f"#{s.get_attribute('id')}",
+                                      f"el => {{ el.value = {last}; el.dispatchEvent(new Event('input')); }}")
+                page.wait_for_timeout(100)
+                after = page.eval_on_selector(f"#{img_id}", "i => i.src")
+                shown = page.eval_on_selector(f"#{img_id}", "i => i.complete && i.naturalWidth > 0")
+                assert after != before, f"{page_path}: moving the slider did not change the frame"
+                assert shown, f"{page_path}: the new frame did not load"
+            assert not external and not errors, (external, errors)
+        finally:
+            page.close()

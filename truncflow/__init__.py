@@ -10,3 +10,5 @@ __version__ = "0.1.0"
 
 from .validate import *
 from .network import *
+from .plot import *
+from .equations import *
