@@ -1,0 +1,148 @@
+"""Property tests of the one-cluster gradient flow (truncflow.separated), float64, with mixed-sector points."""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import given, strategies as st
+
+from truncflow.network import random_orthogonal
+from truncflow.moments import cluster_moments, sector_moments
+from truncflow.separated import (separated_velocity, separated_velocity_autodiff, separated_cost, omega,
+                                 omega_printed, bias_velocity, cost_decrease_terms, separated_velocity_ensemble,
+                                 check_separated_inputs, flow_velocity)
+
+seeds = st.integers(0, 2**31 - 1)
+dims = st.integers(1, 6)
+sizes = st.integers(1, 40)
+
+vel = jax.jit(separated_velocity)
+ref = jax.jit(separated_velocity_autodiff)
+
+
+def _case(seed, Q, N, kind="mixed"):
+    """R, beta, y~ random; the pushed-forward points z = R(x + beta) chosen directly, so the sectors are controlled."""
+    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(seed), 4)
+    R = random_orthogonal(k1, Q)
+    beta = jax.random.normal(k2, (Q,))
+    y = jax.random.normal(k4, (Q,))
+    Z = jax.random.normal(k3, (N, Q))
+    if kind == "mixed":        # at least one point with a positive and a non-positive coordinate (if Q > 1)
+        Z = Z.at[0].set(jnp.where(jnp.arange(Q) % 2 == 0, 1.0, -1.0) * (jnp.abs(Z[0]) + 0.1))
+    elif kind == "positive":
+        Z = jnp.abs(Z) + 0.05
+    elif kind == "negative":
+        Z = -jnp.abs(Z) - 0.05
+    X = Z @ R - beta
+    return R, beta, X, y
+
+
+@given(seeds, dims, sizes)
+def test_closed_form_equals_autodiff(seed, Q, N):
+    R, beta, X, y = _case(seed, Q, N)
+    dR, db = vel(R, beta, X, y)
+    dR_ref, db_ref = ref(R, beta, X, y)
+    np.testing.assert_allclose(dR, dR_ref, atol=1e-10)
+    np.testing.assert_allclose(db, db_ref, atol=1e-10)
+    np.testing.assert_allclose(dR @ R.T, omega(R, beta, X, y), atol=1e-10)
+    np.testing.assert_allclose(db, bias_velocity(R, beta, X, y), atol=1e-10)
+
+
+@given(seeds, dims, sizes)
+def test_omega_is_skew_and_sector_form_holds(seed, Q, N):
+    R, beta, X, y = _case(seed, Q, N)
+    dR, _ = vel(R, beta, X, y)
+    Om = dR @ R.T
+    np.testing.assert_allclose(Om, -Om.T, atol=1e-12)
+    # corrected (3.38): first moments with a factor 1/2, minus 1/2 the mixed-sector second moments
+    s = sector_moments(R, beta, X, second=True)
+    b = np.asarray(R @ (beta + y))
+    d = s.patterns[:, :, None].astype(float) - s.patterns[:, None, :]
+    first = np.einsum("kij,ki,j->ij", d, s.J1, b) + np.einsum("kij,i,kj->ij", d, b, s.J1)
+    np.testing.assert_allclose(Om, 0.5 * first - 0.5 * np.einsum("kij,kij->ij", d, s.J2), atol=1e-10)
+
+
+@given(seeds, st.integers(2, 6), sizes)
+def test_printed_omega_misses_the_second_moment_term(seed, Q, N):
+    R, beta, X, y = _case(seed, Q, N)
+    Z = np.asarray((X + beta) @ R.T)
+    zp, zm = np.maximum(Z, 0), np.maximum(-Z, 0)
+    missing = 0.5 * (zp.T @ zm - zm.T @ zp) / N
+    np.testing.assert_allclose(omega(R, beta, X, y) - omega_printed(R, beta, X, y), missing, atol=1e-10)
+
+
+@given(seeds, dims, sizes)
+def test_cost_decrease_identity(seed, Q, N):
+    R, beta, X, y = _case(seed, Q, N)
+    dR, db = vel(R, beta, X, y)
+    t_b, t_R = cost_decrease_terms(R, beta, X, y)
+    _, dC = jax.jvp(lambda R_, b_: separated_cost(R_, b_, X, y), (R, beta), (dR, db))
+    _, dC_R = jax.jvp(lambda R_: separated_cost(R_, beta, X, y), (R,), (dR,))
+    assert t_b <= 0 and t_R <= 0
+    np.testing.assert_allclose(dC, t_b + t_R, atol=1e-10)
+    np.testing.assert_allclose(dC_R, t_R, atol=1e-10)
+    np.testing.assert_allclose(t_b, -np.sum(np.asarray(db) ** 2), atol=1e-12)
+
+
+@given(seeds, dims, sizes)
+def test_equilibria_of_proposition_4_1(seed, Q, N):
+    R, beta, X, y = _case(seed, Q, N, "positive")
+    dR, db = vel(R, beta, X, y)
+    np.testing.assert_allclose(dR, 0, atol=1e-12)
+    np.testing.assert_allclose(db, 0, atol=1e-12)
+    R, beta, X, y = _case(seed, Q, N, "negative")
+    dR, db = vel(R, beta, X, y)
+    np.testing.assert_allclose(dR, 0, atol=1e-12)
+    np.testing.assert_allclose(db, -(beta + y), atol=1e-12)
+
+
+@given(seeds, st.integers(1, 4), st.integers(1, 5))
+def test_ensemble_matches_single(seed, Q, M):
+    R, beta, X, y = _case(seed, Q, 17)
+    Rs = random_orthogonal(jax.random.PRNGKey(seed % 1000 + 1), Q, batch=(M,))
+    betas = jax.random.normal(jax.random.PRNGKey(seed % 1000 + 2), (M, Q))
+    dRs, dbs = flow_velocity(Rs, betas, X, y)
+    for k in range(M):
+        dR, db = ref(Rs[k], betas[k], X, y)
+        np.testing.assert_allclose(dRs[k], dR, atol=1e-10)
+        np.testing.assert_allclose(dbs[k], db, atol=1e-10)
+
+
+def test_cost_matches_moments_and_loop():
+    R, beta, X, y = _case(3, 4, 30)
+    m = cluster_moments(R, beta, X)
+    b = np.asarray(R @ (beta + y))
+    by_moments = 0.5 * (np.trace(m.K2) - 2 * b @ np.diag(m.K1) + b @ b)
+    Rn, bn = np.asarray(R), np.asarray(beta)
+    loop = 0.5 * np.mean([np.sum((Rn.T @ np.maximum(Rn @ (x + bn), 0) - bn - y) ** 2) for x in np.asarray(X)])
+    assert np.isclose(separated_cost(R, beta, X, y), loop, rtol=1e-12)
+    assert np.isclose(by_moments, loop, rtol=1e-12)
+
+
+def test_float32_in_float32_out():
+    R, beta, X, y = (a.astype(jnp.float32) for a in _case(0, 3, 10))
+    out = jax.eval_shape(separated_velocity, R, beta, X, y)
+    assert all(o.dtype == jnp.float32 for o in out)
+    ens = jax.eval_shape(separated_velocity_ensemble, jnp.stack([R, R]), jnp.stack([beta, beta]), X, y)
+    assert ens[0].shape == (2, 3, 3) and ens[1].shape == (2, 3)
+
+
+@pytest.mark.parametrize("mutate, name", [
+    (lambda R, b, X, y: (R + 0.01, b, X, y), "R: matrix is not orthogonal"),
+    (lambda R, b, X, y: (R[:2], b, X, y), "R: expected square"),
+    (lambda R, b, X, y: (R, b[:2], X, y), "beta: expected shape"),
+    (lambda R, b, X, y: (R, b, X[:, :2], y), "X: dimension 2 does not match R"),
+    (lambda R, b, X, y: (R, b, X[:0], y), "X: is empty"),
+    (lambda R, b, X, y: (R, b, X[0], y), "X: expected a 2-dimensional array"),
+    (lambda R, b, X, y: (R, b, X.at[1, 2].set(np.nan), y), "X: contains 1 non-finite"),
+    (lambda R, b, X, y: (R, b.at[0].set(np.inf), X, y), "beta: contains 1 non-finite"),
+    (lambda R, b, X, y: (R, b, X, y[:1]), "y_tilde: expected shape"),
+    (lambda R, b, X, y: (R.at[0, 0].set(np.nan), b, X, y), "R: contains 1 non-finite"),
+    (lambda R, b, X, y: (jnp.stack([R, R]), b, X, y), "beta: expected shape (2, 3)"),
+])
+def test_bad_input(mutate, name):
+    args = mutate(*_case(0, 3, 10))
+    with pytest.raises(ValueError, match=None) as e:
+        flow_velocity(*args)
+    assert name in str(e.value)
+    with pytest.raises(ValueError):
+        check_separated_inputs(*args)
