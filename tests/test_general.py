@@ -1,0 +1,155 @@
+"""Property tests of the general gradient flow, Theorem 5.1 (truncflow.general), in float64."""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from truncflow.network import random_orthogonal, clustered_data
+from truncflow.general import (general_velocity, general_velocity_autodiff, general_velocity_checked,
+                               general_cost, layer_inputs, composed_segment, lemma71_decomposition,
+                               P_plus, P_minus, forward_products, truncation_domains, minus_support,
+                               separated_configuration, is_cluster_separated,
+                               single_cluster_velocity_autodiff)
+
+seeds = st.integers(0, 2**31 - 1)
+gv = jax.jit(general_velocity)
+gv_ad = jax.jit(general_velocity_autodiff)
+
+
+def _config(seed, L, Q, J, N, bias=0.6):
+    k = jax.random.split(jax.random.PRNGKey(seed), 4)
+    Rs = random_orthogonal(k[0], Q, batch=(L,))
+    betas = bias * jax.random.normal(k[1], (L, Q))
+    X = jax.random.normal(k[2], (N, Q))
+    labels = jnp.asarray(np.random.default_rng(seed).permutation(np.arange(N) % J), dtype=jnp.int32)
+    Y_tilde = jax.random.normal(k[3], (J, Q))
+    return Rs, betas, X, labels, Y_tilde
+
+
+@given(seeds, st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(0, 12))
+def test_forward_velocity_equals_autodiff_and_omega_is_skew(seed, L, Q, J, extra):
+    Rs, betas, X, labels, Y_tilde = _config(seed, L, Q, J, J + extra)
+    dR, db = gv(Rs, betas, X, labels, Y_tilde)
+    dR_ad, db_ad = gv_ad(Rs, betas, X, labels, Y_tilde)
+    scale = 1 + float(jnp.max(jnp.abs(dR_ad))) + float(jnp.max(jnp.abs(db_ad)))
+    np.testing.assert_allclose(dR, dR_ad, atol=1e-9 * scale)
+    np.testing.assert_allclose(db, db_ad, atol=1e-9 * scale)
+    Om = dR @ jnp.swapaxes(Rs, -1, -2)
+    np.testing.assert_allclose(Om, -jnp.swapaxes(Om, -1, -2), atol=1e-12)
+
+
+@settings(max_examples=20)
+@given(seeds, st.integers(1, 3), st.integers(1, 4))
+def test_lemma_7_1_decomposition_and_forward_products(seed, L, Q):
+    Rs, betas, X, _, _ = _config(seed, L, Q, 1, 16)
+    for l1 in range(1, L + 1):
+        z = composed_segment(Rs, betas, X, 1, l1 - 1)
+        for l2 in range(l1, L + 1):
+            np.testing.assert_allclose(composed_segment(Rs, betas, z, l1, l2),
+                                       lemma71_decomposition(Rs, betas, X, l1, l2), atol=1e-12)
+    T, B, _, _ = forward_products(Rs, betas, X)
+    np.testing.assert_allclose(T, layer_inputs(Rs, betas, X)[-1], atol=1e-12)
+    for l in range(1, L + 1):
+        np.testing.assert_allclose(B[l - 1], P_plus(Rs, betas, X, l + 1, L), atol=1e-12)
+
+
+@settings(max_examples=20)
+@given(seeds, st.integers(1, 3), st.integers(1, 3), st.integers(1, 3))
+def test_bias_velocity_is_sum_over_all_clusters_of_minus_operator(seed, L, Q, J):
+    """Corrected Eq. (5.4): dbeta_l = + sum_j mean_{i in j} (P-_{l,L})^T (T(x) - y~_j)."""
+    Rs, betas, X, labels, Y_tilde = _config(seed, L, Q, J, 3 * J)
+    e = layer_inputs(Rs, betas, X)[-1] - Y_tilde[labels]
+    c = 1.0 / np.bincount(np.asarray(labels), minlength=J)[np.asarray(labels)]
+    ref = jnp.stack([jnp.einsum("n,nji,nj->i", c, P_minus(Rs, betas, X, l, L), e) for l in range(1, L + 1)])
+    np.testing.assert_allclose(gv(Rs, betas, X, labels, Y_tilde)[1], ref, atol=1e-12)
+
+
+@settings(max_examples=20)
+@given(seeds, st.integers(2, 4), st.floats(-0.8, 0.8))
+def test_reduction_to_cluster_separated_flow(seed, Q, theta):
+    radius = 0.8
+    centers = 3.0 * jnp.eye(Q)
+    X, labels = clustered_data(jax.random.PRNGKey(seed), centers, 12, radius=radius)
+    Rs, betas = separated_configuration(centers, radius, theta=theta, X=X)
+    assert is_cluster_separated(Rs, betas, X, labels)
+    Y_tilde = jax.random.normal(jax.random.PRNGKey(seed + 1), (Q, Q))
+    dR, db = gv(Rs, betas, X, labels, Y_tilde)
+    try:
+        from truncflow.separated import separated_velocity
+    except ImportError:
+        separated_velocity = None
+    for l in range(Q):
+        m = np.asarray(labels) == l
+        dR1, db1 = single_cluster_velocity_autodiff(Rs[l], betas[l], X[m], Y_tilde[l])
+        np.testing.assert_allclose(dR[l], dR1, atol=1e-10)
+        np.testing.assert_allclose(db[l], db1, atol=1e-10)
+        if separated_velocity is not None:
+            dR2, db2 = separated_velocity(Rs[l], betas[l], X[m], Y_tilde[l])[:2]
+            np.testing.assert_allclose(dR[l], dR2, atol=1e-10)
+            np.testing.assert_allclose(db[l], db2, atol=1e-10)
+
+
+@settings(max_examples=20)
+@given(seeds, st.integers(2, 4))
+def test_is_cluster_separated_detects_violations(seed, Q):
+    radius = 0.5
+    centers = 3.0 * jnp.eye(Q)
+    X, labels = clustered_data(jax.random.PRNGKey(seed), centers, 8, radius=radius)
+    Rs, betas = separated_configuration(centers, radius, X=X)
+    assert is_cluster_separated(Rs, betas, X, labels)
+    # move layer 0's cut onto cluster 1: layer 0 now truncates a foreign cluster
+    n = Rs[0, 0]
+    shift = (float(n @ centers[1]) - float(n @ centers[0])) * n
+    assert not is_cluster_separated(Rs, betas.at[0].add(-shift), X, labels)
+    Rs_r, betas_r, X_r, labels_r, _ = _config(seed, Q, Q, Q, 4 * Q)
+    assert not is_cluster_separated(Rs_r, betas_r, X_r, labels_r)
+
+
+@settings(max_examples=20)
+@given(seeds, st.integers(1, 4), st.integers(1, 3))
+def test_integration_domain_is_contained_in_D_minus(seed, L, Q):
+    Rs, betas, X, _, _ = _config(seed, L, Q, 1, 50)
+    supp = np.asarray(minus_support(Rs, betas, X))
+    D = np.asarray(truncation_domains(Rs, betas, X))
+    assert not np.any(supp & ~D)
+
+
+def test_cost_decreases_along_the_flow():
+    Rs, betas, X, labels, Y_tilde = _config(3, 3, 3, 3, 30)
+    dR, db = gv(Rs, betas, X, labels, Y_tilde)
+    Om = dR @ jnp.swapaxes(Rs, -1, -2)
+    eps = 1e-6
+    Rs1 = jax.vmap(lambda O, R: jax.scipy.linalg.expm(eps * O) @ R)(Om, Rs)
+    rate = -(jnp.sum(db ** 2) + jnp.sum(Om ** 2))
+    d = (general_cost(Rs1, betas + eps * db, X, labels, Y_tilde) - general_cost(Rs, betas, X, labels, Y_tilde)) / eps
+    assert rate < 0 and abs(d - rate) < 1e-4 * abs(rate)
+
+
+def test_bad_inputs_name_the_argument():
+    Rs, betas, X, labels, Y_tilde = _config(0, 2, 3, 3, 12)
+    general_velocity_checked(Rs, betas, X, labels, Y_tilde)
+    with pytest.raises(ValueError, match="labels"):
+        general_velocity_checked(Rs, betas, X, labels.at[0].set(3), Y_tilde)        # out of range
+    with pytest.raises(ValueError, match="labels"):
+        general_velocity_checked(Rs, betas, X, labels.at[0].set(-1), Y_tilde)
+    with pytest.raises(ValueError, match="labels"):
+        general_velocity_checked(Rs, betas, X, jnp.where(labels == 1, 0, labels), Y_tilde)  # empty cluster
+    with pytest.raises(ValueError, match="labels"):
+        general_velocity_checked(Rs, betas, X, labels, Y_tilde[:2])                 # too few target rows
+    with pytest.raises(ValueError, match="labels"):
+        general_velocity_checked(Rs, betas, X, labels[:-1], Y_tilde)                # wrong count
+    with pytest.raises(ValueError, match="Y_tilde"):
+        general_velocity_checked(Rs, betas, X, labels, Y_tilde[:, :2])
+    with pytest.raises(ValueError, match=r"Rs\[1\]"):
+        general_velocity_checked(Rs.at[1].multiply(1.01), betas, X, labels, Y_tilde)  # not orthogonal
+    with pytest.raises(ValueError, match="betas"):
+        general_velocity_checked(Rs, betas[:1], X, labels, Y_tilde)
+    with pytest.raises(ValueError, match="X"):
+        general_velocity_checked(Rs, betas, X[:, :2], labels, Y_tilde)
+    with pytest.raises(ValueError, match="X"):
+        general_velocity_checked(Rs, betas, X.at[0, 0].set(np.nan), labels, Y_tilde)
+    with pytest.raises(ValueError, match="centers"):
+        separated_configuration(jnp.eye(3), 0.9)                                     # clusters too close
+    with pytest.raises(ValueError, match="labels"):
+        is_cluster_separated(Rs, betas, X, labels)                                   # 3 clusters, 2 layers
