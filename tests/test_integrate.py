@@ -1,0 +1,118 @@
+"""Tests for truncflow.integrate: RKMK4 on O(Q) x R^Q with step control and face-crossing events."""
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import given, strategies as st
+from scipy.linalg import expm as scipy_expm
+
+from truncflow.integrate import (expm_skew, fixed_step, fixed_step_final, integrate_separated, fixed_R_velocity,
+                                 reference_velocity, rkmk4_step)
+from truncflow.orbits import exact_fixed_R_bias, fixed_R_events
+from truncflow.network import random_orthogonal
+from truncflow.separated import separated_velocity
+
+_expm = jax.jit(expm_skew)
+
+
+@given(st.integers(0, 10_000), st.floats(1e-4, 20.0), st.integers(2, 5))
+def test_expm_skew(seed, scale, Q):
+    A = np.random.default_rng(seed).normal(size=(Q, Q)) * scale
+    A = A - A.T
+    E = np.asarray(_expm(jnp.asarray(A)))
+    assert np.max(np.abs(E - scipy_expm(A))) < 1e-13 * max(1.0, scale)
+    assert np.max(np.abs(E.T @ E - np.eye(Q))) < 1e-13 * max(1.0, scale)
+
+
+def _problem(seed, Q=3, N=20):
+    r = np.random.default_rng(seed)
+    R = random_orthogonal(jax.random.PRNGKey(seed), Q)
+    return R, jnp.asarray(0.3 * r.normal(size=Q)), jnp.asarray(r.normal(size=(N, Q))), jnp.asarray(r.normal(size=Q))
+
+
+def test_orthogonality_1e5_steps():
+    R, b, X, y = _problem(1)
+    f = jax.jit(fixed_step_final, static_argnames=("vel", "method"))
+    R1, _ = f(separated_velocity, R, b, X, y, 1e-3, 100_000)
+    assert np.max(np.abs(np.asarray(R1).T @ np.asarray(R1) - np.eye(3))) < 1e-11
+    Re, _ = f(separated_velocity, R, b, X, y, 1e-3, 100_000, "euler")
+    assert np.max(np.abs(np.asarray(Re).T @ np.asarray(Re) - np.eye(3))) > 1e-6
+
+
+def test_order_four_between_events():
+    R, b, X, y = _problem(1)
+    f = jax.jit(fixed_step_final, static_argnames=("vel", "method"))
+    T = 0.05
+    Rr, br = f(separated_velocity, R, b, X, y, T / 256, 256)
+    e = []
+    for n in (4, 8, 16):
+        Rn, bn = f(separated_velocity, R, b, X, y, T / n, n)
+        e.append(max(float(jnp.max(jnp.abs(Rn - Rr))), float(jnp.max(jnp.abs(bn - br)))))
+    assert e[0] / e[1] > 12 and e[1] / e[2] > 12
+
+
+def test_reference_velocity_matches_closed_form():
+    for seed in range(3):
+        R, b, X, y = _problem(seed)
+        dR, db = reference_velocity(R, b, X, y)
+        dR2, db2 = separated_velocity(R, b, X, y)
+        assert np.allclose(dR, dR2, atol=1e-12) and np.allclose(db, db2, atol=1e-12)
+
+
+def test_events_vs_exact_fixed_R():
+    r = np.random.default_rng(12)
+    R = random_orthogonal(jax.random.PRNGKey(12), 2)
+    X = r.normal(size=(12, 2)); yt = 1.5 * r.normal(size=2); b0 = 0.5 * r.normal(size=2)
+    sol = integrate_separated(R, b0, X, yt, (0.0, 20.0), n_save=21, rtol=1e-13, atol=1e-15, velocity=fixed_R_velocity)
+    te, pe, ce, ke = (np.asarray(a) for a in fixed_R_events(R, b0, X, yt))
+    keep = (ke != 0) & (te < 20)
+    n = int(keep.sum())
+    assert bool(sol.success) and int(sol.n_events) == n and n > 3
+    assert np.array_equal(np.c_[sol.event_point[:n], sol.event_coord[:n], sol.event_dir[:n]], np.c_[pe, ce, ke][keep])
+    assert np.max(np.abs(np.asarray(sol.event_ts[:n]) - te[keep])) < 1e-9
+    assert np.max(np.abs(np.asarray(sol.betas) - np.asarray(exact_fixed_R_bias(R, b0, X, yt, sol.ts)))) < 1e-10
+
+
+def test_ensemble_equals_members_and_cost_decreases():
+    Q, N = 2, 12
+    r = np.random.default_rng(4)
+    X = jnp.asarray(r.normal(size=(N, Q)) + np.array([1.0, 0.5])); yt = jnp.asarray([-0.5, 0.4])
+    R0s = random_orthogonal(jax.random.PRNGKey(3), Q, batch=(2,))
+    b0s = jnp.asarray(0.3 * r.normal(size=(2, Q)))
+    ens = integrate_separated(R0s, b0s, X, yt, (0.0, 5.0), n_save=11)
+    assert ens.Rs.shape == (2, 11, Q, Q)
+    for m in range(2):
+        one = integrate_separated(R0s[m], b0s[m], X, yt, (0.0, 5.0), n_save=11)
+        assert np.allclose(one.Rs, ens.Rs[m], atol=1e-12) and np.allclose(one.betas, ens.betas[m], atol=1e-12)
+        assert np.all(np.diff(np.asarray(one.costs)) <= 1e-12)
+        assert np.max(np.abs(np.einsum("sji,sjk->sik", one.Rs, one.Rs) - np.eye(Q))) < 1e-13
+
+
+def test_save_at_hits_times():
+    R, b, X, y = _problem(2, Q=2, N=12)
+    sol = integrate_separated(R, b, X, y, (0.0, 2.0), save_at=[0.0, 0.3, 1.7, 2.0])
+    assert np.array_equal(np.asarray(sol.ts), [0.0, 0.3, 1.7, 2.0]) and np.all(np.isfinite(sol.betas))
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(R0=2 * np.eye(2)), "R0"),
+    (dict(beta0=np.zeros(3)), "beta0"),
+    (dict(beta0=np.array([np.nan, 0.0])), "beta0"),
+    (dict(X=np.ones((0, 2))), "X"),
+    (dict(X=np.ones((3, 3))), "X"),
+    (dict(y_tilde=np.array([np.inf, 0.0])), "y_tilde"),
+    (dict(t_span=(1.0, 1.0)), "t_span"),
+    (dict(t_span=(0.0, np.inf)), "t_span"),
+    (dict(rtol=-1.0), "rtol"),
+    (dict(atol=-1.0), "atol"),
+    (dict(h0=-0.1), "h0"),
+    (dict(max_steps=0), "max_steps"),
+    (dict(save_at=[0.5, 0.2]), "save_at"),
+    (dict(velocity=3), "velocity"),
+])
+def test_bad_input(kw, name):
+    args = dict(R0=np.eye(2), beta0=np.zeros(2), X=np.ones((3, 2)), y_tilde=np.zeros(2), t_span=(0.0, 1.0))
+    args.update(kw)
+    extra = {k: args.pop(k) for k in list(args) if k not in ("R0", "beta0", "X", "y_tilde", "t_span")}
+    with pytest.raises(ValueError, match=name):
+        integrate_separated(args["R0"], args["beta0"], args["X"], args["y_tilde"], args["t_span"], **extra)
