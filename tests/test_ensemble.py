@@ -1,0 +1,244 @@
+"""Tests of truncflow.ensemble: steppers, vmapped ensembles, chunking, sweeps on disk (resume after SIGKILL)."""
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+from hypothesis import given, strategies as st
+
+from truncflow.ensemble import (STEPPERS, ConfigError, atomic_write, bytes_per_member, choose_chunk_size,
+                                chunk_bounds, fit_decay_rates, load_sweep, read_manifest, run_ensemble,
+                                run_one, run_sweep, staircase_rates, summarize, sweep_member_fn,
+                                synthetic_member, member_key, validate_config)
+from truncflow.separated import separated_velocity
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# the tiny sweep shared by the subprocess tests here and in test_cli.py (same config = same compiled code,
+# reused through the persistent compilation cache)
+TINY = {"data": {"Q": 2, "N": 6, "radius": 0.5, "centre_distance": 2.0, "target_distance": 2.0,
+                 "beta_scale": 0.2},
+        "integrator": {"method": "rkmk2", "step": 0.05, "save_every": 5},
+        "time": {"t_end": 3.0}, "ensemble": {"size": 40, "seed": 3, "chunk_size": 4}}
+
+
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory):
+    return str(tmp_path_factory.getbasetemp() / "jax-compilation-cache")
+
+
+def subprocess_env(cache):
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+SWEEP_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from truncflow.ensemble import run_sweep
+    out, pause, config = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
+    run_sweep(config, out, progress=False, on_chunk=lambda k, a: time.sleep(pause))
+""")
+
+
+def test_sweep_killed_with_sigkill_resumes_bitwise(tmp_path, jax_cache):
+    env = subprocess_env(jax_cache)
+    cfg = json.dumps(TINY)
+    ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+    run = lambda out, pause: [sys.executable, "-c", SWEEP_SCRIPT, out, str(pause), cfg]
+    subprocess.run(run(ref, 0), env=env, check=True, timeout=300)
+    proc = subprocess.Popen(run(killed, 0.4), env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline:                    # kill it once a few chunks are on disk
+        man = read_manifest(killed) if os.path.exists(os.path.join(killed, "manifest.json")) else None
+        if man and len(man["chunks"]) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    man = read_manifest(killed)
+    n_done = len(man["chunks"])
+    assert 2 <= n_done < man["n_chunks"] and not man["complete"]
+    with pytest.raises(ValueError, match="chunks are missing"):
+        load_sweep(killed)
+    subprocess.run(run(killed, 0), env=env, check=True, timeout=300)      # the same command again
+    a, man_a = load_sweep(ref)
+    b, man_b = load_sweep(killed)
+    assert man_b["complete"] and man_b["n_chunks"] == man_a["n_chunks"] == 10
+    assert set(a) == set(b) and a["s1"].shape == (40,)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k], equal_nan=True), k
+    assert not [f for f in os.listdir(killed) if f.endswith(".tmp")]
+
+
+@functools.lru_cache(maxsize=None)
+def _final(method, Q=2):
+    step = STEPPERS[method]
+
+    @jax.jit
+    def go(R, beta, X, y, h, n):
+        return jax.lax.fori_loop(0, n, lambda i, c: step(separated_velocity, *c, X, y, h), (R, beta))
+    return go
+
+
+def test_stepper_orders_on_a_smooth_stretch():
+    th = 0.3
+    R = jnp.asarray([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    rng = np.random.default_rng(1)
+    X = jnp.asarray(np.r_[rng.normal([-1.0, 1.2], 0.1, (4, 2)), rng.normal([1.0, 1.2], 0.1, (4, 2))])
+    beta, y = jnp.asarray([0.05, -0.02]), jnp.asarray([0.1, 0.2])
+    T = 0.5
+    Rr, br = _final("rkmk4")(R, beta, X, y, T / 400, 400)
+    for method, order in [("lie_euler", 1), ("rkmk2", 2), ("rkmk4", 4)]:
+        go = _final(method)
+        errs = []
+        for n in (10, 20):
+            R1, b1 = go(R, beta, X, y, T / n, n)
+            errs.append(float(jnp.max(jnp.abs(R1 - Rr)) + jnp.max(jnp.abs(b1 - br))))
+            assert float(jnp.max(jnp.abs(R1.T @ R1 - jnp.eye(2)))) < 1e-13
+        ratio = errs[0] / errs[1]
+        assert 2 ** order * 0.7 < ratio < 2 ** order * 1.4, (method, errs)
+
+
+def test_exp_euler_is_exact_for_the_bias_at_fixed_R():
+    # R frozen and the cluster fully truncated: beta + y~ = e^{-s} (beta0 + y~), Eq. (4.37)
+    R = jnp.eye(2)
+    X = jnp.asarray([[-3.0, -3.0], [-3.5, -2.5]])
+    beta0, y = jnp.asarray([0.5, 0.2]), jnp.asarray([0.3, -0.4])
+    p = dict(R0=R, beta0=beta0, X=X, y_tilde=y, h=jnp.asarray(0.1), rotate=jnp.asarray(0.0))
+    o = jax.jit(lambda p: run_one(p, n_steps=20, save_every=5, method="exp_euler"))(p)
+    np.testing.assert_allclose(o["gap"], np.exp(-o["t"]) * float(jnp.linalg.norm(beta0 + y)), rtol=1e-13)
+    assert float(o["s1"]) == 0.0 and bool(o["full_at_end"])
+
+
+@given(st.integers(1, 500), st.integers(1, 64))
+def test_chunk_bounds_partition_the_ensemble(M, c):
+    b = chunk_bounds(M, c)
+    assert b[0][0] == 0 and b[-1][1] == M
+    assert all(hi - lo == c for lo, hi in b[:-1]) and 0 < b[-1][1] - b[-1][0] <= c
+    assert all(b[i][1] == b[i + 1][0] for i in range(len(b) - 1))
+
+
+@given(st.integers(1, 10_000), st.sampled_from([1, 2, 4, 8]), st.floats(1e2, 1e7), st.floats(1e3, 1e9))
+def test_choose_chunk_size(M, nd, member, budget):
+    c = choose_chunk_size(M, nd, member, budget)
+    assert c % nd == 0 and c >= nd
+    assert c // nd <= -(-M // nd)
+    assert c // nd == 1 or (c // nd) * member <= budget
+
+
+@given(st.floats(0.05, 3.0), st.floats(0.0, 5.0))
+def test_fit_decay_rates_recovers_exponentials(rate, s1):
+    t = np.linspace(0, 10, 101)[None]
+    gap = np.where(t >= s1, 2.0 * np.exp(-rate * (t - s1)), 2.0)
+    n_full = np.where(t >= s1, 5, 3)
+    r = fit_decay_rates(t, gap, n_full, 5, np.array([s1]))
+    if np.sum(t >= s1) >= 3:
+        assert abs(r[0] - rate) < 1e-9 * max(1, rate)
+    assert np.isnan(fit_decay_rates(t, gap, n_full, 5, np.array([np.nan]))[0])
+
+
+def test_fit_decay_rates_stops_when_the_cluster_leaves_the_negative_sector():
+    t = np.linspace(0, 10, 101)[None]
+    gap = np.exp(-t) * np.where(t > 5, 1e3, 1.0)          # a jump after s = 5 must not enter the fit
+    n_full = np.where(t > 5, 4, 5)
+    assert abs(fit_decay_rates(t, gap, n_full, 5, np.array([0.0]))[0] - 1) < 1e-12
+
+
+def test_staircase_rates_on_synthetic_steps():
+    t = np.linspace(0, 4, 41)[None]
+    n = np.where(t < 2, 2, 3)[..., None]                    # count 2 then 3 of N = 4
+    b = np.where(t < 2, np.exp(-0.5 * t), np.exp(-1.0) * np.exp(-0.75 * (t - 2)))[..., None]
+    pred, fit = staircase_rates(t, b, n, 4)
+    assert pred.size == 39 and np.allclose(fit, pred, atol=1e-12)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"data": {"Q": 0}}, "[data] Q: must be between 1 and 32, got 0"),
+    ({"data": {"Q": 2.0}}, "[data] Q: expected an integer (between 1 and 32), got 2.0"),
+    ({"data": {"radius": -1}}, "[data] radius: must be > 0, got -1.0"),
+    ({"data": {"radius": True}}, "[data] radius: expected a finite number (> 0), got True"),
+    ({"flow": {"kind": "general"}}, "[flow] kind: must be one of 'separated', 'fixed_R', got 'general'"),
+    ({"integrator": {"methd": "rkmk2"}}, "[integrator] methd: unknown key; allowed keys in [integrator]: method,"),
+    ({"ensembel": {}}, "config: unknown section [ensembel]; allowed sections: data, flow, integrator, time, ensemble"),
+    ({"time": 3}, "[time]: expected a table of keys, got 3"),
+])
+def test_validate_config_names_key_and_allowed_values(config, message):
+    with pytest.raises(ConfigError) as e:
+        validate_config(config)
+    assert str(e.value).startswith(message)
+
+
+def test_validate_config_fills_defaults():
+    cfg = validate_config({"data": {"Q": 3}})
+    assert cfg["data"]["Q"] == 3 and cfg["data"]["N"] == 16 and cfg["integrator"]["method"] == "rkmk2"
+    assert isinstance(cfg["data"]["radius"], float)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    p = tmp_path / "x.bin"
+    atomic_write(str(p), lambda fh: fh.write(b"old"))
+    def bad(fh):
+        fh.write(b"partial")
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        atomic_write(str(p), bad)
+    assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["x.bin"]
+
+
+def test_sweep_in_process_resume_and_errors(tmp_path):
+    cfg = dict(TINY, ensemble={"size": 10, "seed": 3, "chunk_size": 4})
+    out = str(tmp_path / "s")
+    seen = []
+    man = run_sweep(cfg, out, progress=False, on_chunk=lambda k, a: seen.append(k))
+    assert seen == [0, 1, 2] and man["complete"] and man["n_chunks"] == 3
+    res, man = load_sweep(out)
+    assert np.array_equal(res["index"], np.arange(10))
+    os.remove(os.path.join(out, man["chunks"]["1"]["file"]))
+    seen.clear()
+    run_sweep(cfg, out, progress=False, on_chunk=lambda k, a: seen.append(k))
+    assert seen == [1]
+    res2, _ = load_sweep(out)
+    assert all(np.array_equal(res[k], res2[k], equal_nan=True) for k in res)
+    with pytest.raises(FileExistsError, match="already holds a sweep"):
+        run_sweep(cfg, out, resume=False)
+    with pytest.raises(ValueError, match=r"config: differs from the sweep in .*\[ensemble\] seed was 3"):
+        run_sweep(dict(cfg, ensemble={"size": 10, "seed": 4, "chunk_size": 4}), out)
+    with pytest.raises(ValueError, match="no manifest.json"):
+        load_sweep(str(tmp_path))
+    S = summarize(res, N=6)
+    assert S["members"] == 10 and 0 <= S["frac_full"] <= 1
+    # the same members through run_ensemble (chunks 4, 4, 2 + 2 padding) and run_one alone
+    member = sweep_member_fn(validate_config(cfg))
+    ens = run_ensemble(member, jnp.arange(10), chunk_size=4)
+    alone = jax.jit(member)
+    for k in res:
+        if k != "index":
+            np.testing.assert_allclose(ens[k], res[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    for m in (0, 9):
+        o = alone(m)
+        for k in o:
+            np.testing.assert_allclose(res[k][m], o[k], rtol=1e-12, atol=1e-14, err_msg=k)
+    with pytest.raises(ValueError, match="params"):
+        run_ensemble(member, {"a": jnp.zeros(3), "b": jnp.zeros(4)})
+
+
+def test_memory_estimates_agree_roughly():
+    fn = sweep_member_fn(validate_config(TINY))
+    est = bytes_per_member(fn)
+    xla = bytes_per_member(fn, compiled=True)
+    assert est > 0 and xla > 0 and 0.1 < est / xla < 10
+    cfg = validate_config(dict(TINY, ensemble={"size": 1000, "memory_budget_mb": est * 50 / 2**20}))
+    assert choose_chunk_size(1000, 1, est, cfg["ensemble"]["memory_budget_mb"] * 2**20) == 50

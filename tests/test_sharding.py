@@ -1,0 +1,68 @@
+"""The ensemble axis sharded over 8 (forced host) CPU devices gives the single-device results.
+
+Runs in a subprocess: XLA_FLAGS=--xla_force_host_platform_device_count=8 must be set before JAX is imported,
+and this pytest process has already imported JAX with one device."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from truncflow.ensemble import (ensemble_mesh, run_sweep, load_sweep, sweep_chunk_function, validate_config,
+                                    read_manifest, atomic_write, _device_indices)
+    out, config = sys.argv[1], json.loads(sys.argv[2])
+    report = {"n_devices": len(jax.devices())}
+    one, eight = ensemble_mesh(jax.devices()[:1]), ensemble_mesh()
+    run_sweep(config, out + "/one", mesh=one, progress=False)
+    run_sweep(config, out + "/eight", mesh=eight, progress=False)
+    a, _ = load_sweep(out + "/one")
+    b, man = load_sweep(out + "/eight")
+    report["chunk_size"] = man["chunk_size"]
+    report["devices_in_manifest"] = len(man["devices"])
+    report["allclose"] = all(np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14, equal_nan=True) for k in a)
+    report["bitwise"] = all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+    # the output of one chunk really is spread over the 8 devices, one slice each
+    cfg = validate_config(config)
+    f, sharding = sweep_chunk_function(cfg, eight)
+    idx = np.arange(man["chunk_size"], dtype=np.int32)
+    o = f(_device_indices(idx, sharding))
+    report["out_devices"] = len(o["s1"].sharding.device_set)
+    report["shard_shapes"] = sorted({tuple(s.data.shape) for s in o["btilde"].addressable_shards})
+    report["n_shards"] = len(o["btilde"].addressable_shards)
+    report["chunk_matches"] = bool(np.allclose(np.asarray(o["gap"])[:8], b["gap"][:8], rtol=1e-12, atol=1e-14))
+    # a sweep begun on one device resumes on eight
+    run_sweep(config, out + "/mixed", mesh=one, progress=False)
+    m = read_manifest(out + "/mixed")
+    for k in ("1", "2"):
+        del m["chunks"][k]
+    m["complete"] = False
+    atomic_write(out + "/mixed/manifest.json", lambda fh: fh.write(json.dumps(m).encode()))
+    run_sweep(config, out + "/mixed", mesh=eight, progress=False)
+    c, _ = load_sweep(out + "/mixed")
+    report["resumed_allclose"] = all(np.allclose(a[k], c[k], rtol=1e-12, atol=1e-14, equal_nan=True) for k in a)
+    print("REPORT" + json.dumps(report))
+""")
+
+
+def test_sharded_sweep_equals_single_device(tmp_path, jax_cache):
+    env = subprocess_env(jax_cache)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    config = dict(TINY, ensemble={"size": 20, "seed": 5, "chunk_size": 8})
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), json.dumps(config)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(r.stdout.split("REPORT", 1)[1])
+    assert rep["n_devices"] == 8 and rep["devices_in_manifest"] == 8 and rep["chunk_size"] == 8
+    assert rep["out_devices"] == 8 and rep["n_shards"] == 8 and rep["shard_shapes"] == [[1, 13, 2]]
+    assert rep["allclose"] and rep["chunk_matches"] and rep["resumed_allclose"]
+    print("sharded == single device bitwise:", rep["bitwise"])
