@@ -200,7 +200,7 @@ def _rot2(phi):
 
 def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: float, *, eta2: float | None = None,
                       n_angles: int = 41, n_radii: int = 12, n_dirs: int = 48) -> dict:
-    """Check hypotheses (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid: rotations R = R(phi) R0 with
+    """Check hypotheses Eqs. (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid: rotations R = R(phi) R0 with
     ||R - R0|| = 2 |sin(phi/2)| < eta2 (default: the largest of the three eta2 of `prop42_constants`) and biases
     beta = -y~ + v on polar grids of the balls |v| <= 1.1 |beta0 + y~| ((4.14), (4.15)) and |v| < gamma |beta0 + y~| ((4.16)).
 
@@ -233,7 +233,7 @@ def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: fl
     return out
 
 def prop42_example(key: jax.Array | None = None, n_main: int = 97, radius: float = 0.1, phi0: float = 0.3):
-    """Data meeting (4.13)-(4.17) for eta0 = 0.08, eta1 = 0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
+    """Data meeting the hypotheses Eqs. (4.13)-(4.17) of Proposition 4.2 for eta0 = 0.08, eta1 = 0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
     points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed / positive sectors, and
     |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i - y~) the cluster sits
     at (-2.5, -2.5) and the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
