@@ -1,0 +1,128 @@
+"""The truncflow command line (truncflow.cli), run as real subprocesses: python -m truncflow.cli ..."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
+from truncflow.cli import main
+from truncflow.ensemble import CONFIG_KEYS, load_sweep, read_manifest
+
+
+def toml(cfg: dict) -> str:
+    out = []
+    for s, table in cfg.items():
+        out.append(f"[{s}]")
+        out += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(out) + "\n"
+
+
+def cli(args, env, timeout=300):
+    return subprocess.run([sys.executable, "-m", "truncflow.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_documents_every_option_and_key(jax_cache, capsys):
+    env = subprocess_env(jax_cache)
+    r = cli(["--help"], env)
+    assert r.returncode == 0 and "sweep" in r.stdout and "report" in r.stdout and "Exit status" in r.stdout
+    r = cli(["sweep", "--help"], env)
+    assert r.returncode == 0
+    for opt in ("--out", "--resume", "--devices", "--memory-estimate", "--no-progress"):
+        assert opt in r.stdout
+    assert all(f"[{s}] {k}" in r.stdout for s, k in CONFIG_KEYS)
+    assert main(["report", "--help"]) == 0 and "--no-figures" in capsys.readouterr().out
+    assert main([]) == 2 and "required: COMMAND" in capsys.readouterr().err
+
+
+def test_sweep_resume_and_report(tmp_path, jax_cache):
+    env = subprocess_env(jax_cache)
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(toml(TINY))
+    out = str(tmp_path / "out")
+    r = cli(["sweep", str(cfg), "--out", out, "--no-progress"], env)
+    assert r.returncode == 0, r.stderr
+    assert "40 flows in 10 chunks of 4" in r.stdout
+    man = read_manifest(out)
+    assert man["complete"] and len(man["chunks"]) == 10
+    ref, _ = load_sweep(out)
+    # the same command again, without --resume: refused, one line, nothing touched
+    r = cli(["sweep", str(cfg), "--out", out], env)
+    assert r.returncode == 2
+    assert r.stderr == f"truncflow: error: --out {out} already holds a sweep; add --resume to continue it\n"
+    # lose two chunks (as if killed), then --resume: recomputed bitwise
+    for k in ("3", "7"):
+        os.remove(os.path.join(out, man["chunks"][k]["file"]))
+    r = cli(["sweep", str(cfg), "--out", out, "--resume", "--no-progress"], env)
+    assert r.returncode == 0, r.stderr
+    res, _ = load_sweep(out)
+    assert all(np.array_equal(ref[k], res[k], equal_nan=True) for k in ref)
+    # a different config cannot resume this sweep
+    cfg2 = tmp_path / "other.toml"
+    cfg2.write_text(toml(dict(TINY, ensemble=dict(TINY["ensemble"], seed=4))))
+    r = cli(["sweep", str(cfg2), "--out", out, "--resume"], env)
+    assert r.returncode == 2 and r.stderr == (f"truncflow: error: --resume: {cfg2} differs from the sweep in "
+                                              f"{out}: [ensemble] seed was 3 in the stored sweep, now 4\n")
+    r = cli(["report", out], env)
+    assert r.returncode == 0, r.stderr
+    assert "fraction reaching full truncation" in r.stdout and "decay rate after s_1" in r.stdout
+    for png in ("s1_histogram.png", "rates.png", "gap.png"):
+        assert os.path.getsize(os.path.join(out, png)) > 1000
+    r = cli(["report", out, "--json", "--no-figures"], env)
+    assert json.loads(r.stdout)["members"] == 40
+
+
+BAD = [
+    ("[data]\nQ = 0\n", "[data] Q: must be between 1 and 32, got 0"),
+    ("[data]\nN = 2.5\n", "[data] N: expected an integer (between 1 and 100000), got 2.5"),
+    ("[data]\nradius = -0.5\n", "[data] radius: must be > 0, got -0.5"),
+    ('[flow]\nkind = "general"\n', "[flow] kind: must be one of 'separated', 'fixed_R', got 'general'"),
+    ('[integrator]\nmethod = "rk45"\n',
+     "[integrator] method: must be one of 'rkmk2', 'rkmk4', 'lie_euler', 'exp_euler', 'adaptive', got 'rk45'"),
+    ('[integrator]\nstep = "small"\n', "[integrator] step: expected a finite number (> 0), got 'small'"),
+    ("[time]\nt_end = 0\n", "[time] t_end: must be > 0, got 0.0"),
+    ("[ensemble]\nsize = 0\n", "[ensemble] size: must be >= 1, got 0"),
+    ("[ensemble]\nchunksize = 4\n",
+     "[ensemble] chunksize: unknown key; allowed keys in [ensemble]: size, seed, chunk_size, memory_budget_mb"),
+    ("[output]\ndir = 'x'\n",
+     "config: unknown section [output]; allowed sections: data, flow, integrator, time, ensemble"),
+]
+
+
+def test_bad_configs_in_subprocesses(tmp_path, jax_cache):
+    env = subprocess_env(jax_cache)
+    for i in (0, 4):
+        text, message = BAD[i]
+        cfg = tmp_path / f"bad{i}.toml"
+        cfg.write_text(text)
+        out = tmp_path / f"out{i}"
+        r = cli(["sweep", str(cfg), "--out", str(out)], env)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == f"truncflow: error: {cfg}: {message}\n"
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", BAD)
+def test_bad_configs_exact_messages(tmp_path, capsys, text, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"truncflow: error: {cfg}: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_inputs(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data\n")
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"truncflow: error: CONFIG: {bad} is not valid TOML (") and err.count("\n") == 1
+    assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"truncflow: error: CONFIG: no such file: {tmp_path / 'missing.toml'}\n"
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"truncflow: error: DIR: no sweep in {tmp_path} (manifest.json is missing)\n"
+    assert main(["sweep", "--bogus"]) == 2
