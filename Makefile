@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BOOK_HTML := book/_build/html
 
-.PHONY: book test export sync-check nbtest pytest browser-deps bench clean help
+.PHONY: book book-build test export sync-check nbtest pytest browser-deps bench clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -37,10 +37,14 @@ sync-check: $(STAMP)
 	  git status --porcelain -- truncflow nbs; echo "ERROR: nbdev-export changed tracked files"; exit 1; fi
 	@echo "sync-check: truncflow/ matches the notebooks"
 
+NBTEST_WORKERS ?= 2
 nbtest: $(STAMP)
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	$(BIN)/nbdev-test --n-workers $(NBTEST_WORKERS) --timing
 
 book: export
+	@$(MAKE) --no-print-directory book-build
+
+book-build: $(STAMP)
 	$(BIN)/jupyter-book build . --toc _toc.yml --config book/_config.yml --path-output book
 	@echo "Book: $(BOOK_HTML)/index.html"
 
@@ -51,7 +55,10 @@ browser-deps:
 pytest: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
 
-test: sync-check nbtest book pytest
+# nbdev-test and the book build each execute every notebook, each mostly on one core: run them side by side.
+test: sync-check
+	$(MAKE) --no-print-directory -j2 --output-sync=target nbtest book-build NBTEST_WORKERS=1
+	$(MAKE) --no-print-directory pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

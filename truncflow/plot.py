@@ -64,9 +64,12 @@ def plot_sectors(W, beta, X, *, labels=None, ax=None, arrows: bool = True, image
             ax.scatter(X[m, 0], X[m, 1], s=16, color=STATE_COLORS[s], marker=markers[j % 8],
                        edgecolor="white", linewidth=0.3, label=name, zorder=3)
             if arrows:
-                for p, q in zip(X[m], tau[m]):
-                    if np.linalg.norm(q - p) > 1e-9:
-                        ax.annotate("", q, p, arrowprops=dict(arrowstyle="->", color=STATE_COLORS[s], alpha=0.3, lw=0.7))
+                d = tau[m] - X[m]
+                moved = np.linalg.norm(d, axis=1) > 1e-9
+                if moved.any():   # one quiver call per group: fast enough to redraw hundreds of points live
+                    ax.quiver(X[m][moved, 0], X[m][moved, 1], d[moved, 0], d[moved, 1], angles="xy",
+                              scale_units="xy", scale=1, color=STATE_COLORS[s], alpha=0.35, width=0.003,
+                              headwidth=4, headlength=5, zorder=2)
     if images:
         ax.scatter(tau[:, 0], tau[:, 1], s=5, color="k", alpha=0.5, zorder=4, label=r"$\tau(x)$")
     ax.plot(*apex, "*", color="k", ms=11, zorder=5, label=r"apex $-\beta$")
