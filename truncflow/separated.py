@@ -12,8 +12,9 @@ from .network import relu, heaviside, orthogonal_truncation_map
 from .moments import pushed_forward_points, activation_patterns, cluster_moments, ClusterMoments
 
 # %% auto #0
-__all__ = ['separated_velocity_ensemble', 'separated_cost', 'skew', 'separated_velocity_autodiff', 'bias_velocity', 'omega',
-           'omega_printed', 'separated_velocity', 'cost_decrease_terms', 'check_separated_inputs', 'flow_velocity']
+__all__ = ['separated_cost', 'skew', 'separated_velocity_autodiff', 'bias_velocity', 'omega', 'omega_printed',
+           'separated_velocity', 'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs',
+           'flow_velocity']
 
 # %% ../nbs/03_separated.ipynb #c006
 def separated_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
@@ -78,9 +79,27 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     dbeta = -(jnp.mean(1.0 - Hd, axis=0) * b) @ R          # -R^T J0_perp b~, J0_perp = n_r / N
     return Om @ R, dbeta
 
-separated_velocity_ensemble = jax.vmap(separated_velocity, in_axes=(0, 0, None, None))
-separated_velocity_ensemble.__doc__ = ("separated_velocity mapped over initial conditions, Eqs. (3.36)-(3.37): "
-                                       "R (M, Q, Q), beta (M, Q), shared X (N, Q), y_tilde (Q,) -> (dR (M, Q, Q), dbeta (M, Q)).")
+def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
+    """separated_velocity for M initial conditions sharing one cluster, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
+
+    R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) -> (dR (M, Q, Q), dbeta (M, Q)). Same values as
+    jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but all members share two plain GEMMs over the points."""
+    M, Q, _ = R.shape
+    N = X.shape[0]
+    c = jnp.einsum("mpq,mq->mp", R, beta)                          # R beta
+    b = jnp.einsum("mpq,mq->mp", R, beta + y_tilde)                # b~ = R (beta + y~)
+    Z = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q) + c.reshape(-1)   # (N, M Q): z_i of every member
+    Hd = heaviside(Z)
+    W = relu(Z) - Hd * b.reshape(-1)
+    A = jnp.concatenate([X, jnp.ones((N, 1), X.dtype)], axis=1)   # [X, 1]
+    S = (A.T @ W).reshape(Q + 1, M, Q) / N                        # mean_i [x_i, 1] (row) x W_i
+    h = (jnp.ones(N, X.dtype) @ Hd).reshape(M, Q) / N              # J_0 diagonals
+    s = S[Q]                                                       # mean_i W_i
+    pbar = s + h * b                                               # mean_i relu(z_i)
+    # (dC/dR) R^T = mean W z^T - mean relu(z) b^T, with z = R x + c
+    G = jnp.einsum("kmq,mpk->mqp", S[:Q], R) + s[:, :, None] * c[:, None, :] - pbar[:, :, None] * b[:, None, :]
+    Om = 0.5 * (jnp.swapaxes(G, 1, 2) - G)
+    return Om @ R, -jnp.einsum("mp,mpq->mq", (1.0 - h) * b, R)
 
 # %% ../nbs/03_separated.ipynb #c031
 def cost_decrease_terms(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
