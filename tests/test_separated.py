@@ -154,3 +154,11 @@ def test_bad_input(mutate, name):
     assert name in str(e.value)
     with pytest.raises(ValueError):
         check_separated_inputs(*args)
+
+
+def test_bad_R_rank_and_ragged():
+    _, b, X, y = _case(0, 3, 10)
+    with pytest.raises(ValueError, match="R: expected shape"):
+        flow_velocity(np.zeros(3), b, X, y)
+    with pytest.raises(ValueError, match="R: could not be converted"):
+        flow_velocity([[1.0, 0.0], [0.0]], b, X, y)

@@ -114,8 +114,10 @@ def check_separated_inputs(R, beta, X, y_tilde):
 
     R (Q, Q) orthogonal, or a stack (M, Q, Q); beta (Q,), or (M, Q) with a stack; X (N, Q) with N >= 1; y_tilde (Q,).
     Returns the four arrays (common floating dtype)."""
-    Rn = np.asarray(R) if not isinstance(R, jax.core.Tracer) else R
-    batch = getattr(Rn, "ndim", 0) == 3
+    R = as_array("R", R)
+    if R.ndim not in (2, 3):
+        raise ValueError(f"R: expected shape (Q, Q) or a stack (M, Q, Q), got {R.shape}")
+    batch = R.ndim == 3
     R = check_orthogonal("R", R, batch=batch)
     Q = R.shape[-1]
     beta = as_array("beta", beta, shape=(R.shape[0], Q) if batch else (Q,))
