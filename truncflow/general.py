@@ -8,7 +8,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from .network import (relu, heaviside, orthogonal_truncation_map, input_space_cost,
+from functools import partial
+from .network import (relu, heaviside, orthogonal_truncation_map, weighted_square_error,
                                cluster_weights)
 from .validate import as_array, check_orthogonal, check_labels, check_same_dim, check_positive
 
@@ -22,16 +23,18 @@ __all__ = ['general_cost', 'layer_inputs', 'activation_patterns', 'composed_segm
 # %% ../nbs/06_general.ipynb #c005
 def general_cost(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
                  Y_tilde: jax.Array) -> jax.Array:
-    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)).
+    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)), through the orthogonal maps (6.2).
 
+    Equals `input_space_cost(Rs, betas, ...)` for orthogonal Rs (which inverts R_l by a linear solve).
     Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> scalar."""
-    return input_space_cost(Rs, betas, X, labels, Y_tilde)
+    return weighted_square_error(layer_inputs(Rs, betas, X)[-1], Y_tilde[labels], labels, Y_tilde.shape[0])
 
 def _truncation_step(z, Rb):
     R, beta = Rb
     z = orthogonal_truncation_map(R, beta, z)
     return z, z
 
+@jax.jit
 def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
     """z_l = tau^(1->l-1)(x) for l = 1..L+1 (z_1 = x, z_{L+1} = T(x)), the points where Eq. (7.5) evaluates H^(l).
 
@@ -39,6 +42,7 @@ def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
     _, zs = lax.scan(_truncation_step, X, (Rs, betas))
     return jnp.concatenate([X[None], zs])
 
+@jax.jit
 def activation_patterns(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
     """Diagonals of H^(l) = H(R_l (tau^(1->l-1)(x) + beta^(l))), Eq. (7.5) (equivalently (5.3)).
 
@@ -47,6 +51,7 @@ def activation_patterns(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Ar
     b = betas.reshape(betas.shape[:1] + (1,) * (zs.ndim - 2) + betas.shape[1:])
     return heaviside(jnp.einsum("lij,l...j->l...i", Rs, zs + b))
 
+@partial(jax.jit, static_argnames=("l1", "l2"))
 def composed_segment(Rs: jax.Array, betas: jax.Array, x: jax.Array, l1: int, l2: int) -> jax.Array:
     """tau^(l1->l2)(x) = tau^(l2) o ... o tau^(l1)(x), Eq. (7.1), for 1 <= l1 <= l2 + 1 <= L + 1 (1-based, static).
 
@@ -61,6 +66,7 @@ def _projectors(Rs, hs, l):
     R = Rs[l - 1]
     return jnp.einsum("ki,...k,kj->...ij", R, hs[l - 1], R)
 
+@partial(jax.jit, static_argnames=("l1", "l2"))
 def P_plus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> jax.Array:
     """P+_{l1,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l1}^T H^(l1) R_{l1}, Eqs. (5.1) and (7.3), H^(l) as in Eq. (7.5).
 
@@ -72,6 +78,7 @@ def P_plus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> j
         P = _projectors(Rs, hs, l) @ P
     return P
 
+@partial(jax.jit, static_argnames=("l", "l2"))
 def P_minus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l: int, l2: int) -> jax.Array:
     """P-_{l,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l+1}^T H^(l+1) R_{l+1} R_l^T H^(l)perp R_l, Eqs. (5.2) and (7.4).
 
@@ -83,6 +90,7 @@ def P_minus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l: int, l2: int) -> j
         P = _projectors(Rs, hs, k) @ P
     return P
 
+@partial(jax.jit, static_argnames=("l1", "l2"))
 def lemma71_decomposition(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> jax.Array:
     """Right side of Lemma 7.1, Eq. (7.2): P+_{l1,l2} z_{l1} - sum_{l=l1}^{l2} P-_{l,l2} beta^(l), z_{l1} = tau^(1->l1-1)(x).
 
@@ -103,6 +111,7 @@ def _forward_step(carry, inp):
     B = jnp.where(started[:, None, None, None], jnp.einsum("nij,knjm->knim", A, B), B)
     return (relu(v) @ R - beta, B), (v, h)
 
+@jax.jit
 def forward_products(Rs: jax.Array, betas: jax.Array, X: jax.Array):
     """One forward sweep: (T(x) (N, Q), B (L, N, Q, Q) with B[l-1] = P+_{l+1,L}(x), v (L, N, Q), h (L, N, Q)).
 
@@ -114,6 +123,7 @@ def forward_products(Rs: jax.Array, betas: jax.Array, X: jax.Array):
     (T, B), (vs, hs) = lax.scan(_forward_step, (X, B0), (Rs, betas, started))
     return T, B, vs, hs
 
+@jax.jit
 def general_velocity(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
                      Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Velocities of the gradient flow of Theorem 5.1: dbetas = -dC/dbeta (corrected Eq. (5.4)) and
@@ -137,6 +147,7 @@ def projected_velocity(Rs: jax.Array, grad_Rs: jax.Array, grad_betas: jax.Array)
     A = grad_Rs @ jnp.swapaxes(Rs, -1, -2)
     return -0.5 * (A - jnp.swapaxes(A, -1, -2)) @ Rs, -grad_betas
 
+@jax.jit
 def general_velocity_autodiff(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
                               Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq. (2.26) projected to the tangent space of O(Q)^L.
@@ -146,6 +157,7 @@ def general_velocity_autodiff(Rs: jax.Array, betas: jax.Array, X: jax.Array, lab
     return projected_velocity(Rs, gR, gb)
 
 # %% ../nbs/06_general.ipynb #c019
+@partial(jax.jit, static_argnames="printed")
 def truncation_domains(Rs: jax.Array, betas: jax.Array, X: jax.Array, *, printed: bool = False) -> jax.Array:
     """Membership of x in D^-_{l,L}, Eqs. (5.9)-(5.10): (L, ...) bool.
 
@@ -159,6 +171,7 @@ def truncation_domains(Rs: jax.Array, betas: jax.Array, X: jax.Array, *, printed
     ok_after = jnp.concatenate([ok_after[1:], jnp.ones_like(ok_after[:1])])
     return cut & ok_after.astype(bool)
 
+@partial(jax.jit, static_argnames="atol")
 def minus_support(Rs: jax.Array, betas: jax.Array, X: jax.Array, *, atol: float = 1e-12) -> jax.Array:
     """Exact integration domain of Eq. (5.8): (L, N) bool, True where P-_{l,L}(x) != 0 (max entry > atol)."""
     _, B, _, hs = forward_products(Rs, betas, X)
@@ -255,6 +268,4 @@ def check_general_inputs(Rs, betas, X, labels, Y_tilde):
 
 def general_velocity_checked(Rs, betas, X, labels, Y_tilde) -> tuple[jax.Array, jax.Array]:
     """`general_velocity` (Eqs. (5.4)-(5.7), corrected) after validating its inputs; ValueError names the argument."""
-    return _general_velocity_jit(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
-
-_general_velocity_jit = jax.jit(general_velocity)
+    return general_velocity(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
