@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from truncflow.network import clustered_data, random_network, random_orthogonal, standard_cost
 from truncflow.training import (NCMetrics, TrainingLog, alignment_defect, class_covariances, cluster_spread,
                                 clusters_touched, diagnose, equinorm_equiangularity, gradient_descent, nc1,
-                                nc_metrics, params_cost, train_network, truncation_counts, untruncated_init)
+                                nc_metrics, params_cost, train_network, cluster_truncation_counts, untruncated_init)
 
 seeds = st.integers(0, 2**31 - 1)
 nc_jit = jax.jit(nc_metrics)
@@ -105,7 +105,7 @@ def test_cluster_separated_network_touches_one_cluster_per_map():
     X, labels = clustered_data(jax.random.PRNGKey(7), 3.0 * np.eye(3), 20, radius=0.5)
     Wc = jnp.asarray(1.0 - 2 * np.eye(3))[:, None, :] * jnp.eye(3)
     betas = jnp.asarray(1.0 - 4 * np.eye(3))
-    counts_fn = jax.jit(truncation_counts, static_argnums=4, static_argnames="composed")
+    counts_fn = jax.jit(cluster_truncation_counts, static_argnums=4, static_argnames="composed")
     counts = counts_fn(Wc, betas, X, labels, 3)
     np.testing.assert_array_equal(clusters_touched(counts), [1, 1, 1])
     np.testing.assert_array_equal(counts, counts_fn(Wc, betas, X, labels, 3, composed=False))

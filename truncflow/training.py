@@ -16,10 +16,10 @@ from .validate import as_array, check_labels, check_positive_int, check_positive
 
 # %% auto #0
 __all__ = ['class_means', 'class_covariances', 'nc1', 'equinorm_equiangularity', 'self_duality', 'ncc_agreement', 'NCMetrics',
-           'nc_metrics', 'layer_inputs', 'truncation_states', 'truncation_counts', 'coordinate_counts',
-           'truncated_cluster_means', 'cluster_spread', 'alignment_defect', 'clusters_touched', 'TrainingLog',
-           'Diagnostics', 'diagnose', 'params_cost', 'gradient_descent', 'least_squares_output', 'untruncated_init',
-           'train_network']
+           'nc_metrics', 'layer_input_points', 'truncation_states', 'cluster_truncation_counts',
+           'cluster_coordinate_counts', 'truncated_cluster_means', 'cluster_spread', 'alignment_defect',
+           'clusters_touched', 'TrainingLog', 'Diagnostics', 'diagnose', 'params_cost', 'gradient_descent',
+           'least_squares_output', 'untruncated_init', 'train_network']
 
 # %% ../nbs/08_training.ipynb #c006
 def class_means(features: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
@@ -104,7 +104,7 @@ def nc_metrics(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: 
                      ncc_agreement(features, labels, W_out, b_out), acc)
 
 # %% ../nbs/08_training.ipynb #c010
-def layer_inputs(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
+def layer_input_points(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
     """T^(l-1)(x) for l = 1..L (T^(0) = identity): the input-space point that the ReLU of layer l acts on.
 
     Wc (L, Q, Q), betas (L, Q), x (..., Q) -> (L, ..., Q). The pre-activation of layer l is
@@ -117,10 +117,10 @@ def truncation_states(Wc: jax.Array, betas: jax.Array, X: jax.Array, *, composed
 
     composed=True: evaluated at T^(l-1)(x), what the network's layer-l ReLU sees (Eq. (2.16));
     composed=False: evaluated at the raw input x, as in Definition 2.1 and Eq. (3.40)."""
-    Z = layer_inputs(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
+    Z = layer_input_points(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
     return jax.vmap(truncation_state)(Wc, betas, Z)
 
-def truncation_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
+def cluster_truncation_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
                       *, composed: bool = True) -> jax.Array:
     """Counts (L, J, 3): points of cluster j that tau^(l) leaves untruncated / partially / fully truncated.
 
@@ -129,12 +129,12 @@ def truncation_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax
     onehot = jax.nn.one_hot(s, 3, dtype=jnp.int32)                                   # (L, N, 3)
     return jax.vmap(lambda o: jax.ops.segment_sum(o, labels, num_segments=num_clusters))(onehot)
 
-def coordinate_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
+def cluster_coordinate_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
                       *, composed: bool = True) -> jax.Array:
     """n_r^(l) of Eq. (3.40) for every layer l and cluster j: (L, J, Q) number of points truncated in coordinate r.
 
     The paper counts cluster l under tau^(l) only ((3.39): J_0^(l)perp = diag(n_r^(l)/N_l)); here all pairs."""
-    Z = layer_inputs(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
+    Z = layer_input_points(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
     t = jax.vmap(truncated_coordinates)(Wc, betas, Z).astype(jnp.int32)             # (L, N, Q)
     return jax.vmap(lambda o: jax.ops.segment_sum(o, labels, num_segments=num_clusters))(t)
 
@@ -203,8 +203,8 @@ def _diagnose_one(Ws, bs, W_out, b_out, X, labels, J):
     feats = hidden_layers(Ws, bs, X)[-1]
     T = composed_truncations(Wc, betas, X)[-1]
     return (nc_metrics(feats, labels, W_out, b_out),
-            truncation_counts(Wc, betas, X, labels, J), truncation_counts(Wc, betas, X, labels, J, composed=False),
-            coordinate_counts(Wc, betas, X, labels, J, composed=False), truncated_cluster_means(Wc, betas, X, labels, J),
+            cluster_truncation_counts(Wc, betas, X, labels, J), cluster_truncation_counts(Wc, betas, X, labels, J, composed=False),
+            cluster_coordinate_counts(Wc, betas, X, labels, J, composed=False), truncated_cluster_means(Wc, betas, X, labels, J),
             cluster_spread(T, labels, J), cluster_spread(feats, labels, J), alignment_defect(Wc), jnp.linalg.cond(Wc), T)
 
 @jax.jit
