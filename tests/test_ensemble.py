@@ -170,7 +170,9 @@ def test_staircase_rates_on_synthetic_steps():
     ({"data": {"Q": 2.0}}, "[data] Q: expected an integer (between 1 and 32), got 2.0"),
     ({"data": {"radius": -1}}, "[data] radius: must be > 0, got -1.0"),
     ({"data": {"radius": True}}, "[data] radius: expected a finite number (> 0), got True"),
-    ({"flow": {"kind": "general"}}, "[flow] kind: must be one of 'separated', 'fixed_R', got 'general'"),
+    ({"flow": {"kind": "deep"}}, "[flow] kind: must be one of 'separated', 'fixed_R', 'general', got 'deep'"),
+    ({"flow": {"kind": "general"}, "integrator": {"method": "rkmk4"}},
+     "[integrator] method: flow 'general' needs one of 'rkmk2', 'lie_euler', got 'rkmk4'"),
     ({"integrator": {"methd": "rkmk2"}}, "[integrator] methd: unknown key; allowed keys in [integrator]: method,"),
     ({"ensembel": {}}, "config: unknown section [ensembel]; allowed sections: data, flow, integrator, time, ensemble"),
     ({"time": 3}, "[time]: expected a table of keys, got 3"),
@@ -220,25 +222,44 @@ def test_sweep_in_process_resume_and_errors(tmp_path):
         load_sweep(str(tmp_path))
     S = summarize(res, N=6)
     assert S["members"] == 10 and 0 <= S["frac_full"] <= 1
-    # the same members through run_ensemble (chunks 4, 4, 2 + 2 padding) and run_one alone
-    member = sweep_member_fn(validate_config(cfg))
-    ens = run_ensemble(member, jnp.arange(10), chunk_size=4)
-    alone = jax.jit(member)
-    for k in res:
-        if k != "index":
-            np.testing.assert_allclose(ens[k], res[k], rtol=1e-12, atol=1e-14, err_msg=k)
-    for m in (0, 9):
-        o = alone(m)
-        for k in o:
-            np.testing.assert_allclose(res[k][m], o[k], rtol=1e-12, atol=1e-14, err_msg=k)
     with pytest.raises(ValueError, match="params"):
-        run_ensemble(member, {"a": jnp.zeros(3), "b": jnp.zeros(4)})
+        run_ensemble(sweep_member_fn(validate_config(cfg)), {"a": jnp.zeros(3), "b": jnp.zeros(4)})
 
 
 def test_memory_estimates_agree_roughly():
-    fn = sweep_member_fn(validate_config(TINY))
-    est = bytes_per_member(fn)
-    xla = bytes_per_member(fn, compiled=True)
-    assert est > 0 and xla > 0 and 0.1 < est / xla < 10
-    cfg = validate_config(dict(TINY, ensemble={"size": 1000, "memory_budget_mb": est * 50 / 2**20}))
-    assert choose_chunk_size(1000, 1, est, cfg["ensemble"]["memory_budget_mb"] * 2**20) == 50
+    def member(i):                                  # a cheap stand-in with known output size
+        x = jnp.linspace(0.0, 1.0, 1000) * i
+        return {"a": jnp.cumsum(jnp.sin(x)), "b": jnp.outer(x[:50], x[:50])}
+    est = bytes_per_member(member)
+    xla = bytes_per_member(member, compiled=True)
+    out = (1000 + 2500) * np.dtype(jax.numpy.result_type(float)).itemsize
+    assert est >= out and xla >= out and 0.1 < est / xla < 10
+    assert choose_chunk_size(1000, 1, est, est * 50) == 50
+
+
+def test_general_sweep_and_report(tmp_path, capsys):
+    """flow.kind = 'general' (Section 5): cost at s = 0 equals general_cost, never increases beyond integration
+    error, R_l stay orthogonal; `truncflow report` summarises it and draws cost.png."""
+    from truncflow.cli import main
+    from truncflow.ensemble import synthetic_general_member
+    from truncflow.general import general_cost
+    cfg = {"flow": {"kind": "general"}, "data": {"Q": 2, "N": 4, "clusters": 2, "radius": 0.4},
+           "integrator": {"step": 0.02, "save_every": 5}, "time": {"t_end": 2.0},
+           "ensemble": {"size": 5, "chunk_size": 3, "seed": 1}}
+    out = str(tmp_path / "g")
+    run_sweep(cfg, out, progress=False)
+    res, man = load_sweep(out)
+    assert res["cost"].shape == (5, 21) and res["n_full"].shape == (5, 21, 2) and res["Rs_final"].shape == (5, 2, 2, 2)
+    c = validate_config(cfg)["data"]
+    for m in (0, 4):
+        p = synthetic_general_member(member_key(1, m), Q=2, N=4, J=2, L=2, radius=0.4,
+                                     centre_distance=c["centre_distance"], target_distance=c["target_distance"],
+                                     beta_scale=c["beta_scale"], h=0.02)
+        c0 = general_cost(p["Rs0"], p["betas0"], p["X"], p["labels"], p["Y_tilde"])
+        assert abs(res["cost"][m, 0] - float(c0)) < 1e-12
+    assert np.max(np.diff(res["cost"], axis=1)) < 1e-5 * res["cost"].max()
+    assert res["orth_err"].max() < 1e-12
+    assert main(["report", out]) == 0
+    text = capsys.readouterr().out
+    assert "flow 'general'" in text and "largest cost increase" in text
+    assert os.path.getsize(os.path.join(out, "cost.png")) > 1000

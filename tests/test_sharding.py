@@ -66,3 +66,48 @@ def test_sharded_sweep_equals_single_device(tmp_path, jax_cache):
     assert rep["out_devices"] == 8 and rep["n_shards"] == 8 and rep["shard_shapes"] == [[1, 13, 2]]
     assert rep["allclose"] and rep["chunk_matches"] and rep["resumed_allclose"]
     print("sharded == single device bitwise:", rep["bitwise"])
+
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")   # CPU collectives across processes
+    pid, port, out, config = int(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2, process_id=pid)
+    assert jax.process_count() == 2 and len(jax.devices()) == 2 and len(jax.local_devices()) == 1
+    from truncflow.ensemble import run_sweep
+    run_sweep(config, out, progress=False)
+""")
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_with_jax_distributed(tmp_path, jax_cache):
+    """Multi-host in miniature: two processes on this machine, one CPU device each, coordinated by
+    jax.distributed.initialize; only process 0 writes; results equal a one-process sweep bitwise."""
+    from test_ensemble import SWEEP_SCRIPT
+    from truncflow.ensemble import load_sweep
+    env = subprocess_env(jax_cache)
+    config = json.dumps(dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4}))
+    port, out = str(_free_port()), str(tmp_path / "two")
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), port, out, config], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    try:
+        results = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
+    subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(tmp_path / "one"), "0", config], env=env,
+                   check=True, timeout=300)
+    a, _ = load_sweep(str(tmp_path / "one"))
+    b, man = load_sweep(out)
+    assert len(man["devices"]) == 2 and man["complete"]
+    assert all(np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14, equal_nan=True) for k in a)

@@ -11,7 +11,8 @@ import sys
 import textwrap
 import tomllib
 from .ensemble import (CONFIG_KEYS, ConfigError, validate_config, read_manifest, run_sweep,
-                                load_sweep, summarize, fit_decay_rates, staircase_rates, _describe)
+                                load_sweep, summarize, summarize_general, fit_decay_rates, staircase_rates,
+                                _describe)
 
 # %% auto #0
 __all__ = ['config_table', 'example_config', 'CLIError', 'build_parser', 'read_config', 'cmd_sweep', 'format_summary',
@@ -142,6 +143,16 @@ def format_summary(S: dict, man: dict) -> str:
     """The text printed by `truncflow report`."""
     c = man["config"]
     q = lambda d: "  ".join(f"p{k}={v:.4g}" for k, v in d.items())
+    if c["flow"]["kind"] == "general":
+        return "\n".join([
+            f"sweep: {man['n_members']} flows, flow 'general', Q={c['data']['Q']}, J={c['data']['clusters']} "
+            f"clusters of N={c['data']['N']}, L={c['flow']['layers'] or c['data']['clusters']} layers, "
+            f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
+            f"cost at s=0 (Eq. (2.26)): {q(S['cost_start'])}",
+            f"cost at the end:          {q(S['cost_end'])}",
+            f"largest cost increase between saves (0 for the exact gradient flow, Eq. (3.24)): "
+            f"{S['max_cost_increase']:.3g}",
+            f"max |R_l^T R_l - 1| at the end: {S['max_orth_err']:.3g}"])
     lines = [f"sweep: {man['n_members']} flows, flow {c['flow']['kind']!r}, Q={c['data']['Q']}, N={c['data']['N']}, "
              f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
              f"fraction reaching full truncation (finite s_1, Eq. (4.18)): {S['frac_full']:.4f}",
@@ -163,8 +174,17 @@ def write_figures(res: dict, man: dict, out_dir: str) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
     N = man["config"]["data"]["N"]
-    s1 = np.asarray(res["s1"], float)
     paths = []
+    colours = ["#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9"]
+    if man["config"]["flow"]["kind"] == "general":
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for m in range(min(6, res["cost"].shape[0])):
+            ax.semilogy(res["t"][m], res["cost"][m], color=colours[m], lw=1)
+        ax.set_xlabel("$s$"); ax.set_ylabel("cost, Eq. (2.26)"); ax.set_title("cost of the first members")
+        fig.tight_layout(); paths.append(os.path.join(out_dir, "cost.png")); fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+        return paths
+    s1 = np.asarray(res["s1"], float)
     fig, ax = plt.subplots(figsize=(5, 3.4))
     fin = np.isfinite(s1)
     ax.hist(s1[fin], bins=30, color="#0072B2")
@@ -184,7 +204,6 @@ def write_figures(res: dict, man: dict, out_dir: str) -> list[str]:
     fig.tight_layout(); paths.append(os.path.join(out_dir, "rates.png")); fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    colours = ["#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9"]
     for m in range(min(6, s1.size)):
         ax.semilogy(res["t"][m], np.maximum(res["gap"][m], 1e-300), color=colours[m], lw=1)
     ax.set_xlabel("$s$"); ax.set_ylabel(r"$|\beta + \tilde y|$")
@@ -203,8 +222,9 @@ def cmd_report(args) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     N = man["config"]["data"]["N"]
-    S = summarize(res, N)
-    if man["config"]["flow"]["kind"] == "fixed_R":
+    kind = man["config"]["flow"]["kind"]
+    S = summarize_general(res) if kind == "general" else summarize(res, N)
+    if kind == "fixed_R":
         pred, fit = staircase_rates(res["t"], res["btilde"], res["n_coord"], N)
         S["staircase_intervals"] = int(pred.size)
         S["staircase_max_dev"] = float(np.max(np.abs(fit - pred))) if pred.size else float("nan")

@@ -14,14 +14,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .network import heaviside
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
 from .integrate import integrate_core, rkmk4_step
+from .general import general_velocity, layer_inputs, activation_patterns
 
 # %% auto #0
-__all__ = ['expm', 'VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'SWEEP_FORMAT', 'expm_taylor', 'lie_euler_step',
-           'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one', 'haar_orthogonal', 'synthetic_member',
-           'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_size', 'chunk_bounds',
-           'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps', 'sweep_member_fn', 'sweep_chunk_function',
-           'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep', 'fit_decay_rates',
-           'staircase_rates', 'summarize']
+__all__ = ['expm', 'VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'SWEEP_FORMAT', 'GENERAL_METHODS', 'expm_taylor',
+           'lie_euler_step', 'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one', 'haar_orthogonal',
+           'synthetic_member', 'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_size',
+           'chunk_bounds', 'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps', 'sweep_member_fn',
+           'sweep_chunk_function', 'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep',
+           'synthetic_general_member', 'run_general', 'summarize_general', 'fit_decay_rates', 'staircase_rates',
+           'summarize']
 
 # %% ../nbs/30_ensemble.ipynb #c006
 def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
@@ -325,8 +327,11 @@ CONFIG_KEYS = {
     ("data", "centre_distance"): ("float", 2.0, (">=", 0), "distance |c| of the cluster centre c from the origin"),
     ("data", "target_distance"): ("float", 1.5, (">=", 0), "distance |y~ - c| of the target from the centre"),
     ("data", "beta_scale"): ("float", 0.3, (">=", 0), "standard deviation of beta0 + c (initial bias around -c)"),
-    ("flow", "kind"): ("str", "separated", ["separated", "fixed_R"],
-                       "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40)"),
+    ("data", "clusters"): ("int", 2, ("between", 1, 32), "number J of clusters (flow 'general' only)"),
+    ("flow", "kind"): ("str", "separated", ["separated", "fixed_R", "general"],
+                       "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
+                       "'general': L layers and J clusters, Eqs. (5.4)-(5.7)"),
+    ("flow", "layers"): ("int", 0, ("between", 0, 64), "number L of layers (flow 'general' only; 0: L = J)"),
     ("flow", "velocity"): ("str", "closed_form", ["closed_form", "autodiff"],
                            "closed-form velocity (truncflow.separated) or jax.grad of the cost Eq. (3.6)"),
     ("integrator", "method"): ("str", "rkmk2", ["rkmk2", "rkmk4", "lie_euler", "exp_euler", "adaptive"],
@@ -392,6 +397,13 @@ def validate_config(config: dict) -> dict:
     for (s, k), (typ, default, allowed, _) in CONFIG_KEYS.items():
         v = config.get(s, {}).get(k, default)
         out[s][k] = _check_value(f"[{s}] {k}", typ, allowed, v)
+    if out["flow"]["kind"] == "general":
+        if out["integrator"]["method"] not in GENERAL_METHODS:
+            raise ConfigError(f"[integrator] method: flow 'general' needs one of "
+                              f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got {out['integrator']['method']!r}")
+        if out["flow"]["velocity"] != "closed_form":
+            raise ConfigError("[flow] velocity: flow 'general' uses 'closed_form' (truncflow.general.general_velocity), "
+                              f"got {out['flow']['velocity']!r}")
     if out["integrator"]["dtype"] == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
                           "use 'float32' or enable x64")
@@ -413,6 +425,16 @@ def sweep_member_fn(config: dict) -> Callable:
     n_steps, every = sweep_steps(config)
     dtype = jnp.dtype(it["dtype"])
     seed = config["ensemble"]["seed"]
+    if fl["kind"] == "general":
+        J = d["clusters"]
+        L = fl["layers"] or J
+        def member_general(i):
+            p = synthetic_general_member(member_key(seed, i), Q=d["Q"], N=d["N"], J=J, L=L, radius=d["radius"],
+                                         centre_distance=d["centre_distance"],
+                                         target_distance=d["target_distance"], beta_scale=d["beta_scale"],
+                                         h=it["step"], dtype=dtype)
+            return run_general(p, n_steps=n_steps, save_every=every, method=it["method"])
+        return member_general
     def member(i):
         p = synthetic_member(member_key(seed, i), Q=d["Q"], N=d["N"], radius=d["radius"],
                              centre_distance=d["centre_distance"], target_distance=d["target_distance"],
@@ -597,6 +619,91 @@ def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, man
 
 # %% ../nbs/30_ensemble.ipynb #c031
+GENERAL_METHODS = ["rkmk2", "lie_euler"]
+
+def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, radius: float,
+                             centre_distance: float, target_distance: float, beta_scale: float, h: float,
+                             dtype=None) -> dict:
+    """Parameters of one random flow of Section 5: J clusters of N points (uniform in balls of `radius` around
+    centres at distance `centre_distance` from 0), targets Y~ (J, Q) at `target_distance` from the centres, L Haar
+    rotations Rs (L, Q, Q) and biases betas (L, Q) = -c_{l mod J} + noise of scale `beta_scale`. Pure in `key`.
+    Returns Rs0, betas0, X (J N, Q), labels (J N,), Y_tilde (J, Q), h."""
+    dtype = dtype or jnp.result_type(float)
+    u = jax.random.uniform(key, (3, J * N + L * Q + 2 * J + L, Q), dtype)
+    g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(2 * jnp.pi * u[1])
+    unit = lambda v: v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+    C = centre_distance * unit(g[:J])
+    Y = C + target_distance * unit(g[J:2 * J])
+    labels = jnp.repeat(jnp.arange(J, dtype=jnp.int32), N)
+    o = 2 * J
+    d = g[o:o + J * N]
+    X = C[labels] + radius * u[2, :J * N, :1] ** (1.0 / Q) * unit(d)
+    o += J * N
+    Rs = jax.vmap(_gram_schmidt)(g[o:o + L * Q].reshape(L, Q, Q))
+    o += L * Q
+    betas = -C[jnp.arange(L) % J] + beta_scale * g[o:o + L]
+    return dict(Rs0=Rs, betas0=betas, X=X, labels=labels, Y_tilde=Y, h=jnp.asarray(h, dtype))
+
+def _swap(A):
+    return jnp.swapaxes(A, -1, -2)
+
+def _general_generators(Rs, betas, X, labels, Y):
+    dRs, dbetas = general_velocity(Rs, betas, X, labels, Y)
+    Om = dRs @ _swap(Rs)
+    return 0.5 * (Om - _swap(Om)), dbetas
+
+def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2") -> dict:
+    """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs. (5.4)-(5.7))
+    with a fixed step on O(Q)^L x R^(L Q): Lie-Euler or RKMK2, every R_l <- expm(h Omega_l) R_l. Pure, vmappable.
+
+    params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
+    S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L) points whose
+    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err ()."""
+    Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
+    h = jnp.asarray(params["h"], betas.dtype)
+    J = Y.shape[0]
+
+    def step(Rs, betas):
+        O1, b1 = _general_generators(Rs, betas, X, labels, Y)
+        if method == "lie_euler":
+            return expm_taylor(h * O1) @ Rs, betas + h * b1
+        O2, b2 = _general_generators(expm_taylor(h * O1) @ Rs, betas + h * b1, X, labels, Y)
+        return expm_taylor(0.5 * h * (O1 + O2)) @ Rs, betas + 0.5 * h * (b1 + b2)
+
+    def observe(t, Rs, betas):
+        T = layer_inputs(Rs, betas, X)[-1]
+        e = 0.5 * jnp.sum((T - Y[labels]) ** 2, axis=-1)
+        per = jax.ops.segment_sum(e, labels, num_segments=J) / jax.ops.segment_sum(jnp.ones_like(e), labels,
+                                                                                     num_segments=J)
+        hs = activation_patterns(Rs, betas, X)
+        return dict(t=t, cost=jnp.sum(per), cluster_cost=per,
+                    n_full=jnp.sum(jnp.all(hs == 0, axis=-1), axis=-1).astype(jnp.int32))
+
+    def block(c, _):
+        Rs, betas, t = c
+        Rs, betas = lax.fori_loop(0, save_every, lambda i, s: step(*s), (Rs, betas))
+        t = t + save_every * h
+        return (Rs, betas, t), observe(t, Rs, betas)
+
+    t0 = jnp.zeros((), betas.dtype)
+    (Rs, betas, _), traj = lax.scan(block, (Rs, betas, t0), None, length=n_steps // save_every)
+    first = observe(t0, params["Rs0"], params["betas0"])
+    out = {k: jnp.concatenate([first[k][None], traj[k]]) for k in first}
+    Q = Rs.shape[-1]
+    out.update(Rs_final=Rs, betas_final=betas,
+               orth_err=jnp.max(jnp.abs(_swap(Rs) @ Rs - jnp.eye(Q, dtype=Rs.dtype))))
+    return out
+
+def summarize_general(results: dict) -> dict:
+    """Summary of a 'general' sweep: members, cost at the start and the end (quantiles), the largest increase of
+    the cost between saves (the flow is a gradient flow: Eq. (3.24), so only integration error), orthogonality."""
+    c = np.asarray(results["cost"], float)
+    q = lambda a: {p: float(np.percentile(a, p)) for p in (10, 50, 90)}
+    return dict(members=int(c.shape[0]), cost_start=q(c[:, 0]), cost_end=q(c[:, -1]),
+                max_cost_increase=float(np.max(np.diff(c, axis=1))) if c.shape[1] > 1 else 0.0,
+                max_orth_err=float(np.max(results["orth_err"])))
+
+# %% ../nbs/30_ensemble.ipynb #c035
 def fit_decay_rates(t: np.ndarray, gap: np.ndarray, n_full: np.ndarray, N: int, s1: np.ndarray, *,
                     min_points: int = 3, floor: float = 1e-200) -> np.ndarray:
     """Fitted exponential rates of |beta + y~| after collapse, to compare with the rate 1 of Eq. (4.37).
