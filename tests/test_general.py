@@ -6,11 +6,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from truncflow.network import random_orthogonal, clustered_data
+from truncflow.separated import separated_velocity
 from truncflow.general import (general_velocity, general_velocity_autodiff, general_velocity_checked,
                                general_cost, layer_inputs, composed_segment, lemma71_decomposition,
                                P_plus, P_minus, forward_products, truncation_domains, minus_support,
                                separated_configuration, is_cluster_separated,
                                single_cluster_velocity_autodiff)
+
+scv = jax.jit(single_cluster_velocity_autodiff)
 
 seeds = st.integers(0, 2**31 - 1)
 # (L, Q, J) are drawn from a fixed list and N is fixed, so that the jit-compiled functions are compiled once
@@ -42,20 +45,28 @@ def test_forward_velocity_equals_autodiff_and_omega_is_skew(seed, shape):
     np.testing.assert_allclose(Om, -jnp.swapaxes(Om, -1, -2), atol=1e-12)
 
 
-@settings(max_examples=10)
+@jax.jit
+def _lemma_7_1_errors(Rs, betas, X):
+    """max |tau^(l1->l2)(z_l1) - (7.2)| over all segments, and max |B - P+_{l+1,L}|: one compilation per shape."""
+    L, err = Rs.shape[0], 0.0
+    for l1 in range(1, L + 1):
+        z = composed_segment(Rs, betas, X, 1, l1 - 1)
+        for l2 in range(l1, L + 1):
+            lhs = composed_segment(Rs, betas, z, l1, l2)
+            err = jnp.maximum(err, jnp.max(jnp.abs(lhs - lemma71_decomposition(Rs, betas, X, l1, l2))))
+    T, B, _, _ = forward_products(Rs, betas, X)
+    errB = jnp.max(jnp.abs(T - layer_inputs(Rs, betas, X)[-1]))
+    for l in range(1, L + 1):
+        errB = jnp.maximum(errB, jnp.max(jnp.abs(B[l - 1] - P_plus(Rs, betas, X, l + 1, L))))
+    return err, errB
+
+
 @given(seeds, shapes)
 def test_lemma_7_1_decomposition_and_forward_products(seed, shape):
     L, Q, _ = shape
     Rs, betas, X, _, _ = _config(seed, L, Q, 1, 18)
-    for l1 in range(1, L + 1):
-        z = composed_segment(Rs, betas, X, 1, l1 - 1)
-        for l2 in range(l1, L + 1):
-            np.testing.assert_allclose(composed_segment(Rs, betas, z, l1, l2),
-                                       lemma71_decomposition(Rs, betas, X, l1, l2), atol=1e-12)
-    T, B, _, _ = forward_products(Rs, betas, X)
-    np.testing.assert_allclose(T, layer_inputs(Rs, betas, X)[-1], atol=1e-12)
-    for l in range(1, L + 1):
-        np.testing.assert_allclose(B[l - 1], P_plus(Rs, betas, X, l + 1, L), atol=1e-12)
+    err, errB = _lemma_7_1_errors(Rs, betas, X)
+    assert err < 1e-12 and errB < 1e-12
 
 
 @settings(max_examples=10)
@@ -80,19 +91,14 @@ def test_reduction_to_cluster_separated_flow(seed, Q, theta):
     assert is_cluster_separated(Rs, betas, X, labels)
     Y_tilde = jax.random.normal(jax.random.PRNGKey(seed + 1), (Q, Q))
     dR, db = gv(Rs, betas, X, labels, Y_tilde)
-    try:
-        from truncflow.separated import separated_velocity
-    except ImportError:
-        separated_velocity = None
     for l in range(Q):
         m = np.asarray(labels) == l
-        dR1, db1 = single_cluster_velocity_autodiff(Rs[l], betas[l], X[m], Y_tilde[l])
+        dR1, db1 = scv(Rs[l], betas[l], X[m], Y_tilde[l])
         np.testing.assert_allclose(dR[l], dR1, atol=1e-10)
         np.testing.assert_allclose(db[l], db1, atol=1e-10)
-        if separated_velocity is not None:
-            dR2, db2 = separated_velocity(Rs[l], betas[l], X[m], Y_tilde[l])[:2]
-            np.testing.assert_allclose(dR[l], dR2, atol=1e-10)
-            np.testing.assert_allclose(db[l], db2, atol=1e-10)
+        dR2, db2 = separated_velocity(Rs[l], betas[l], X[m], Y_tilde[l])     # Section 3 closed form
+        np.testing.assert_allclose(dR[l], dR2, atol=1e-10)
+        np.testing.assert_allclose(db[l], db2, atol=1e-10)
 
 
 @settings(max_examples=10)
