@@ -10,5 +10,14 @@ __version__ = "0.1.0"
 
 from .validate import *
 from .network import *
+from .moments import *
+from .separated import *
+from .integrate import *
+from .orbits import *
+from .general import *
+from .standard import *
+from .training import *
 from .plot import *
+from .widgets import *
+from .ensemble import *
 from .equations import *
