@@ -322,7 +322,7 @@ class ConfigError(ValueError):
 CONFIG_KEYS = {
     ("data", "kind"): ("str", "synthetic", ["synthetic"], "how the data set of each member is made"),
     ("data", "Q"): ("int", 2, ("between", 1, 32), "dimension Q of the input space"),
-    ("data", "N"): ("int", 16, ("between", 1, 100000), "number of points N in the cluster"),
+    ("data", "N"): ("int", 16, ("between", 1, 100000), "number of points N in the cluster (in each cluster for 'general')"),
     ("data", "radius"): ("float", 0.5, (">", 0), "radius of the ball the points are drawn from (uniformly)"),
     ("data", "centre_distance"): ("float", 2.0, (">=", 0), "distance |c| of the cluster centre c from the origin"),
     ("data", "target_distance"): ("float", 1.5, (">=", 0), "distance |y~ - c| of the target from the centre"),
