@@ -11,15 +11,15 @@ import jax.numpy as jnp
 from .network import relu, heaviside, random_orthogonal
 
 # %% auto #0
-__all__ = ['pushed_forward_points', 'activation_patterns', 'ClusterMoments', 'cluster_moments', 'truncation_counts',
-           'SectorMoments', 'sector_moments']
+__all__ = ['pushed_forward_points', 'sector_patterns', 'ClusterMoments', 'cluster_moments', 'truncation_counts', 'SectorMoments',
+           'sector_moments']
 
 # %% ../nbs/02_moments.ipynb #c006
 def pushed_forward_points(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """z_i = a_{R,beta}(x_i) = R (x_i + beta), Eq. (3.18). R (Q, Q), beta (Q,), X (N, Q) -> Z (N, Q)."""
     return (X + beta) @ R.T
 
-def activation_patterns(Z: jax.Array) -> jax.Array:
+def sector_patterns(Z: jax.Array) -> jax.Array:
     """Diagonals of H(z_i), i.e. the sector index nu of each point, Eqs. (3.9) and (3.34). Z (N, Q) -> (N, Q) in {0, 1}."""
     return heaviside(Z)
 
@@ -40,7 +40,7 @@ def cluster_moments(R: jax.Array, beta: jax.Array, X: jax.Array) -> ClusterMomen
     Jittable and vmappable; the matrix moments cost one (2Q, N) x (N, Q) product, the rest column means."""
     Z = pushed_forward_points(R, beta, X)
     N, Q = Z.shape
-    Hd = activation_patterns(Z)
+    Hd = sector_patterns(Z)
     S = jnp.concatenate([Hd, relu(Z)], axis=1).T @ Z / N                    # (2Q, Q) = [K1; K2]
     J0 = jnp.mean(Hd, axis=0)
     I0 = jnp.ones((), Z.dtype)

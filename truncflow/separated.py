@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from .validate import as_array, check_orthogonal, check_same_dim
 from .network import relu, heaviside, orthogonal_truncation_map
-from .moments import pushed_forward_points, activation_patterns, cluster_moments, ClusterMoments
+from .moments import pushed_forward_points, sector_patterns, cluster_moments, ClusterMoments
 
 # %% auto #0
 __all__ = ['separated_cost', 'skew', 'separated_velocity_autodiff', 'bias_velocity', 'omega', 'omega_printed',
@@ -39,7 +39,7 @@ def separated_velocity_autodiff(R: jax.Array, beta: jax.Array, X: jax.Array, y_t
 # %% ../nbs/03_separated.ipynb #c013
 def bias_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
     """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). -> (Q,)."""
-    J0_perp = jnp.mean(1.0 - activation_patterns(pushed_forward_points(R, beta, X)), axis=0)   # n_r / N
+    J0_perp = jnp.mean(1.0 - sector_patterns(pushed_forward_points(R, beta, X)), axis=0)   # n_r / N
     return -(J0_perp * (R @ (beta + y_tilde))) @ R
 
 # %% ../nbs/03_separated.ipynb #c020
@@ -57,7 +57,7 @@ def _omega_from_moments(m: ClusterMoments, b: jax.Array) -> jax.Array:
 def omega_printed(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
     """The generator as PRINTED in Eqs. (3.22), (6.19): mean_i [H_i, M_i] (misses -1/2 mean_i [H_i, z_i z_i^T]). For comparison only."""
     Z = pushed_forward_points(R, beta, X)
-    Hd = activation_patterns(Z)
+    Hd = sector_patterns(Z)
     b = R @ (beta + y_tilde)
     K1 = Hd.T @ Z / Z.shape[0]
     A = -jnp.diagonal(K1)[:, None] * b[None, :] - b[:, None] * K1
