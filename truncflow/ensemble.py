@@ -17,13 +17,12 @@ from .integrate import integrate_core, rkmk4_step
 from .general import general_velocity, layer_inputs, activation_patterns
 
 # %% auto #0
-__all__ = ['expm', 'VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'SWEEP_FORMAT', 'GENERAL_METHODS', 'expm_taylor',
-           'lie_euler_step', 'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one', 'haar_orthogonal',
-           'synthetic_member', 'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_size',
-           'chunk_bounds', 'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps', 'sweep_member_fn',
-           'sweep_chunk_function', 'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep',
-           'synthetic_general_member', 'run_general', 'summarize_general', 'fit_decay_rates', 'staircase_rates',
-           'summarize']
+__all__ = ['VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'SWEEP_FORMAT', 'GENERAL_METHODS', 'expm_taylor', 'lie_euler_step',
+           'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one', 'haar_orthogonal', 'synthetic_member',
+           'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_size', 'chunk_bounds',
+           'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps', 'sweep_member_fn', 'sweep_chunk_function',
+           'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep', 'synthetic_general_member',
+           'run_general', 'summarize_general', 'fit_decay_rates', 'staircase_rates', 'summarize']
 
 # %% ../nbs/30_ensemble.ipynb #c006
 def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
@@ -40,7 +39,6 @@ def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
         E = eye + (B @ E) / k
     return lax.fori_loop(0, jnp.max(s), lambda i, E: jnp.where((i < s)[..., None, None], E @ E, E), E)
 
-expm = expm_taylor
 
 VELOCITIES = {"closed_form": separated_velocity, "autodiff": separated_velocity_autodiff}
 
@@ -56,15 +54,15 @@ def _generator(vel, R, beta, X, y_tilde):
     return 0.5 * (Om - Om.T), dbeta            # re-project onto o(Q): Omega = dR R^T is skew on O(Q)
 
 def lie_euler_step(vel, R, beta, X, y_tilde, h):
-    """One Lie-Euler step: R <- expm(h Omega) R, beta <- beta + h dbeta (first order, R stays in O(Q))."""
+    """One Lie-Euler step: R <- expm_taylor(h Omega) R, beta <- beta + h dbeta (first order, R stays in O(Q))."""
     Om, db = _generator(vel, R, beta, X, y_tilde)
-    return expm(h * Om) @ R, beta + h * db
+    return expm_taylor(h * Om) @ R, beta + h * db
 
 def rkmk2_step(vel, R, beta, X, y_tilde, h):
-    """One Runge-Kutta-Munthe-Kaas step of order 2 (Heun): average the generators at R and at expm(h Omega_1) R."""
+    """One Runge-Kutta-Munthe-Kaas step of order 2 (Heun): average the generators at R and at expm_taylor(h Omega_1) R."""
     Om1, db1 = _generator(vel, R, beta, X, y_tilde)
-    Om2, db2 = _generator(vel, expm(h * Om1) @ R, beta + h * db1, X, y_tilde)
-    return expm(0.5 * h * (Om1 + Om2)) @ R, beta + 0.5 * h * (db1 + db2)
+    Om2, db2 = _generator(vel, expm_taylor(h * Om1) @ R, beta + h * db1, X, y_tilde)
+    return expm_taylor(0.5 * h * (Om1 + Om2)) @ R, beta + 0.5 * h * (db1 + db2)
 
 def exp_euler_step(vel, R, beta, X, y_tilde, h):
     """Lie-Euler for R; for beta the exact solution of Eq. (3.36) with R and J_0^perp (Eq. (3.39)) frozen over the step:
@@ -72,7 +70,7 @@ def exp_euler_step(vel, R, beta, X, y_tilde, h):
     Om, _ = _generator(vel, R, beta, X, y_tilde)
     d = 1.0 - jnp.mean(heaviside((X + beta) @ R.T), axis=0)      # diagonal of J_0^perp, Eq. (3.39)
     b = R @ (beta + y_tilde)
-    return expm(h * Om) @ R, (jnp.exp(-h * d) * b) @ R - y_tilde
+    return expm_taylor(h * Om) @ R, (jnp.exp(-h * d) * b) @ R - y_tilde
 
 def rkmk4_fixed_step(vel, R, beta, X, y_tilde, h):
     """One RKMK4 step of truncflow.integrate (order 4, classical tableau, dexp^{-1} corrections)."""
@@ -654,7 +652,7 @@ def _general_generators(Rs, betas, X, labels, Y):
 
 def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2") -> dict:
     """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs. (5.4)-(5.7))
-    with a fixed step on O(Q)^L x R^(L Q): Lie-Euler or RKMK2, every R_l <- expm(h Omega_l) R_l. Pure, vmappable.
+    with a fixed step on O(Q)^L x R^(L Q): Lie-Euler or RKMK2, every R_l <- expm_taylor(h Omega_l) R_l. Pure, vmappable.
 
     params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
     S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L) points whose
