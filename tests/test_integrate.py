@@ -116,3 +116,45 @@ def test_bad_input(kw, name):
     extra = {k: args.pop(k) for k in list(args) if k not in ("R0", "beta0", "X", "y_tilde", "t_span")}
     with pytest.raises(ValueError, match=name):
         integrate_separated(args["R0"], args["beta0"], args["X"], args["y_tilde"], args["t_span"], **extra)
+
+
+# Regression: sliding faces (Filippov sliding modes). Before the fix these runs exhausted max_steps with ~80-90k
+# rejected trial steps and NaN saved states; case 5 recorded 4,324 events on one face.
+_SLIDE_CASES = [(0, 2.4869, 2, 1), (3, 1.3906, 3, 0), (5, 1.1324, 3, 0)]   # (member, stop time, point, coordinate)
+
+
+def _slide_member(i):
+    from truncflow.ensemble import synthetic_member, member_key
+    return synthetic_member(member_key(0, i), Q=2, N=6, radius=0.5, centre_distance=2.0, target_distance=1.5,
+                            beta_scale=0.3, h=0.05)
+
+
+@pytest.mark.parametrize("case", _SLIDE_CASES)
+def test_sliding_face_stops_cleanly(case):
+    from truncflow.integrate import face_rates, STATUS_MEANING
+    from truncflow.separated import separated_cost
+    m, t_stop, i, r = case
+    p = _slide_member(m)
+    with pytest.warns(RuntimeWarning, match=rf"point {i}, coordinate {r}"):
+        sol = integrate_separated(p["R0"], p["beta0"], p["X"], p["y_tilde"], (0.0, 3.0), n_save=13,
+                                  rtol=1e-8, atol=1e-10, h0=0.05)
+    assert not bool(sol.success) and int(sol.status) == 2 and 2 in STATUS_MEANING
+    assert abs(float(sol.t_final) - t_stop) < 1e-3 and (int(sol.stop_point), int(sol.stop_coord)) == (i, r)
+    assert int(sol.n_steps) + int(sol.n_rejected) < 5_000            # was ~100,000
+    assert np.all(np.isfinite(sol.Rs)) and np.all(np.isfinite(sol.betas)) and np.all(np.isfinite(sol.costs))
+    assert np.all(np.diff(np.asarray(sol.costs)) <= 1e-12)
+    after = np.asarray(sol.ts) > float(sol.t_final)
+    assert after.any() and np.all(np.asarray(sol.Rs)[after] == np.asarray(sol.Rs)[-1])
+    # a genuine sliding mode: both sides push towards the face
+    up, dn = face_rates(separated_velocity, sol.Rs[-1], sol.betas[-1], p["X"], p["y_tilde"], i, r)
+    assert up < 0 < dn
+    # before the stop the trajectory agrees with a fine fixed-step reference (h = 1e-4)
+    h = 1e-4
+    f = jax.jit(fixed_step, static_argnames=("vel", "n_steps"))
+    Rs, bs = f(separated_velocity, p["R0"], p["beta0"], p["X"], p["y_tilde"], h, 30_000)
+    k = np.nonzero(~after)[0]
+    idx = np.rint(np.asarray(sol.ts)[k] / h).astype(int)
+    assert np.max(np.abs(np.asarray(bs)[idx] - np.asarray(sol.betas)[k])) < 1e-3
+    assert np.max(np.abs(np.asarray(Rs)[idx] - np.asarray(sol.Rs)[k])) < 1e-3
+    cref = np.asarray(jax.vmap(separated_cost, (0, 0, None, None))(Rs[idx], bs[idx], p["X"], p["y_tilde"]))
+    assert np.max(np.abs(cref - np.asarray(sol.costs)[k])) < 1e-3

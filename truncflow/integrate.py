@@ -6,6 +6,7 @@
 from __future__ import annotations
 from typing import Callable, NamedTuple
 import functools
+import warnings
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -14,9 +15,9 @@ from .network import orthogonal_truncation_map
 from .validate import as_array, check_orthogonal, check_positive, check_positive_int, check_same_dim
 
 # %% auto #0
-__all__ = ['reference_cost', 'reference_velocity', 'default_velocity', 'default_cost', 'face_values', 'truncation_pattern',
-           'expm_skew', 'rkmk4_step', 'euler_step', 'fixed_R_velocity', 'fixed_step_final', 'fixed_step',
-           'FlowSolution', 'integrate_core', 'integrate_separated']
+__all__ = ['STATUS_MEANING', 'reference_cost', 'reference_velocity', 'default_velocity', 'default_cost', 'face_values',
+           'truncation_pattern', 'expm_skew', 'rkmk4_step', 'euler_step', 'fixed_R_velocity', 'fixed_step_final',
+           'fixed_step', 'FlowSolution', 'integrate_core', 'integrate_separated', 'face_rates']
 
 # %% ../nbs/04_integrate.ipynb #c006
 def reference_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
@@ -176,7 +177,16 @@ class FlowSolution(NamedTuple):
     n_events: jax.Array      # () number of events found (may exceed E: then later ones were dropped)
     n_steps: jax.Array       # () accepted steps
     n_rejected: jax.Array    # () rejected trial steps (error or event approach)
-    success: jax.Array       # () bool: reached t1 within max_steps
+    success: jax.Array       # () bool: reached the last save time (status == 0)
+    status: jax.Array        # () int: 0 reached t1; 1 max_steps exhausted; 2 stopped at a sliding face (chattering)
+    t_final: jax.Array       # () time reached; saved states after it repeat the state there (never NaN)
+    stop_point: jax.Array    # () point i of the face g_{i,r} = 0 nearest the stopping state (status != 0), else -1
+    stop_coord: jax.Array    # () its coordinate r, else -1
+
+STATUS_MEANING = {0: "reached t1",
+                  1: "max_steps exhausted before t1",
+                  2: "stopped at a sector face where the flow slides (repeated crossings of one face within "
+                     "chatter_window of each other): a Filippov sliding mode, which this integrator does not follow"}
 
 
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -187,11 +197,14 @@ def _err_norm(Ra, ba, Rb, bb, rtol, atol):
 
 
 def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol,
-                    max_steps: int, max_events: int):
+                    max_steps: int, max_events: int, chatter_window=None, max_chatter: int = 16):
     dt = R0.dtype
     Q = R0.shape[-1]
     S = save_ts.shape[0]
     i32 = jnp.int32
+    # a crossing closer than chatter_window (time) to the previous one counts as a repeat; max_chatter repeats
+    # in a row mean the flow is pinned to a face (sliding) and the run stops there with status 2
+    win = 100.0 * event_tol if chatter_window is None else chatter_window
 
     def pair(R, b, h, P):
         """One full step and two half steps from (R, b); clean = no stage left the start pattern P."""
@@ -205,7 +218,7 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         return Rb, bb, clean, _err_norm(Rs[0], bs[0], Rb, bb, rtol, atol)
 
     def body(c):
-        (t, R, b, h, mode, lo, hi, hb, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej) = c
+        (t, R, b, h, mode, lo, hi, hb, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, t_cr, n_ch) = c
         P = truncation_pattern(R, b, X)
         t_next = jnp.minimum(save_ts[jnp.minimum(k, S - 1)], t1)
         h_free = jnp.minimum(h, t_next - t)
@@ -252,11 +265,14 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         Rsv = jnp.where(hit, Rsv.at[k].set(R_new), Rsv)
         bsv = jnp.where(hit, bsv.at[k].set(b_new), bsv)
         k = k + hit.astype(i32)
+        # chattering: crossing steps following each other within `win`
+        n_ch = jnp.where(cross, jnp.where(t - t_cr <= win, n_ch + 1, 0), n_ch).astype(i32)
+        t_cr = jnp.where(cross, t_new, t_cr)
         return (t_new, R_new, b_new, h_new, mode_new, lo_new, hi_new, hb_new, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d,
-                n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32))
+                n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32), t_cr, n_ch)
 
     def cond(c):
-        return (c[8] < S) & (c[16] + c[17] < max_steps)
+        return (c[8] < S) & (c[16] + c[17] < max_steps) & (c[19] < max_chatter)
 
     on0 = save_ts <= t0
     k0 = jnp.sum(on0).astype(i32)
@@ -266,14 +282,22 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
     init = (t0, R0, beta0, h0, jnp.zeros((), i32), z, z + 1, h0, k0, Rsv, bsv,
             jnp.full((max_events,), jnp.inf, dt), jnp.full((max_events,), -1, i32),
             jnp.full((max_events,), -1, i32), jnp.zeros((max_events,), i32),
-            jnp.zeros((), i32), jnp.zeros((), i32), jnp.zeros((), i32))
+            jnp.zeros((), i32), jnp.zeros((), i32), jnp.zeros((), i32), t0 - 2 * win - 1.0, jnp.zeros((), i32))
     out = lax.while_loop(cond, body, init)
-    k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej = out[8:]
+    t_end, R_end, b_end = out[:3]
+    k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, _, n_ch = out[8:]
     ok = jnp.arange(S) < k
-    Rsv = jnp.where(ok[:, None, None], Rsv, jnp.nan)
-    bsv = jnp.where(ok[:, None], bsv, jnp.nan)
+    Rsv = jnp.where(ok[:, None, None], Rsv, R_end[None])   # after an early stop: the last valid state, not NaN
+    bsv = jnp.where(ok[:, None], bsv, b_end[None])
     costs = jax.vmap(lambda Ri, bi: cost(Ri, bi, X, y_tilde))(Rsv, bsv)
-    return FlowSolution(save_ts, Rsv, bsv, costs, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, k >= S)
+    success = k >= S
+    status = jnp.where(success, 0, jnp.where(n_ch >= max_chatter, 2, 1)).astype(i32)
+    cell = jnp.argmin(jnp.abs(face_values(R_end, b_end, X)).reshape(-1)).astype(i32)
+    stop_i = jnp.where(success, -1, cell // Q).astype(i32)
+    stop_r = jnp.where(success, -1, cell % Q).astype(i32)
+    t_fin = jnp.where(success, save_ts[-1], t_end)
+    return FlowSolution(save_ts, Rsv, bsv, costs, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, success,
+                        status, t_fin, stop_i, stop_r)
 
 
 def _sort_events(sol):
@@ -342,5 +366,45 @@ def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: 
            [jnp.asarray(v, dt) for v in (rtol, atol, h0, event_tol)]
     core = functools.partial(integrate_core, velocity=velocity, cost=cost, max_steps=max_steps, max_events=max_events)
     if batched:
-        return jax.vmap(lambda R, b: core(R, b, X, y_tilde, *args))(R0, beta0)
-    return core(R0, beta0, X, y_tilde, *args)
+        sol = jax.vmap(lambda R, b: core(R, b, X, y_tilde, *args))(R0, beta0)
+    else:
+        sol = core(R0, beta0, X, y_tilde, *args)
+    _warn_stopped(sol, velocity, X, y_tilde)
+    return sol
+
+def face_rates(velocity: Callable, R, beta, X, y_tilde, i: int, r: int, delta: float = 1e-9):
+    """One-sided rates (dg+/ds, dg-/ds) of g_{i,r} = (R (x_i + beta))_r, Eq. (3.40), under the flow Eqs. (3.36)-(3.37).
+
+    The velocity is evaluated with x_i moved along R^T e_r so that g_{i,r} = +delta (resp. -delta): the limits from
+    the untruncated and the truncated side. dg+ < 0 < dg- means both sides push towards the face (sliding)."""
+    R, beta, X = (np.asarray(a, float) for a in (R, beta, X))
+    out = []
+    for s in (1.0, -1.0):
+        X2 = X.copy()
+        X2[i] += R[r] * (s * delta - (R @ (X[i] + beta))[r])
+        dR, db = velocity(jnp.asarray(R), jnp.asarray(beta), jnp.asarray(X2), jnp.asarray(y_tilde))
+        out.append(float((np.asarray(dR) @ (X2[i] + beta) + R @ np.asarray(db))[r]))
+    return tuple(out)
+
+def _warn_stopped(sol, velocity, X, y_tilde):
+    status = np.atleast_1d(np.asarray(sol.status))
+    bad = np.nonzero(status != 0)[0]
+    if bad.size == 0:
+        return
+    batched = np.ndim(sol.status) == 1
+    msgs = []
+    for m in bad[:3]:
+        pick = (lambda a: np.asarray(a)[m]) if batched else np.asarray
+        t, i, r, st = float(pick(sol.t_final)), int(pick(sol.stop_point)), int(pick(sol.stop_coord)), int(status[m])
+        who = f"member {m}: " if batched else ""
+        where = f"stopped at t = {t:.6g} (status {st}: {STATUS_MEANING[st]}); nearest face g_{{{i},{r}}} = 0 (point {i}, coordinate {r})"
+        if st == 2:
+            up, dn = face_rates(velocity, pick(sol.Rs)[-1], pick(sol.betas)[-1], X, y_tilde, i, r)
+            where += (f", one-sided rates dg/ds = {up:+.3g} (untruncated side), {dn:+.3g} (truncated side)")
+        msgs.append(who + where)
+    more = f" (and {bad.size - 3} more members)" if bad.size > 3 else ""
+    warnings.warn("integrate_separated: " + "; ".join(msgs) + more +
+                  ". Saved states after t_final repeat the state there. To go on: follow the trajectory with "
+                  "`fixed_step` and a small step (it chatters about the face but stays within O(h) of it), "
+                  "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise max_steps "
+                  "or loosen rtol.", RuntimeWarning, stacklevel=3)
