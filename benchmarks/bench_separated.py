@@ -9,6 +9,7 @@ R <- R (3 - R^T R)/2, which restores orthogonality to O(h^4); beta <- beta + h d
   (b) the same loop with the velocity from jax.grad of the cost + projection (separated_velocity_autodiff);
   (c) PyTorch eager autograd with batched bmm, written as a user would (skipped if torch is absent);
   (d) the floor: a jit(fori_loop) doing only the batched product (X + beta) R^T (plus a mean, to carry a dependency).
+  (e) separately, not a contender: truncflow's integrator step (RKMK4, truncflow.integrate.rkmk4_step) on the same inputs.
 
 Median wall time of --reps runs of the whole 100-step loop after one warm-up run (compilation excluded).
 Writes benchmarks/results/separated.json.  Usage: python benchmarks/bench_separated.py [--reps 7]
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 
 from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity, separated_velocity_autodiff, separated_velocity_ensemble
+from truncflow.integrate import rkmk4_step
 
 Q, N, M, STEPS, H = 8, 512, 256, 100, 0.05
 
@@ -66,6 +68,13 @@ def floor_loop(Rs, betas, X, y):
         Z = jnp.einsum("nq,mpq->mnp", X, R) + jnp.einsum("mq,mpq->mp", b, R)[:, None, :]   # (X + beta) R^T
         return R, b - H * jnp.mean(Z, axis=1)
     return jax.lax.fori_loop(0, STEPS, body, (Rs, betas))
+
+
+@jax.jit
+def integrator_loop(Rs, betas, X, y):
+    """(e) truncflow's integrator step: one RKMK4 step (4 velocity evaluations, exponentials, dexp^-1) per member."""
+    step = jax.vmap(lambda R, b: rkmk4_step(separated_velocity, R, b, X, y, H)[:2])
+    return jax.lax.fori_loop(0, STEPS, lambda _, c: step(*c), (Rs, betas))
 
 
 def timed(f, reps):
@@ -128,13 +137,16 @@ def main():
     t_b, ts_b = timed(lambda: loop_b(*args), a.reps)
     t_v, ts_v = timed(lambda: loop_a_vmap(*args), a.reps)
     t_d, ts_d = timed(lambda: floor_loop(*args), a.reps)
+    t_e, ts_e = timed(lambda: integrator_loop(*args), a.reps)
     tc = torch_contender(*args, a.reps)
 
     rows = {"a_closed_form": dict(seconds=t_a, runs=ts_a),
             "a2_closed_form_plain_vmap": dict(seconds=t_v, runs=ts_v),
             "b_jax_grad_projection": dict(seconds=t_b, runs=ts_b),
-            "d_floor_product_only": dict(seconds=t_d, runs=ts_d)}
+            "d_floor_product_only": dict(seconds=t_d, runs=ts_d),
+            "e_integrator_rkmk4_step": dict(seconds=t_e, runs=ts_e)}
     ratios = {"b_over_a": t_b / t_a, "a_over_d": t_a / t_d}
+    integrator = {"e_over_a": t_e / t_a, "note": "the integrator's full RKMK4 step, timed separately (not a target)"}
     extra = {}
     if tc is not None:
         t_c, ts_c, (Rc, bc), tv, nth = tc
@@ -156,7 +168,7 @@ def main():
     out = dict(benchmark="one-cluster flow, 100 Euler steps on O(Q) (Newton-Schulz retraction), ensemble", Q=Q, N=N, M=M, steps=STEPS, h=H,
                dtype="float32", backend=jax.default_backend(), jax=jax.__version__, machine=platform.machine(),
                cpus=os.cpu_count(), reps=a.reps, seconds=rows, ratios=ratios, targets_met=targets,
-               max_abs_diff_a_vs_b=agree_ab, orthogonality_error_a=orth, **extra,
+               max_abs_diff_a_vs_b=agree_ab, orthogonality_error_a=orth, integrator_step=integrator, **extra,
                note="machine shared with other jobs; medians of repeated runs")
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:

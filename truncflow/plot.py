@@ -13,7 +13,7 @@ from .network import truncation_map, truncation_state, UNTRUNCATED, PARTIAL, FUL
 # %% auto #0
 __all__ = ['OKABE_ITO', 'STATE_COLORS', 'STATE_NAMES', 'CLUSTER_COLORS', 'plot_sectors', 'plot_sectors_3d', 'plot_cost',
            'plot_rate_staircase', 'rotation_angle', 'plot_trajectories', 'plot_drift', 'plot_metrics', 'player_html',
-           'animate_truncation']
+           'animate_truncation', 'frame_player']
 
 # %% ../nbs/20_plot.ipynb #c005
 OKABE_ITO = ["#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -210,3 +210,16 @@ def animate_truncation(W, betas, X, *, labels=None, titles=None, interval: int =
     anim = animation.FuncAnimation(fig, draw, frames=len(betas), interval=interval)
     plt.close(fig)
     return anim
+
+# %% ../nbs/20_plot.ipynb #c018
+def frame_player(draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200) -> str:
+    """Kernel-free HTML player of `n_frames` frames; `draw(ax, k)` draws frame k on a cleared axes."""
+    if n_frames < 2:
+        raise ValueError(f"n_frames: a player needs at least 2 frames, got {n_frames}")
+    fig, ax = plt.subplots(figsize=figsize)
+    def _draw(k):
+        ax.clear()
+        draw(ax, k)
+    anim = animation.FuncAnimation(fig, _draw, frames=n_frames, interval=interval)
+    plt.close(fig)
+    return player_html(anim)
