@@ -120,7 +120,9 @@ def test_bad_input(kw, name):
 
 # Regression: sliding faces (Filippov sliding modes). Before the fix these runs exhausted max_steps with ~80-90k
 # rejected trial steps and NaN saved states; case 5 recorded 4,324 events on one face.
-_SLIDE_CASES = [(0, 2.4869, 2, 1), (3, 1.3906, 3, 0), (5, 1.1324, 3, 0)]   # (member, stop time, point, coordinate)
+# (member, time sliding starts, point, coordinate, time sliding ends or None)
+_SLIDE_CASES = [(0, 2.4869, 2, 1, None), (3, 1.3906, 3, 0, 1.6613), (5, 1.1324, 3, 0, 1.3445)]
+_REF = {}
 
 
 def _slide_member(i):
@@ -129,32 +131,66 @@ def _slide_member(i):
                             beta_scale=0.3, h=0.05)
 
 
+def _run(p, **kw):
+    return integrate_separated(p["R0"], p["beta0"], p["X"], p["y_tilde"], (0.0, 3.0), n_save=13,
+                               rtol=1e-8, atol=1e-10, h0=0.05, **kw)
+
+
+def _fine_reference(m, p, h=1e-4):
+    if m not in _REF:
+        f = jax.jit(fixed_step, static_argnames=("vel", "n_steps"))
+        _REF[m] = tuple(np.asarray(a) for a in f(separated_velocity, p["R0"], p["beta0"], p["X"], p["y_tilde"],
+                                                  h, int(round(3.0 / h))))
+    return _REF[m]
+
+
 @pytest.mark.parametrize("case", _SLIDE_CASES)
-def test_sliding_face_stops_cleanly(case):
-    from truncflow.integrate import face_rates, STATUS_MEANING
+def test_sliding_face_followed(case):
     from truncflow.separated import separated_cost
-    m, t_stop, i, r = case
+    m, t_in, i, r, t_out = case
+    p = _slide_member(m)
+    sol = _run(p)
+    assert bool(sol.success) and int(sol.status) == 0
+    assert int(sol.n_steps) + int(sol.n_rejected) < 5_000            # was ~100,000
+    assert np.all(np.isfinite(sol.Rs)) and np.all(np.isfinite(sol.costs))
+    assert np.all(np.diff(np.asarray(sol.costs)) <= 1e-12)           # Eq. (3.24), also while sliding
+    n = int(sol.n_events)
+    ev = np.c_[np.asarray(sol.event_ts[:n]), sol.event_point[:n], sol.event_coord[:n], sol.event_kind[:n]]
+    enter = ev[ev[:, 3] == 1]
+    assert len(enter) >= 1 and tuple(enter[0, 1:3]) == (i, r) and abs(enter[0, 0] - t_in) < 1e-3
+    if t_out is not None:
+        leave = ev[ev[:, 3] == 2]
+        assert tuple(leave[0, 1:3]) == (i, r) and abs(leave[0, 0] - t_out) < 1e-3
+    # agreement with a fine fixed-step reference (it chatters about the face: O(h) error, h = 1e-4)
+    h = 1e-4
+    Rs, bs = _fine_reference(m, p, h)
+    idx = np.rint(np.asarray(sol.ts) / h).astype(int)
+    assert np.max(np.abs(bs[idx] - np.asarray(sol.betas))) < 2e-5
+    assert np.max(np.abs(Rs[idx] - np.asarray(sol.Rs))) < 2e-5
+    cref = np.asarray(jax.vmap(separated_cost, (0, 0, None, None))(Rs[idx], bs[idx], p["X"], p["y_tilde"]))
+    assert np.max(np.abs(cref - np.asarray(sol.costs))) < 2e-5
+
+
+@pytest.mark.parametrize("case", _SLIDE_CASES)
+def test_sliding_disabled_stops_cleanly(case):
+    from truncflow.integrate import face_rates, STATUS_MEANING
+    m, t_in, i, r, _ = case
     p = _slide_member(m)
     with pytest.warns(RuntimeWarning, match=rf"point {i}, coordinate {r}"):
-        sol = integrate_separated(p["R0"], p["beta0"], p["X"], p["y_tilde"], (0.0, 3.0), n_save=13,
-                                  rtol=1e-8, atol=1e-10, h0=0.05)
+        sol = _run(p, max_sliding=0)
     assert not bool(sol.success) and int(sol.status) == 2 and 2 in STATUS_MEANING
-    assert abs(float(sol.t_final) - t_stop) < 1e-3 and (int(sol.stop_point), int(sol.stop_coord)) == (i, r)
-    assert int(sol.n_steps) + int(sol.n_rejected) < 5_000            # was ~100,000
+    assert abs(float(sol.t_final) - t_in) < 1e-3 and (int(sol.stop_point), int(sol.stop_coord)) == (i, r)
     assert np.all(np.isfinite(sol.Rs)) and np.all(np.isfinite(sol.betas)) and np.all(np.isfinite(sol.costs))
-    assert np.all(np.diff(np.asarray(sol.costs)) <= 1e-12)
     after = np.asarray(sol.ts) > float(sol.t_final)
     assert after.any() and np.all(np.asarray(sol.Rs)[after] == np.asarray(sol.Rs)[-1])
-    # a genuine sliding mode: both sides push towards the face
     up, dn = face_rates(separated_velocity, sol.Rs[-1], sol.betas[-1], p["X"], p["y_tilde"], i, r)
-    assert up < 0 < dn
-    # before the stop the trajectory agrees with a fine fixed-step reference (h = 1e-4)
-    h = 1e-4
-    f = jax.jit(fixed_step, static_argnames=("vel", "n_steps"))
-    Rs, bs = f(separated_velocity, p["R0"], p["beta0"], p["X"], p["y_tilde"], h, 30_000)
+    assert up < 0 < dn                                               # both sides push into the face
+    Rs, bs = _fine_reference(m, p)
     k = np.nonzero(~after)[0]
-    idx = np.rint(np.asarray(sol.ts)[k] / h).astype(int)
-    assert np.max(np.abs(np.asarray(bs)[idx] - np.asarray(sol.betas)[k])) < 1e-3
-    assert np.max(np.abs(np.asarray(Rs)[idx] - np.asarray(sol.Rs)[k])) < 1e-3
-    cref = np.asarray(jax.vmap(separated_cost, (0, 0, None, None))(Rs[idx], bs[idx], p["X"], p["y_tilde"]))
-    assert np.max(np.abs(cref - np.asarray(sol.costs)[k])) < 1e-3
+    idx = np.rint(np.asarray(sol.ts)[k] / 1e-4).astype(int)
+    assert np.max(np.abs(bs[idx] - np.asarray(sol.betas)[k])) < 2e-5
+
+
+def test_max_sliding_checked():
+    with pytest.raises(ValueError, match="max_sliding"):
+        integrate_separated(np.eye(2), np.zeros(2), np.ones((3, 2)), np.zeros(2), (0.0, 1.0), max_sliding=-1)

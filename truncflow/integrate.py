@@ -114,6 +114,13 @@ def rkmk4_step(vel: Callable, R, beta, X, y_tilde, h):
     Stage i: u_i = sum_j a_ij k_j (skew), R_i = exp(u_i) R, beta_i = beta + sum_j a_ij l_j,
     k_i = dexp^{-1}_{u_i}(h Omega(R_i, beta_i)), l_i = h dbeta(R_i, beta_i); the new R = exp(sum_j b_j k_j) R is
     orthogonal up to rounding. Returns (R1 (Q, Q), beta1 (Q,), patterns (5, N, Q) of the 3 inner stages, ... and the end)."""
+    def vp(Ri, bi):
+        O, db = _omega(vel, Ri, bi, X, y_tilde)
+        return O, db, truncation_pattern(Ri, bi, X)
+    return _rkmk4(vp, R, beta, h, X.shape)
+
+def _rkmk4(vp, R, beta, h, pshape):
+    """RKMK4 step for a field vp(R, beta) -> (Omega, dbeta, pattern of shape pshape)."""
     A = jnp.asarray(_RK4_A, R.dtype)
     Q = R.shape[-1]
     def stage(i, c):
@@ -121,14 +128,14 @@ def rkmk4_step(vel: Callable, R, beta, X, y_tilde, h):
         u = _skew(jnp.tensordot(A[i], K, axes=1))
         Ri = expm_skew(u) @ R
         bi = beta + A[i] @ L
-        pats = pats.at[i].set(truncation_pattern(Ri, bi, X))
-        O, db = _omega(vel, Ri, bi, X, y_tilde)
+        O, db, pat = vp(Ri, bi)
+        pats = pats.at[i].set(pat)
         j = jnp.minimum(i, 3)
         K = K.at[j].set(jnp.where(i < 4, _dexpinv(u, h * O), K[j]))
         L = L.at[j].set(jnp.where(i < 4, h * db, L[j]))
         return K, L, pats, Ri, bi
     init = (jnp.zeros((4, Q, Q), R.dtype), jnp.zeros((4, Q), beta.dtype),
-            jnp.zeros((5,) + X.shape, bool), R, beta)
+            jnp.zeros((5,) + tuple(pshape), bool), R, beta)
     _, _, pats, R1, beta1 = lax.fori_loop(0, 5, stage, init)
     return R1, beta1, pats
 
@@ -173,7 +180,7 @@ class FlowSolution(NamedTuple):
     event_ts: jax.Array      # (E,) event times, +inf in unused slots
     event_point: jax.Array   # (E,) index i of the data point, -1 unused
     event_coord: jax.Array   # (E,) coordinate r, -1 unused
-    event_dir: jax.Array     # (E,) +1 truncation (g_{i,r} becomes <= 0), -1 untruncation, 0 unused
+    event_dir: jax.Array     # (E,) +1 truncation (g_{i,r} becomes <= 0), -1 untruncation, 0 unused; see event_kind
     n_events: jax.Array      # () number of events found (may exceed E: then later ones were dropped)
     n_steps: jax.Array       # () accepted steps
     n_rejected: jax.Array    # () rejected trial steps (error or event approach)
@@ -182,11 +189,14 @@ class FlowSolution(NamedTuple):
     t_final: jax.Array       # () time reached; saved states after it repeat the state there (never NaN)
     stop_point: jax.Array    # () point i of the face g_{i,r} = 0 nearest the stopping state (status != 0), else -1
     stop_coord: jax.Array    # () its coordinate r, else -1
+    event_kind: jax.Array    # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
+                             # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
 
 STATUS_MEANING = {0: "reached t1",
                   1: "max_steps exhausted before t1",
-                  2: "stopped at a sector face where the flow slides (repeated crossings of one face within "
-                     "chatter_window of each other): a Filippov sliding mode, which this integrator does not follow"}
+                  2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
+                     "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
+                     "(more than max_sliding faces at once, or max_sliding = 0)"}
 
 
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -197,35 +207,97 @@ def _err_norm(Ra, ba, Rb, bb, rtol, atol):
 
 
 def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol,
-                    max_steps: int, max_events: int, chatter_window=None, max_chatter: int = 16):
+                    max_steps: int, max_events: int, max_sliding: int = 2, max_chatter: int = 16):
     dt = R0.dtype
-    Q = R0.shape[-1]
+    N, Q = X.shape
     S = save_ts.shape[0]
     i32 = jnp.int32
-    # a crossing closer than chatter_window (time) to the previous one counts as a repeat; max_chatter repeats
-    # in a row mean the flow is pinned to a face (sliding) and the run stops there with status 2
-    win = 100.0 * event_tol if chatter_window is None else chatter_window
+    K = max(int(max_sliding), 1)
+    win = 100.0 * event_tol          # crossings closer than this in time count as chattering
+    a_tol = 1e-10                    # slack on the sliding weights (the one-sided limits are accurate to ~1e-12)
+    def forced_vel(R, b, force, sign):
+        """One-sided limit of the velocity on the cells `force` (side `sign`): x_i is shifted along R^T e_r to
+        z_{i,r} = sign d and sign 2d, and 2 v(d) - v(2d) removes the O(d) term (d = 1e-6 (1 + max |z|))."""
+        Z = face_values(R, b, X)
+        d = 1e-6 * (1.0 + jnp.max(jnp.abs(Z)))
+        def at(m):
+            return vel(R, b, X + jnp.where(force, m * d * sign - Z, 0.0) @ R, y_tilde)
+        (dR1, db1), (dR2, db2) = at(1.0), at(2.0)
+        return 2 * dR1 - dR2, 2 * db1 - db2
 
-    def pair(R, b, h, P):
+    def rates(R, b, dR, db):
+        return (X + b) @ dR.T + (R @ db)[None]      # d g_{i,r} / ds along (dR, dbeta), (N, Q)
+
+    def slide(R, b, sl, extra=None, extra_sign=1.0):
+        """Filippov velocity with the sliding cells `sl` (at most K) held on their faces; optionally one more cell
+        `extra` (N, Q) forced to the side extra_sign. Returns (dR, db, a (K,), valid (K,), idx (K,))."""
+        flat = sl.reshape(-1)
+        idx = jnp.argsort(~flat, stable=True)[:K].astype(i32)
+        valid = flat[idx]
+        onehot = ((jnp.arange(N * Q)[None, :] == idx[:, None]) & valid[:, None]).reshape(K, N, Q)
+        force = sl if extra is None else sl | extra
+        base = -jnp.ones((N, Q), dt) if extra is None else jnp.where(extra, extra_sign, -1.0).astype(dt)
+        signs = jnp.concatenate([base[None], base[None] + 2.0 * onehot], axis=0)          # (K+1, N, Q)
+        dRs, dbs = jax.vmap(lambda sg: forced_vel(R, b, force, sg))(signs)
+        rt = jax.vmap(lambda a, c: rates(R, b, a, c).reshape(-1)[idx])(dRs, dbs)         # (K+1, K): rate_k of v_j
+        M = (rt[1:] - rt[0][None]).T                                                       # M[k, j]
+        M = jnp.where(valid[:, None] & valid[None, :], M, jnp.eye(K, dtype=dt))
+        a = jnp.linalg.solve(M, jnp.where(valid, -rt[0], 0.0))
+        a = jnp.where(valid, a, 0.0)
+        dR = dRs[0] + jnp.tensordot(a, dRs[1:] - dRs[0][None], axes=1)
+        db = dbs[0] + a @ (dbs[1:] - dbs[0][None])
+        return dR, db, a, valid, idx
+
+    def make_vp(sl):
+        def vp(R, b):
+            P = truncation_pattern(R, b, X)
+            if max_sliding == 0:
+                O, db = _omega(vel, R, b, X, y_tilde)
+                return O, db, P
+            def sliding(_):
+                dR, db, a, valid, idx = slide(R, b, sl)
+                inside = (a >= -a_tol) & (a <= 1 + a_tol) | ~valid
+                ok = jnp.ones(N * Q, bool).at[idx].set(inside).reshape(N, Q)
+                return _skew(dR @ R.T), db, jnp.where(sl, ok, P)
+            def plain(_):
+                O, db = _omega(vel, R, b, X, y_tilde)
+                return O, db, P
+            return lax.cond(jnp.any(sl), sliding, plain, None)
+        return vp
+
+    def ext_pattern(R, b, sl):
+        return make_vp(sl)(R, b)[2]
+
+    def pair(R, b, h, P, sl):
         """One full step and two half steps from (R, b); clean = no stage left the start pattern P."""
+        vp = make_vp(sl)
         def sub(c, i):
             Rm, bm, cl = c
             Rs = jnp.where(i == 2, Rm, R)
             bs = jnp.where(i == 2, bm, b)
-            R1, b1, pats = rkmk4_step(vel, Rs, bs, X, y_tilde, jnp.where(i == 0, h, 0.5 * h))
+            R1, b1, pats = _rkmk4(vp, Rs, bs, jnp.where(i == 0, h, 0.5 * h), (N, Q))
             return (R1, b1, cl & jnp.all(pats == P)), (R1, b1)
         (Rb, bb, clean), (Rs, bs) = lax.scan(sub, (R, b, jnp.ones((), bool)), jnp.arange(3))
         return Rb, bb, clean, _err_norm(Rs[0], bs[0], Rb, bb, rtol, atol)
 
+    def enter_check(R, b, sl, cell):
+        """Does the flow slide on face `cell` (N, Q one-hot) -- both one-sided rates point into it?"""
+        up = slide(R, b, sl, cell, 1.0)
+        dn = slide(R, b, sl, cell, -1.0)
+        gu = jnp.sum(jnp.where(cell, rates(R, b, up[0], up[1]), 0.0))
+        gd = jnp.sum(jnp.where(cell, rates(R, b, dn[0], dn[1]), 0.0))
+        return (gu < a_tol * gd) & (gd > 0)        # a = gd / (gd - gu) in (0, 1 + a_tol)
+
     def body(c):
-        (t, R, b, h, mode, lo, hi, hb, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, t_cr, n_ch) = c
-        P = truncation_pattern(R, b, X)
+        (t, R, b, h, mode, lo, hi, hb, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, ev_k, n_ev, n_acc, n_rej,
+         t_cr, n_ch, sl) = c
+        P = ext_pattern(R, b, sl)
         t_next = jnp.minimum(save_ts[jnp.minimum(k, S - 1)], t1)
         h_free = jnp.minimum(h, t_next - t)
         limited = h_free < h
         mid = 0.5 * (lo + hi)
         h_try = jnp.where(mode == 0, h_free, jnp.where(mode == 1, mid * hb, hi * hb + event_tol))  # cross with a margin
-        Rb, bb, clean, err = pair(R, b, h_try, P)
+        Rb, bb, clean, err = pair(R, b, h_try, P, sl)
         fac = jnp.clip(0.9 * jnp.maximum(err, 1e-10) ** (-0.2), 0.2, 5.0)
         normal = mode == 0
         acc_normal = normal & clean & (err <= 1.0)
@@ -249,17 +321,41 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         lo_new = jnp.where(start_bis, 0.0, lo1)
         hi_new = jnp.where(start_bis, 1.0, hi1)
         # events: compare patterns before / after an accepted step
-        P_new = truncation_pattern(R_new, b_new, X)
-        flip = ((P_new != P) & accept).reshape(-1)
-        gs, ge = face_values(R, b, X), face_values(R_new, b_new, X)
-        frac = jnp.clip(gs / jnp.where(gs == ge, 1.0, gs - ge), 0.0, 1.0)
+        P_new = ext_pattern(R_new, b_new, sl)
+        flipm = (P_new != P) & accept
+        leave = flipm & sl                                   # sliding ends: a left [0, 1]
+        crossm = flipm & ~sl
+        g_new = face_values(R_new, b_new, X)
+        sl_new = sl & ~leave
+        # sliding starts: the first crossed face (or, if the crossing step flipped nothing, the nearest face)
+        # whose two one-sided rates point into it
+        near = jnp.argmin(jnp.where(sl_new, jnp.inf, jnp.abs(g_new)).reshape(-1))
+        first = jnp.where(jnp.any(crossm), jnp.argmax(crossm.reshape(-1)), near)
+        cell = (jnp.arange(N * Q) == first).reshape(N, Q) & ~sl_new
+        room = jnp.sum(sl_new) < max_sliding
+        enter = lax.cond(cross & jnp.any(cell) & room, lambda _: enter_check(R_new, b_new, sl_new, cell),
+                         lambda _: jnp.zeros((), bool), None)
+        enter_m = cell & enter
+        sl_new = sl_new | enter_m
+        kind = jnp.where(leave, 2, jnp.where(enter_m, 1, 0)).reshape(-1).astype(i32)
+        flipm = flipm | enter_m
+        def below(_):                                         # a < 0: leaves to the truncated side
+            _, _, a, valid, idx = slide(R_new, b_new, sl)
+            return jnp.zeros(N * Q, bool).at[idx].set(valid & (a < 0)).reshape(N, Q)
+        to_trunc = lax.cond(jnp.any(leave), below, lambda _: jnp.zeros((N, Q), bool), None)
+        dirn = jnp.where(leave, jnp.where(to_trunc, 1, -1),
+                         jnp.where(enter_m | truncation_pattern(R_new, b_new, X), 1, -1))   # on a face: h(0) = 0
+        flip = flipm.reshape(-1)
+        gs, ge = face_values(R, b, X), g_new
+        frac = jnp.where(leave | (enter_m & ~crossm), 1.0, jnp.clip(gs / jnp.where(gs == ge, 1.0, gs - ge), 0.0, 1.0))
         tev = (t + frac * jnp.where(accept, h_try, 0.0)).reshape(-1)
         slot = jnp.where(flip, n_ev + jnp.cumsum(flip) - 1, max_events).astype(i32)
         ii, rr = jnp.divmod(jnp.arange(flip.shape[0], dtype=i32), Q)
         ev_t = ev_t.at[slot].set(tev, mode="drop")
         ev_i = ev_i.at[slot].set(ii, mode="drop")
         ev_r = ev_r.at[slot].set(rr, mode="drop")
-        ev_d = ev_d.at[slot].set(jnp.where(P_new.reshape(-1), 1, -1).astype(i32), mode="drop")
+        ev_d = ev_d.at[slot].set(dirn.reshape(-1).astype(i32), mode="drop")
+        ev_k = ev_k.at[slot].set(kind, mode="drop")
         n_ev = n_ev + jnp.sum(flip).astype(i32)
         hit = acc_normal & limited
         Rsv = jnp.where(hit, Rsv.at[k].set(R_new), Rsv)
@@ -269,10 +365,10 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         n_ch = jnp.where(cross, jnp.where(t - t_cr <= win, n_ch + 1, 0), n_ch).astype(i32)
         t_cr = jnp.where(cross, t_new, t_cr)
         return (t_new, R_new, b_new, h_new, mode_new, lo_new, hi_new, hb_new, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d,
-                n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32), t_cr, n_ch)
+                ev_k, n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32), t_cr, n_ch, sl_new)
 
     def cond(c):
-        return (c[8] < S) & (c[16] + c[17] < max_steps) & (c[19] < max_chatter)
+        return (c[8] < S) & (c[17] + c[18] < max_steps) & (c[20] < max_chatter)
 
     on0 = save_ts <= t0
     k0 = jnp.sum(on0).astype(i32)
@@ -281,11 +377,12 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
     z = jnp.zeros((), dt)
     init = (t0, R0, beta0, h0, jnp.zeros((), i32), z, z + 1, h0, k0, Rsv, bsv,
             jnp.full((max_events,), jnp.inf, dt), jnp.full((max_events,), -1, i32),
-            jnp.full((max_events,), -1, i32), jnp.zeros((max_events,), i32),
-            jnp.zeros((), i32), jnp.zeros((), i32), jnp.zeros((), i32), t0 - 2 * win - 1.0, jnp.zeros((), i32))
+            jnp.full((max_events,), -1, i32), jnp.zeros((max_events,), i32), jnp.zeros((max_events,), i32),
+            jnp.zeros((), i32), jnp.zeros((), i32), jnp.zeros((), i32), t0 - 2 * win - 1.0, jnp.zeros((), i32),
+            jnp.zeros((N, Q), bool))
     out = lax.while_loop(cond, body, init)
     t_end, R_end, b_end = out[:3]
-    k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, _, n_ch = out[8:]
+    k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, ev_k, n_ev, n_acc, n_rej, _, n_ch, _ = out[8:]
     ok = jnp.arange(S) < k
     Rsv = jnp.where(ok[:, None, None], Rsv, R_end[None])   # after an early stop: the last valid state, not NaN
     bsv = jnp.where(ok[:, None], bsv, b_end[None])
@@ -297,34 +394,38 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
     stop_r = jnp.where(success, -1, cell % Q).astype(i32)
     t_fin = jnp.where(success, save_ts[-1], t_end)
     return FlowSolution(save_ts, Rsv, bsv, costs, ev_t, ev_i, ev_r, ev_d, n_ev, n_acc, n_rej, success,
-                        status, t_fin, stop_i, stop_r)
+                        status, t_fin, stop_i, stop_r, ev_k)
 
 
 def _sort_events(sol):
     o = jnp.argsort(sol.event_ts)
     return sol._replace(event_ts=sol.event_ts[o], event_point=sol.event_point[o],
-                        event_coord=sol.event_coord[o], event_dir=sol.event_dir[o])
+                        event_coord=sol.event_coord[o], event_dir=sol.event_dir[o], event_kind=sol.event_kind[o])
 
-@functools.partial(jax.jit, static_argnames=("velocity", "cost", "max_steps", "max_events"))
+@functools.partial(jax.jit, static_argnames=("velocity", "cost", "max_steps", "max_events", "max_sliding"))
 def integrate_core(R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol, *,
-                   velocity: Callable, cost: Callable, max_steps: int = 100_000, max_events: int = 256) -> FlowSolution:
+                   velocity: Callable, cost: Callable, max_steps: int = 100_000, max_events: int = 256,
+                   max_sliding: int = 2) -> FlowSolution:
     """Jitted core of `integrate_separated` (no checks). R0 (Q, Q), beta0 (Q,), X (N, Q), y_tilde (Q,), save_ts (S,)."""
     sol = _integrate_core(velocity, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol,
-                          max_steps, max_events)
+                          max_steps, max_events, max_sliding)
     return _sort_events(sol)
 
 # %% ../nbs/04_integrate.ipynb #c024
 def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: int = 101,
                         rtol: float = 1e-10, atol: float = 1e-12, h0: float | None = None,
-                        event_tol: float = 1e-12, max_steps: int = 100_000, max_events: int = 256,
+                        event_tol: float = 1e-12, max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 2,
                         velocity: Callable | None = None, cost: Callable | None = None) -> FlowSolution:
     """Integrate the cluster-separated gradient flow, Eqs. (3.36)-(3.37), from (R0, beta0) over t_span = (t0, t1).
 
     R0 (Q, Q) orthogonal and beta0 (Q,) -- or an ensemble R0 (B, Q, Q), beta0 (B, Q) run in one vmapped call;
     X (N, Q) the cluster, y_tilde (Q,) its pulled-back target. Geometric RKMK4 steps with step-doubling control
     (rtol, atol); sector-face crossings g_{i,r} = (R (x_i + beta))_r = 0 are located to `event_tol` in time and
-    the integration restarts there. `velocity(R, beta, X, y_tilde) -> (dR, dbeta)` with dR = Omega R, Omega skew.
-    Returns a `FlowSolution` with the states at `save_at` (or `n_save` equispaced times), the cost and the events."""
+    the integration restarts there. On a face where both one-sided velocities point into it the flow slides
+    (Filippov): up to `max_sliding` faces at once are followed with the convex combination that keeps them at
+    g = 0, until a weight leaves [0, 1] (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR, dbeta)` with
+    dR = Omega R, Omega skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save` equispaced times),
+    the cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the last state."""
     batched = np.ndim(R0) == 3
     R0 = check_orthogonal("R0", R0, batch=batched)
     beta0 = as_array("beta0", beta0, ndim=2 if batched else 1)
@@ -364,7 +465,9 @@ def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: 
     dt = R0.dtype
     args = [jnp.asarray(v, dt) for v in (t0, t1)] + [jnp.asarray(save_at, dt)] + \
            [jnp.asarray(v, dt) for v in (rtol, atol, h0, event_tol)]
-    core = functools.partial(integrate_core, velocity=velocity, cost=cost, max_steps=max_steps, max_events=max_events)
+    max_sliding = check_positive_int("max_sliding", max_sliding, minimum=0)
+    core = functools.partial(integrate_core, velocity=velocity, cost=cost, max_steps=max_steps, max_events=max_events,
+                             max_sliding=max_sliding)
     if batched:
         sol = jax.vmap(lambda R, b: core(R, b, X, y_tilde, *args))(R0, beta0)
     else:
