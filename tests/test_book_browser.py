@@ -77,7 +77,8 @@ def test_page_renders_offline(browser, page_path):
     try:
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{page_path.replace('/', '_')}.png"), full_page=True)
-        has_tex_source = "$" in (ROOT / f"{page_path}.ipynb").read_text()
+        src = next(ROOT.glob(f"{page_path}.*"))          # the notebook or Markdown page it was built from
+        has_tex_source = "$" in src.read_text()
         n_math = page.evaluate("() => document.querySelectorAll('mjx-container').length")
         raw = page.evaluate(r"""() => {
             const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);

@@ -1,0 +1,99 @@
+"""Benchmark: how the time of one flow step scales with N (points), M (ensemble size) and Q (dimension).
+
+For each size, in one run on the same inputs: the closed-form loop (separated_velocity_ensemble), the
+jax.grad loop and the floor (the batched product (X + beta) R^T alone), as in bench_separated.py, each a
+jit(fori_loop) of STEPS steps. Reports microseconds per member-step. Writes benchmarks/results/scaling.json.
+Usage: python benchmarks/bench_scaling.py [--quick] [--reps 3]
+"""
+from __future__ import annotations
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(__file__))
+from truncflow.network import random_orthogonal
+from truncflow.separated import separated_velocity_autodiff, separated_velocity_ensemble
+
+STEPS, H = 20, 0.05
+
+
+def make_loops(M):
+    def step(R, b, dR, db):
+        R = R + H * dR
+        return 1.5 * R - 0.5 * R @ (jnp.swapaxes(R, -1, -2) @ R), b + H * db
+
+    vel_b = jax.vmap(separated_velocity_autodiff, in_axes=(0, 0, None, None))
+
+    @jax.jit
+    def closed(Rs, bs, X, y):
+        return jax.lax.fori_loop(0, STEPS, lambda _, c: step(*c, *separated_velocity_ensemble(*c, X, y)), (Rs, bs))
+
+    @jax.jit
+    def autodiff(Rs, bs, X, y):
+        return jax.lax.fori_loop(0, STEPS, lambda _, c: step(*c, *vel_b(*c, X, y)), (Rs, bs))
+
+    @jax.jit
+    def floor(Rs, bs, X, y):
+        def body(_, c):
+            R, b = c
+            Z = jnp.einsum("nq,mpq->mnp", X, R) + jnp.einsum("mq,mpq->mp", b, R)[:, None, :]
+            return R, b - H * jnp.mean(Z, axis=1)
+        return jax.lax.fori_loop(0, STEPS, body, (Rs, bs))
+    return dict(closed_form=closed, jax_grad=autodiff, floor=floor)
+
+
+def inputs(Q, N, M, seed=0):
+    k = jax.random.split(jax.random.PRNGKey(seed), 4)
+    return (random_orthogonal(k[0], Q, batch=(M,)).astype(jnp.float32),
+            (0.5 * jax.random.normal(k[1], (M, Q))).astype(jnp.float32),
+            jax.random.normal(k[2], (N, Q)).astype(jnp.float32), jax.random.normal(k[3], (Q,)).astype(jnp.float32))
+
+
+def measure(Q, N, M, reps):
+    args = inputs(Q, N, M)
+    out = {}
+    for name, f in make_loops(M).items():
+        jax.block_until_ready(f(*args))
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter(); jax.block_until_ready(f(*args)); ts.append(time.perf_counter() - t0)
+        out[name] = float(np.median(ts)) / STEPS / M * 1e6       # microseconds per member-step
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "scaling.json"))
+    a = ap.parse_args()
+    base = dict(Q=8, N=512, M=64)
+    grids = {"N": [128, 512, 2048] if a.quick else [128, 512, 2048, 8192],
+             "M": [16, 64, 256] if a.quick else [16, 64, 256, 1024],
+             "Q": [2, 8, 16] if a.quick else [2, 4, 8, 16, 32]}
+    rows = []
+    for axis, values in grids.items():
+        for v in values:
+            size = dict(base, **{axis: v})
+            r = measure(size["Q"], size["N"], size["M"], a.reps)
+            rows.append(dict(axis=axis, **size, us_per_member_step=r))
+            print(f"{axis}={v:5d}  " + "  ".join(f"{k} {x:8.3f} us" for k, x in r.items()), flush=True)
+    out = dict(benchmark="scaling of one flow step with N, M and Q (float32, microseconds per member-step)",
+               steps=STEPS, dtype="float32", backend=jax.default_backend(), device=str(jax.devices()[0]),
+               jax=jax.__version__, machine=platform.machine(), cpus=os.cpu_count(), reps=a.reps, base=base, rows=rows,
+               note="machine shared with other jobs; medians of repeated runs")
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=2)
+    print("wrote", a.out)
+
+
+if __name__ == "__main__":
+    main()
