@@ -8,7 +8,9 @@ from hypothesis import given, strategies as st
 import truncflow as tf
 
 seeds = st.integers(0, 2**31 - 1)
-dims = st.integers(1, 5)
+# A few distinct shapes (every new shape recompiles): the values vary freely, the sizes cover Q = 1 and Q > 1.
+dims = st.sampled_from([1, 2, 4])
+depths = st.sampled_from([1, 3])
 
 
 def _setup(seed, Q, L=1, n=64):
@@ -31,7 +33,7 @@ def test_truncation_map_is_idempotent_and_fixes_the_positive_sector(seed, Q):
     assert np.array_equal(collapsed, state == tf.FULL)
 
 
-@given(seeds, dims, st.integers(1, 4))
+@given(seeds, dims, depths)
 def test_cumulative_parameters_round_trip_and_telescoping(seed, Q, L):
     Ws, bs, _ = _setup(seed, Q, L)
     Wc, bc, betas = tf.cumulative_parameters(Ws, bs)
@@ -42,7 +44,7 @@ def test_cumulative_parameters_round_trip_and_telescoping(seed, Q, L):
     np.testing.assert_allclose(betas, tele, atol=1e-10)
 
 
-@given(seeds, dims, st.integers(1, 4))
+@given(seeds, dims, depths)
 def test_hidden_layers_are_affine_images_of_composed_truncations(seed, Q, L):
     """The corrected Eq. (2.17): x^(l) = W^(l) (T^(l)(x) + beta^(l))."""
     Ws, bs, X = _setup(seed, Q, L)

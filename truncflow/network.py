@@ -29,6 +29,7 @@ def heaviside(z: jax.Array) -> jax.Array:
     """The weak derivative h of the ReLU with h(0) = 0, Eq. (1.2); same shape and dtype as `z`."""
     return (z > 0).astype(jnp.result_type(z, float))
 
+@jax.jit   # compiled once per shape: an eager lax.scan would retrace its body on every call
 def hidden_layers(Ws: jax.Array, bs: jax.Array, x: jax.Array) -> jax.Array:
     """All hidden-layer vectors x^(1), ..., x^(L) of the ReLU network, Eq. (2.1).
 
@@ -76,6 +77,7 @@ def check_network(Ws, bs) -> tuple[jax.Array, jax.Array]:
     return Ws, bs
 
 # %% ../nbs/01_network.ipynb #c011
+@jax.jit
 def cumulative_parameters(Ws: jax.Array, bs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Cumulative weights, biases and pulled-back biases of Eq. (2.6).
 
@@ -143,6 +145,7 @@ def cluster_state(W: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     return jnp.where(jnp.all(s == UNTRUNCATED), UNTRUNCATED, jnp.where(jnp.all(s == FULL), FULL, PARTIAL))
 
 # %% ../nbs/01_network.ipynb #c025
+@jax.jit
 def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
     """All compositions T^(l) = tau^(l) o ... o tau^(1) applied to x, Eq. (2.16).
 
