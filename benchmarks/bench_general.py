@@ -11,9 +11,13 @@ import os
 import platform
 import time
 
+import sys
 import numpy as np
 import jax
+sys.path.insert(0, os.path.dirname(__file__))
 import jax.numpy as jnp
+
+from _common import machine_info, write_result
 
 from truncflow.network import random_orthogonal
 from truncflow.network import input_space_cost
@@ -69,13 +73,8 @@ def main():
         print(f"L={L:2d} Q={Q:2d} J={J} N={N:6d}: forward {1e3 * t_f:9.3f} ms  jax.grad+proj {1e3 * t_a:9.3f} ms  "
               f"ratio {t_f / t_a:6.2f}  (grad of input_space_cost {1e3 * t_g:9.3f} ms)  |diff| {err:.1e}")
     out = dict(benchmark="general_velocity (forward P+ accumulation) vs jax.grad + projection",
-               cores=os.cpu_count(),
-               dtype=str(jnp.dtype(dtype)), backend=jax.default_backend(), jax=jax.__version__,
-               machine=platform.machine(), reps=a.reps, rows=rows)
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=2)
-    print("wrote", a.out)
+               dtype=str(jnp.dtype(dtype)), **machine_info(), reps=a.reps, rows=rows)
+    write_result(out, a.out)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from _common import machine_info, write_result
+
 sys.path.insert(0, os.path.dirname(__file__))
 from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity_autodiff, separated_velocity_ensemble
@@ -86,13 +88,9 @@ def main():
             rows.append(dict(axis=axis, **size, us_per_member_step=r))
             print(f"{axis}={v:5d}  " + "  ".join(f"{k} {x:8.3f} us" for k, x in r.items()), flush=True)
     out = dict(benchmark="scaling of one flow step with N, M and Q (float32, microseconds per member-step)",
-               steps=STEPS, dtype="float32", backend=jax.default_backend(), device=str(jax.devices()[0]),
-               jax=jax.__version__, machine=platform.machine(), cpus=os.cpu_count(), reps=a.reps, base=base, rows=rows,
+               steps=STEPS, dtype="float32", **machine_info(), reps=a.reps, base=base, rows=rows,
                note="machine shared with other jobs; medians of repeated runs")
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=2)
-    print("wrote", a.out)
+    write_result(out, a.out)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,13 @@ import os
 import platform
 import time
 
+import sys
 import numpy as np
 import jax
+sys.path.insert(0, os.path.dirname(__file__))
 import jax.numpy as jnp
+
+from _common import machine_info, write_result
 
 from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity, separated_velocity_autodiff, separated_velocity_ensemble
@@ -175,15 +179,10 @@ def main():
     print("ratios:", {k: round(v, 2) for k, v in ratios.items()}, " targets met:", targets)
     print(f"(a) vs (b) final states max |diff| = {agree_ab:.1e};  max |R^T R - 1| after {STEPS} steps = {orth:.1e}")
     out = dict(benchmark=f"one-cluster flow, {STEPS} Euler steps on O(Q) (Newton-Schulz retraction), ensemble", Q=Q, N=N, M=M, steps=STEPS, h=H,
-               device=str(jax.devices()[0]),
-               dtype="float32", backend=jax.default_backend(), jax=jax.__version__, machine=platform.machine(),
-               cpus=os.cpu_count(), reps=a.reps, seconds=rows, ratios=ratios, targets_met=targets,
+               dtype="float32", **machine_info(), reps=a.reps, seconds=rows, ratios=ratios, targets_met=targets,
                max_abs_diff_a_vs_b=agree_ab, orthogonality_error_a=orth, integrator_step=integrator, **extra,
                note="machine shared with other jobs; medians of repeated runs")
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=2)
-    print("wrote", a.out)
+    write_result(out, a.out)
 
 
 if __name__ == "__main__":
