@@ -13,9 +13,11 @@ from .network import (orthogonal_truncation_map, composed_truncation, clustered_
                                truncation_state, cluster_weights)
 from .validate import as_array, check_labels
 from .plot import plot_sectors, STATE_COLORS, CLUSTER_COLORS, OKABE_ITO
+from .separated import separated_velocity
+from .general import general_velocity
 
 # %% auto #0
-__all__ = ['PRESETS', 'rotation', 'angle', 'preset_data', 'total_cost', 'default_velocities', 'make_flow_step', 'Explorer']
+__all__ = ['PRESETS', 'rotation', 'angle', 'preset_data', 'total_cost', 'make_flow_step', 'Explorer']
 
 # %% ../nbs/21_widgets.ipynb #c005
 def rotation(theta) -> jax.Array:
@@ -40,21 +42,6 @@ def preset_data(name: str, n_per_cluster: int = 60, seed: int = 0):
     p = PRESETS[name]
     return clustered_data(jax.random.PRNGKey(seed), p["centers"], n_per_cluster, radius=p["radius"])
 
-def _cost_autodiff_velocity(cost):
-    def vel(R, beta, *args):
-        gR, gb = jax.grad(cost, argnums=(0, 1))(R, beta, *args)
-        A = gR @ jnp.swapaxes(R, -1, -2)
-        Omega = -(A - jnp.swapaxes(A, -1, -2)) / 2
-        return Omega @ R, -gb
-    return vel
-
-def _separated_cost(R, beta, X, y):
-    return 0.5 * jnp.mean(jnp.sum((orthogonal_truncation_map(R, beta, X) - y) ** 2, axis=-1))
-
-def _general_cost(Rs, betas, X, labels, Yt):
-    w = cluster_weights(labels, Yt.shape[0])
-    return 0.5 * jnp.sum(w * jnp.sum((composed_truncation(Rs, betas, X) - Yt[labels]) ** 2, axis=-1))
-
 @jax.jit
 def total_cost(mode_general: bool, Rs, betas, X, labels, Yt):
     """Euclidean cost of all clusters: Eq. (2.26) through the composed map (general) or Eq. (3.6) (separated)."""
@@ -63,25 +50,11 @@ def total_cost(mode_general: bool, Rs, betas, X, labels, Yt):
     T = jnp.where(mode_general, composed_truncation(Rs, betas, X), T_sep)
     return 0.5 * jnp.sum(w * jnp.sum((T - Yt[labels]) ** 2, axis=-1))
 
-def default_velocities():
-    """(separated, general, source): the library's closed-form velocities if available, else autodiff ones."""
-    try:
-        from truncflow.separated import separated_velocity as vs
-        src_s = "closed form (Theorem 3.2)"
-    except ImportError:
-        vs, src_s = _cost_autodiff_velocity(_separated_cost), "jax.grad"
-    try:
-        from truncflow.general import general_velocity as vg
-        src_g = "closed form (Theorem 5.1)"
-    except ImportError:
-        vg, src_g = _cost_autodiff_velocity(_general_cost), "jax.grad"
-    return vs, vg, {"separated": src_s, "general": src_g}
-
 def make_flow_step(mode: str, velocity=None):
     """A jitted step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the chosen flow.
 
     mode 'separated': layer l moves with cluster l only (Theorem 3.2); 'general': all layers, all clusters (Theorem 5.1)."""
-    vs, vg, _ = default_velocities()
+    vs, vg = separated_velocity, general_velocity
     if mode == "separated":
         v = velocity or vs
         def step(Rs, betas, X, labels, Yt, h):
