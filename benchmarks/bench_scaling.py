@@ -2,8 +2,10 @@
 
 For each size, in one run on the same inputs: the closed-form loop (separated_velocity_ensemble), the
 jax.grad loop and the floor (the batched product (X + beta) R^T alone), as in bench_separated.py, each a
-jit(fori_loop) of STEPS steps. Reports microseconds per member-step. Writes benchmarks/results/scaling.json.
-Usage: python benchmarks/bench_scaling.py [--quick] [--reps 3]
+jit(fori_loop) of STEPS steps, and with --fused on (default on a GPU) the Pallas kernel of truncflow.fused.
+Reports microseconds per member-step. Writes benchmarks/results/scaling.json.
+Usage: python benchmarks/bench_scaling.py [--quick] [--reps 3] [--gpu-grid | --tiny] [--fused auto|on|off] [--out F]
+(--gpu-grid: sizes around Q = 16, N = 4096, M = 512, for benchmarks/gpu.sh)
 """
 from __future__ import annotations
 import argparse
@@ -13,20 +15,23 @@ import platform
 import sys
 import time
 
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
 
+sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine_info, write_result
 
-sys.path.insert(0, os.path.dirname(__file__))
 from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity_autodiff, separated_velocity_ensemble
+from truncflow.fused import separated_velocity_fused
 
 STEPS, H = 20, 0.05
 
 
-def make_loops(M):
+def make_loops(M, fused_tile=None):
     def step(R, b, dR, db):
         R = R + H * dR
         return 1.5 * R - 0.5 * R @ (jnp.swapaxes(R, -1, -2) @ R), b + H * db
@@ -48,7 +53,15 @@ def make_loops(M):
             Z = jnp.einsum("nq,mpq->mnp", X, R) + jnp.einsum("mq,mpq->mp", b, R)[:, None, :]
             return R, b - H * jnp.mean(Z, axis=1)
         return jax.lax.fori_loop(0, STEPS, body, (Rs, bs))
-    return dict(closed_form=closed, jax_grad=autodiff, floor=floor)
+    loops = dict(closed_form=closed, jax_grad=autodiff, floor=floor)
+    if fused_tile:
+        vel_f = jax.vmap(functools.partial(separated_velocity_fused, tile=fused_tile), in_axes=(0, 0, None, None))
+
+        @jax.jit
+        def fused(Rs, bs, X, y):
+            return jax.lax.fori_loop(0, STEPS, lambda _, c: step(*c, *vel_f(*c, X, y)), (Rs, bs))
+        loops["fused"] = fused
+    return loops
 
 
 def inputs(Q, N, M, seed=0):
@@ -58,10 +71,10 @@ def inputs(Q, N, M, seed=0):
             jax.random.normal(k[2], (N, Q)).astype(jnp.float32), jax.random.normal(k[3], (Q,)).astype(jnp.float32))
 
 
-def measure(Q, N, M, reps):
+def measure(Q, N, M, reps, fused_tile=None):
     args = inputs(Q, N, M)
     out = {}
-    for name, f in make_loops(M).items():
+    for name, f in make_loops(M, fused_tile).items():
         jax.block_until_ready(f(*args))
         ts = []
         for _ in range(reps):
@@ -75,16 +88,28 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "scaling.json"))
+    ap.add_argument("--gpu-grid", action="store_true", help="sizes around Q = 16, N = 4096, M = 512")
+    ap.add_argument("--tiny", action="store_true", help="two sizes per axis, for a dry run of the script")
+    ap.add_argument("--fused", choices=["auto", "on", "off"], default="auto", help="include the Pallas kernel")
+    ap.add_argument("--fused-tile", type=int, default=256)
     a = ap.parse_args()
-    base = dict(Q=8, N=512, M=64)
-    grids = {"N": [128, 512, 2048] if a.quick else [128, 512, 2048, 8192],
-             "M": [16, 64, 256] if a.quick else [16, 64, 256, 1024],
-             "Q": [2, 8, 16] if a.quick else [2, 4, 8, 16, 32]}
+    fused = a.fused == "on" or (a.fused == "auto" and jax.default_backend() == "gpu")
+    if a.tiny:
+        base = dict(Q=4, N=64, M=4)
+        grids = {"N": [32, 64], "M": [2, 4], "Q": [2, 4]}
+    elif a.gpu_grid:
+        base = dict(Q=16, N=4096, M=512)
+        grids = {"N": [1024, 4096, 16384], "M": [128, 512, 2048], "Q": [4, 8, 16, 32]}
+    else:
+        base = dict(Q=8, N=512, M=64)
+        grids = {"N": [128, 512, 2048] if a.quick else [128, 512, 2048, 8192],
+                 "M": [16, 64, 256] if a.quick else [16, 64, 256, 1024],
+                 "Q": [2, 8, 16] if a.quick else [2, 4, 8, 16, 32]}
     rows = []
     for axis, values in grids.items():
         for v in values:
             size = dict(base, **{axis: v})
-            r = measure(size["Q"], size["N"], size["M"], a.reps)
+            r = measure(size["Q"], size["N"], size["M"], a.reps, a.fused_tile if fused else None)
             rows.append(dict(axis=axis, **size, us_per_member_step=r))
             print(f"{axis}={v:5d}  " + "  ".join(f"{k} {x:8.3f} us" for k, x in r.items()), flush=True)
     out = dict(benchmark="scaling of one flow step with N, M and Q (float32, microseconds per member-step)",

@@ -1,13 +1,42 @@
 #!/usr/bin/env bash
 # The GPU part of the benchmark suite (issue: accelerated runs). Run on a machine with one NVIDIA GPU and JAX
 # with CUDA (and PyTorch with CUDA for the eager-autograd contender); budget: under 5 minutes on an H100/H200.
-#   bash benchmarks/gpu.sh            -> benchmarks/results/separated_gpu.json (+ scaling_gpu.json)
+#   bash benchmarks/gpu.sh             -> benchmarks/results/separated_gpu.json and scaling_gpu.json, log in gpu.log
+#   bash benchmarks/gpu.sh --dry-run   -> the same code path on whatever JAX has (CPU), tiny sizes, Pallas kernel in
+#                                         interpret mode; results in $RESULTS (default: a fresh temporary folder)
+# truncflow needs no installation: the repository root goes on PYTHONPATH (on the lent GPU machines JAX, NumPy,
+# matplotlib, tqdm and PyTorch are already there, nothing can be downloaded).
 # Checks that compare with autodiff or closed forms need float64 or jax.default_matmul_precision("highest")
-# (TF32 is the default for float32 products on NVIDIA GPUs); this timing run uses the default precision.
+# (TF32 is the default for float32 products on NVIDIA GPUs); the timing runs use the default precision, and the
+# fused kernel's velocity is compared with the array form at "highest" before it is timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-$PY -c "import jax; d = jax.devices()[0]; assert d.platform == 'gpu', f'no GPU visible to JAX: {d}'; print('device:', d)"
-timeout 240 $PY benchmarks/bench_separated.py --Q 16 --N 4096 --M 2048 --steps 100 --reps 5 \
-    --out benchmarks/results/separated_gpu.json
-timeout 120 $PY benchmarks/bench_scaling.py --reps 3 --out benchmarks/results/scaling_gpu.json || echo "scaling grid skipped (time)"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if [[ "${1:-}" == "--dry-run" ]]; then
+    RESULTS=${RESULTS:-$(mktemp -d)}
+    SEP=(--Q 16 --N 100 --M 4 --steps 3 --reps 1 --fused on --fused-tiles 32,64)
+    SCALE=(--tiny --reps 1 --fused on --fused-tile 32)
+    LIMIT_SEP=300 LIMIT_SCALE=300
+else
+    RESULTS=${RESULTS:-benchmarks/results}
+    $PY -c "import jax; d = jax.devices()[0]; assert d.platform == 'gpu', f'no GPU visible to JAX: {d}'"
+    SEP=(--Q 16 --N 4096 --M 2048 --steps 100 --reps 5 --fused on --fused-tiles 128,256,512)
+    SCALE=(--gpu-grid --reps 3 --fused on)
+    LIMIT_SEP=200 LIMIT_SCALE=90
+fi
+mkdir -p "$RESULTS"
+{
+$PY - <<'EOF'
+import jax, numpy, truncflow
+try:
+    import torch; t = f"torch {torch.__version__}, cuda available: {torch.cuda.is_available()}"
+except ImportError:
+    t = "torch: not installed (contender (c) skipped)"
+print(f"jax {jax.__version__} on {jax.devices()}; numpy {numpy.__version__}; truncflow {truncflow.__version__}; {t}")
+EOF
+timeout $LIMIT_SEP $PY benchmarks/bench_separated.py "${SEP[@]}" --out "$RESULTS/separated_gpu.json"
+timeout $LIMIT_SCALE $PY benchmarks/bench_scaling.py "${SCALE[@]}" --out "$RESULTS/scaling_gpu.json" \
+    || echo "scaling grid stopped (exit $?): time limit $LIMIT_SCALE s or error; separated_gpu.json is complete"
+} 2>&1 | tee "$RESULTS/gpu.log"
+echo "results in $RESULTS"

@@ -20,4 +20,5 @@ from .training import *
 from .plot import *
 from .widgets import *
 from .ensemble import *
+from .fused import *
 from .equations import *
