@@ -8,7 +8,7 @@ import jax
 
 def machine_info() -> dict:
     """Backend, device, versions and core count of the machine that measured."""
-    return dict(backend=jax.default_backend(), device=str(jax.devices()[0]), jax=jax.__version__,
+    return dict(backend=jax.default_backend(), device=f"{jax.devices()[0]} ({jax.devices()[0].device_kind})", jax=jax.__version__,
                 machine=platform.machine(), cpus=os.cpu_count())
 
 
