@@ -13,6 +13,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .network import heaviside
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
+from .fused import separated_velocity_fused
 from .integrate import integrate_core, rkmk4_step
 from .general import general_velocity, layer_inputs, activation_patterns
 
@@ -40,7 +41,8 @@ def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
     return lax.fori_loop(0, jnp.max(s), lambda i, E: jnp.where((i < s)[..., None, None], E @ E, E), E)
 
 
-VELOCITIES = {"closed_form": separated_velocity, "autodiff": separated_velocity_autodiff}
+VELOCITIES = {"closed_form": separated_velocity, "autodiff": separated_velocity_autodiff,
+              "fused": separated_velocity_fused}
 
 def _rotating(vel, rotate):
     def v(R, beta, X, y_tilde):
@@ -233,13 +235,18 @@ def ensemble_mesh(devices=None) -> Mesh:
 def chunk_function(member_fn: Callable, mesh: Mesh, *, shared: bool = False):
     """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all members) ->
     vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a multiple of mesh.size).
-    Returns (jitted function, NamedSharding of the ensemble axis)."""
+    Each device maps member_fn over its own C / mesh.size members (shard_map: no communication, and kernels
+    XLA cannot partition, such as a Pallas call, run per device). Returns (jitted function, NamedSharding of
+    the ensemble axis)."""
     sharding = NamedSharding(mesh, P("ensemble"))
     if shared:
-        repl = NamedSharding(mesh, P())
-        f = jax.jit(jax.vmap(member_fn, in_axes=(0, None)), in_shardings=(sharding, repl), out_shardings=sharding)
+        body = jax.shard_map(jax.vmap(member_fn, in_axes=(0, None)), mesh=mesh, in_specs=(P("ensemble"), P()),
+                             out_specs=P("ensemble"), check_vma=False)
+        f = jax.jit(body, in_shardings=(sharding, NamedSharding(mesh, P())), out_shardings=sharding)
     else:
-        f = jax.jit(jax.vmap(member_fn), in_shardings=sharding, out_shardings=sharding)
+        body = jax.shard_map(jax.vmap(member_fn), mesh=mesh, in_specs=P("ensemble"), out_specs=P("ensemble"),
+                             check_vma=False)
+        f = jax.jit(body, in_shardings=sharding, out_shardings=sharding)
     return f, sharding
 
 def bytes_per_member(member_fn: Callable, *, compiled: bool = False, probe: int = 4) -> float:
@@ -330,8 +337,9 @@ CONFIG_KEYS = {
                        "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
                        "'general': L layers and J clusters, Eqs. (5.4)-(5.7)"),
     ("flow", "layers"): ("int", 0, ("between", 0, 64), "number L of layers (flow 'general' only; 0: L = J)"),
-    ("flow", "velocity"): ("str", "closed_form", ["closed_form", "autodiff"],
-                           "closed-form velocity (truncflow.separated) or jax.grad of the cost Eq. (3.6)"),
+    ("flow", "velocity"): ("str", "closed_form", ["closed_form", "autodiff", "fused"],
+                           "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), or the "
+                           "closed form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere)"),
     ("integrator", "method"): ("str", "rkmk2", ["rkmk2", "rkmk4", "lie_euler", "exp_euler", "adaptive"],
                                "Lie-group integrator: fixed step, or 'adaptive' (RKMK4, error control, located events)"),
     ("integrator", "step"): ("float", 0.02, (">", 0), "step size h (for 'adaptive': the initial step)"),
