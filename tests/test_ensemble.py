@@ -123,6 +123,37 @@ def test_exp_euler_is_exact_for_the_bias_at_fixed_R():
     assert float(o["s1"]) == 0.0 and bool(o["full_at_end"])
 
 
+def test_adaptive_members_agree_with_fixed_step_and_report_status():
+    """method='adaptive' (RKMK4, error control, located events) is the limit of fixed-step RKMK4 runs of the same
+    members: fixed steps cross the sector faces unlocated (an O(h) error per crossing), so halving h about halves
+    their distance to the adaptive solution."""
+    members = [synthetic_member(member_key(11, i), Q=2, N=6, radius=0.5, centre_distance=2.0, target_distance=2.0,
+                                beta_scale=0.2, h=0.01, dtype=jnp.float64) for i in range(6)]
+    params = jax.tree.map(lambda *a: jnp.stack(a), *members)
+    adapt = jax.jit(jax.vmap(lambda p: run_one(p, n_steps=300, save_every=30, method="adaptive", rtol=1e-10,
+                                                atol=1e-12)))(params)
+    assert np.all(np.asarray(adapt["status"]) == 0) and np.allclose(adapt["t_final"], 3.0, rtol=0, atol=1e-12)
+    errs = []
+    for h, n in ((0.01, 300), (0.005, 600)):
+        fixed = jax.jit(jax.vmap(lambda p: run_one(p, n_steps=n, save_every=n // 10, method="rkmk4")))(
+            dict(params, h=jnp.full(6, h)))
+        np.testing.assert_allclose(adapt["t"], fixed["t"], rtol=0, atol=1e-12)
+        errs.append(float(np.max(np.abs(np.asarray(adapt["btilde"]) - np.asarray(fixed["btilde"])))))
+    assert errs[1] < 2e-3 and 0.35 < errs[1] / errs[0] < 0.65, errs
+    S = summarize(jax.tree.map(np.asarray, adapt), N=6)
+    assert S["stopped_early"] == 0 and S["members"] == 6
+
+
+def test_run_one_refuses_bad_static_arguments():
+    p = synthetic_member(member_key(0, 0), Q=2, N=4, radius=0.5, centre_distance=2.0, target_distance=1.0,
+                         beta_scale=0.2, h=0.05, dtype=jnp.float64)
+    for kw, msg in [(dict(flow="seperated"), "flow: expected one of"), (dict(method="rk45"), "method: expected one of"),
+                    (dict(velocity="grad"), "velocity: expected one of"), (dict(save_every=0), "save_every: expected"),
+                    (dict(n_steps=7, save_every=5), "n_steps: expected a multiple")]:
+        with pytest.raises(ValueError, match=msg):
+            run_one(p, **dict(dict(n_steps=10), **kw))
+
+
 @given(st.integers(1, 500), st.integers(1, 64))
 def test_chunk_bounds_partition_the_ensemble(M, c):
     b = chunk_bounds(M, c)

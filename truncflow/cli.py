@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of `truncflow` with the subcommands `sweep` and `report`."""
     p = argparse.ArgumentParser(
         prog="truncflow",
-        description=_fill("Ensembles of the cluster-separated gradient flow of truncation maps "
-                          "(Chen, 'Derivation of effective gradient flow equations and dynamical truncation "
-                          "of training data in deep learning', Sections 3-4), run on all available devices."),
+        description=_fill("Ensembles of the gradient flows of truncation maps (Chen, 'Derivation of effective "
+                          "gradient flow equations and dynamical truncation of training data in deep learning': "
+                          "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run on "
+                          "all available devices."),
         epilog=_fill("Run 'truncflow sweep --help' for the configuration keys. Exit status: 0 success, "
                      "2 bad command line or configuration, 1 other errors."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "truncation, quantiles of the collapse time s_1, fitted decay rates after collapse "
                           "against the predicted rate 1 of Eq. (4.37), and for flow.kind = 'fixed_R' the "
                           "staircase rates n/N of Eq. (4.47)) and write PNG figures (s1_histogram.png, "
-                          "rates.png, gap.png) into DIR."),
+                          "rates.png, gap.png) into DIR; for flow.kind = 'general' sweeps, the cost at the start "
+                          "and the end (and cost.png)."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("dir", metavar="DIR", help="a sweep directory written by 'truncflow sweep'")
     r.add_argument("--no-figures", action="store_true", help="print the summary only")
@@ -165,6 +167,9 @@ def format_summary(S: dict, man: dict) -> str:
     if "staircase_max_dev" in S:
         lines.append(f"staircase rates vs n/N (Eq. (4.47)): {S['staircase_intervals']} intervals, "
                      f"max |rate - n/N| {S['staircase_max_dev']:.3g}")
+    if S.get("stopped_early"):
+        lines.append(f"WARNING: {S['stopped_early']} flows stopped early (adaptive integrator, status != 0: a sliding "
+                     f"mode it could not follow, or max_steps); their saves after t_final repeat the last state")
     return "\n".join(lines)
 
 def write_figures(res: dict, man: dict, out_dir: str) -> list[str]:

@@ -97,7 +97,8 @@ def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_ev
                          jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt), velocity=vel, cost=separated_cost,
                          max_steps=max_steps, max_events=max_events)
     out = jax.vmap(lambda R, b, t: _observe(R, b, X, y, t))(sol.Rs, sol.betas, save_ts)
-    # replay the located sector-face crossings (sorted in time) to get the full-truncation times
+    # replay the located sector-face crossings (sorted in time) to get the full-truncation times; a point sliding
+    # on a face (z_{i,r} = 0) counts as truncated in r, as h(0) = 0 does in n_r of Eq. (3.40)
     P0 = (X + beta0) @ R0.T <= 0
     nan = jnp.asarray(jnp.nan, dt)
     zero = jnp.zeros((), dt)
@@ -120,12 +121,24 @@ def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_ev
     R = sol.Rs[-1]
     Q = R.shape[-1]
     out.update(s1=s1, t_last=t_last, t_point=t_point, full_at_end=out["n_full"][-1] == X.shape[0], R_final=R,
-               beta_final=sol.betas[-1], orth_err=jnp.max(jnp.abs(R.T @ R - jnp.eye(Q, dtype=dt))))
+               beta_final=sol.betas[-1], orth_err=jnp.max(jnp.abs(R.T @ R - jnp.eye(Q, dtype=dt))),
+               status=sol.status, t_final=sol.t_final)     # status != 0: stopped early at t_final (STATUS_MEANING)
     return out
 
 def _crossing(t0, h, m0, m1):
     """Linear interpolation of the time in [t0, t0 + h] where m goes from m0 > 0 to m1 <= 0."""
     return t0 + h * jnp.clip(m0 / jnp.where(m0 - m1 > 0, m0 - m1, 1.0), 0.0, 1.0)
+
+def _check_static(*, n_steps, save_every, **choices):
+    """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError naming the argument."""
+    for name, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
+    for name, v in (("n_steps", n_steps), ("save_every", save_every)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    if n_steps % save_every:
+        raise ValueError(f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}")
 
 def run_one(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2",
             velocity: str = "closed_form", flow: str = "separated", rtol: float = 1e-8, atol: float = 1e-10,
@@ -135,13 +148,18 @@ def run_one(params: dict, *, n_steps: int, save_every: int = 1, method: str = "r
     params: R0 (Q, Q) orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,), h () step size, optionally rotate ()
     (1: the full flow; 0: R frozen, the bias flow of Eqs. (4.38)-(4.40)). Static: n_steps (a
     multiple of save_every), method in STEPPERS or 'adaptive' (truncflow.integrate.integrate_core, RKMK4 with
-    step-size control (rtol, atol, initial step h) and located events; saves at the same times), velocity in VELOCITIES, flow 'separated' or 'fixed_R' (the default of rotate).
+    step-size control (rtol, atol, initial step h) and located events; saves at the same times), velocity in
+    VELOCITIES, flow 'separated' or 'fixed_R' (the default of rotate); a bad static argument raises ValueError.
     Returns a dict of fixed-shape arrays, S = n_steps // save_every + 1 saved times:
     t (S,), cost (S,) Eq. (3.6), gap (S,) = |beta + y~|, btilde (S, Q) = R (beta + y~) Eq. (4.22),
     n_coord (S, Q) the counts n_r of Eq. (3.40), n_full (S,) points in the negative sector,
     s1 () first time the whole cluster is in the negative sector (Eq. (4.18); nan if never),
     t_last () time of the last change of any point's full truncation, t_point (N,) first full truncation of
-    each point, full_at_end (), R_final (Q, Q), beta_final (Q,), orth_err () = max |R^T R - 1| at the end."""
+    each point, full_at_end (), R_final (Q, Q), beta_final (Q,), orth_err () = max |R^T R - 1| at the end;
+    with method 'adaptive' also status () (0: reached the end; else truncflow.integrate.STATUS_MEANING, and the
+    saves after t_final () repeat the last state)."""
+    _check_static(n_steps=n_steps, save_every=save_every, method=(method, METHODS),
+                  velocity=(velocity, VELOCITIES), flow=(flow, ("separated", "fixed_R")))
     R, beta, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
     h = jnp.asarray(params["h"], dtype=beta.dtype)
     rotate = params.get("rotate", 1.0 if flow == "separated" else 0.0)   # 0: R frozen, Eq. (4.40)
@@ -319,7 +337,7 @@ def run_ensemble(run_one_fn: Callable, params: dict, *, chunk_size: int | None =
         parts.append(jax.tree.map(lambda a: a[: hi - lo], res))
     return jax.tree.map(lambda *a: np.concatenate(a), *parts)
 
-# %% ../nbs/30_ensemble.ipynb #c023
+# %% ../nbs/30_ensemble.ipynb #c025
 class ConfigError(ValueError):
     """A sweep configuration is invalid; the message names the key and the allowed values."""
 
@@ -421,7 +439,7 @@ def sweep_steps(config: dict) -> tuple[int, int]:
     n_save = max(1, math.ceil(config["time"]["t_end"] / h / every - 1e-9))
     return n_save * every, every
 
-# %% ../nbs/30_ensemble.ipynb #c025
+# %% ../nbs/30_ensemble.ipynb #c027
 SWEEP_FORMAT = "truncflow-sweep/1"
 _CHUNK_CACHE: dict = {}
 
@@ -624,7 +642,7 @@ def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict
         return {}, man
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, man
 
-# %% ../nbs/30_ensemble.ipynb #c031
+# %% ../nbs/30_ensemble.ipynb #c033
 GENERAL_METHODS = ["rkmk2", "lie_euler"]
 
 def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, radius: float,
@@ -665,6 +683,7 @@ def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str 
     params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
     S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L) points whose
     layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err ()."""
+    _check_static(n_steps=n_steps, save_every=save_every, method=(method, GENERAL_METHODS))
     Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
     h = jnp.asarray(params["h"], betas.dtype)
     J = Y.shape[0]
@@ -707,9 +726,10 @@ def summarize_general(results: dict) -> dict:
     q = lambda a: {p: float(np.percentile(a, p)) for p in (10, 50, 90)}
     return dict(members=int(c.shape[0]), cost_start=q(c[:, 0]), cost_end=q(c[:, -1]),
                 max_cost_increase=float(np.max(np.diff(c, axis=1))) if c.shape[1] > 1 else 0.0,
-                max_orth_err=float(np.max(results["orth_err"])))
+                max_orth_err=float(np.max(results["orth_err"])),
+                **({"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))} if "status" in results else {}))
 
-# %% ../nbs/30_ensemble.ipynb #c035
+# %% ../nbs/30_ensemble.ipynb #c037
 def fit_decay_rates(t: np.ndarray, gap: np.ndarray, n_full: np.ndarray, N: int, s1: np.ndarray, *,
                     min_points: int = 3, floor: float = 1e-200) -> np.ndarray:
     """Fitted exponential rates of |beta + y~| after collapse, to compare with the rate 1 of Eq. (4.37).
@@ -742,7 +762,8 @@ def staircase_rates(t: np.ndarray, btilde: np.ndarray, n_coord: np.ndarray, N: i
 def summarize(results: dict, N: int) -> dict:
     """Summary statistics of a sweep (results as from load_sweep or run_ensemble; N the cluster size):
     members, fraction reaching full truncation (finite s1, Eq. (4.18)), fraction still fully truncated at the end,
-    quantiles of s1 and of the last truncation event, and the fitted decay rates after collapse (Eq. (4.37))."""
+    quantiles of s1 and of the last truncation event, the fitted decay rates after collapse (Eq. (4.37)), and
+    for adaptive sweeps the number of members whose integration stopped early (status != 0)."""
     s1 = np.asarray(results["s1"], float)
     rates = fit_decay_rates(results["t"], results["gap"], results["n_full"], N, s1)
     q = lambda a: {p: float(np.nanpercentile(a, p)) if np.isfinite(a).any() else float("nan") for p in (10, 50, 90)}
@@ -753,4 +774,5 @@ def summarize(results: dict, N: int) -> dict:
                 rates_fitted=int(fin.sum()),
                 rate_median=float(np.median(rates[fin])) if fin.any() else float("nan"),
                 rate_max_dev=float(np.max(np.abs(rates[fin] - 1))) if fin.any() else float("nan"),
-                max_orth_err=float(np.max(results["orth_err"])))
+                max_orth_err=float(np.max(results["orth_err"])),
+                **({"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))} if "status" in results else {}))
