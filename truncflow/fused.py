@@ -76,7 +76,7 @@ def separated_velocity_fused(R: jax.Array, beta: jax.Array, X: jax.Array, y_tild
     N = X.shape[0]
     G, p, n = fused_sums(R, beta, X, y_tilde, tile=tile, num_warps=num_warps, interpret=interpret)
     b = R @ (beta + y_tilde)
-    A = G / N - (p / N)[:, None] * b[None, :]                          # (dC/dR) R^T
+    A = G / N - (p / N)[:, None] * b[None, :]                          # (dC/dR) R^T up to a symmetric part
     Om = 0.5 * (A.T - A)                                                # -pi_-(A), Eq. (3.22) corrected
     return Om @ R, -((1.0 - n / N) * b) @ R                             # Eqs. (3.36)-(3.37)
 

@@ -217,7 +217,7 @@ def input_space_cost(Wc, betas, X, labels, Y_tilde) -> jax.Array:
     return weighted_square_error(composed_truncation(Wc, betas, X), Y_tilde[labels], labels, Y_tilde.shape[0])
 
 def pulled_back_targets(W_tot: jax.Array, Y: jax.Array) -> jax.Array:
-    """y~_j = (W^(L+1))^{-1} y_j, Eq. (1.13)/(3.16). W_tot (Q, Q), Y (J, Q) -> (J, Q)."""
+    """y~_j = (W^(L+1))^{-1} y_j, Eqs. (1.13) and (3.16). W_tot (Q, Q), Y (J, Q) -> (J, Q)."""
     return jnp.linalg.solve(W_tot, Y.T).T
 
 def pullback_metric(W_tot: jax.Array) -> jax.Array:

@@ -50,7 +50,8 @@ def omega(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> ja
     return _omega_from_moments(cluster_moments(R, beta, X), R @ (beta + y_tilde))
 
 def _omega_from_moments(m: ClusterMoments, b: jax.Array) -> jax.Array:
-    # (dC/dR) R^T = K2 - diag(K1) b^T - b * K1  (rows: half-space moments), Omega = -pi_-(.)
+    # (dC/dR) R^T up to its symmetric part E[relu(z) relu(z)^T] (removed by pi_-):
+    # K2 - diag(K1) b^T - b * K1  (rows: half-space moments); Omega = -pi_-(.)
     A = m.K2 - jnp.diagonal(m.K1)[:, None] * b[None, :] - b[:, None] * m.K1
     return -skew(A)
 
@@ -74,7 +75,8 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     Hd = heaviside(Z)
     P = relu(Z)
     N = Z.shape[0]
-    G = (P - Hd * b).T @ Z / N - jnp.mean(P, axis=0)[:, None] * b[None, :]   # (dC/dR) R^T
+    # G = (dC/dR) R^T up to a symmetric part, E[relu(z) relu(z)^T], which pi_- removes
+    G = (P - Hd * b).T @ Z / N - jnp.mean(P, axis=0)[:, None] * b[None, :]
     Om = 0.5 * (G.T - G)                                   # -pi_-(G)
     dbeta = -(jnp.mean(1.0 - Hd, axis=0) * b) @ R          # -R^T J0_perp b~, J0_perp = n_r / N
     return Om @ R, dbeta
@@ -96,19 +98,19 @@ def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_t
     h = (jnp.ones(N, X.dtype) @ Hd).reshape(M, Q) / N              # J_0 diagonals
     s = S[Q]                                                       # mean_i W_i
     pbar = s + h * b                                               # mean_i relu(z_i)
-    # (dC/dR) R^T = mean W z^T - mean relu(z) b^T, with z = R x + c
+    # G = mean W z^T - mean relu(z) b^T, with z = R x + c: (dC/dR) R^T up to a symmetric part (removed by pi_-)
     G = jnp.einsum("kmq,mpk->mqp", S[:Q], R) + s[:, :, None] * c[:, None, :] - pbar[:, :, None] * b[:, None, :]
     Om = 0.5 * (jnp.swapaxes(G, 1, 2) - G)
     return Om @ R, -jnp.einsum("mp,mpq->mq", (1.0 - h) * b, R)
 
-# %% ../nbs/03_separated.ipynb #c031
+# %% ../nbs/03_separated.ipynb #c033
 def cost_decrease_terms(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
     """The two terms of dC/ds along the flow, Eqs. (3.24)-(3.26): (-|dbeta|^2, -|Omega|_F^2), both <= 0. -> two scalars."""
     dR, dbeta = separated_velocity(R, beta, X, y_tilde)
     Om = dR @ R.T
     return -jnp.sum(dbeta ** 2), -jnp.sum(Om ** 2)
 
-# %% ../nbs/03_separated.ipynb #c042
+# %% ../nbs/03_separated.ipynb #c044
 def check_separated_inputs(R, beta, X, y_tilde):
     """Validate (R, beta, X, y_tilde) for the one-cluster flow, Eqs. (3.36)-(3.37); raise ValueError naming the argument.
 
