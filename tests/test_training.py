@@ -92,6 +92,23 @@ def test_known_values():
     assert abs(cv - np.std([1, 2, 3]) / 2) < 1e-12 and abs(std_cos) < 1e-12 and abs(max_angle - 0.5) < 1e-12
 
 
+@given(seeds, st.sampled_from([0.0, 1.0, 1e3]))
+def test_nc1_is_nan_when_class_means_coincide(seed, shift_scale):
+    """Equal class means (up to rounding): Sigma_B = 0 and NC1 is undefined -> nan, also under jit and for
+    identical or all-zero features; class means 1e-4 apart (relative) still give a finite NC1."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), [4, 9, 17])
+    D = rng.normal(size=(30, 4))
+    for j in range(3):
+        D[labels == j] -= D[labels == j].mean(0)
+    common = shift_scale * rng.normal(size=4)
+    f = jax.jit(nc1, static_argnums=2)
+    for feats in (common + D, np.tile(common, (30, 1)), np.zeros((30, 4))):
+        assert np.isnan(f(jnp.asarray(feats), jnp.asarray(labels), 3))
+    apart = common + D + 1e-4 * (1 + np.abs(common).max()) * np.eye(4)[labels]
+    assert np.isfinite(f(jnp.asarray(apart), jnp.asarray(labels), 3))
+
+
 def test_alignment_defect_and_spread():
     R = random_orthogonal(jax.random.PRNGKey(0), 3)
     assert abs(alignment_defect(jnp.diag(jnp.array([1.0, 2.0, 5.0])) @ R)) < 1e-12

@@ -140,9 +140,12 @@ def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: i
     return ax
 
 def rotation_angle(R) -> np.ndarray:
-    """Rotation angle theta of R = [[cos, -sin], [sin, cos]] (Q = 2), unwrapped along a time axis. R (..., 2, 2)."""
+    """Rotation angle theta of R = [[cos, sin], [-sin, cos]] (Q = 2), unwrapped along a time axis. R (..., 2, 2).
+
+    The book's convention (`truncflow.widgets.rotation`, the index): the sector edges R^T e_r turn by +theta."""
     R = np.asarray(R)
-    return np.unwrap(np.arctan2(R[..., 1, 0], R[..., 0, 0]), axis=0)
+    theta = np.arctan2(R[..., 0, 1], R[..., 0, 0])
+    return np.unwrap(theta, axis=0) if theta.ndim else theta      # one matrix: nothing to unwrap
 
 def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):
     """beta(s) components (and, for Q = 2, the rotation angle of R(s)) along a flow. betas (T, Q), Rs (T, 2, 2)."""
@@ -171,14 +174,17 @@ def plot_drift(ts, values, *, ax=None, label: str = r"$\|\mathcal{I}(s) - \mathc
     ax.legend(fontsize=8)
     return ax
 
-def plot_metrics(steps, metrics: dict, *, ax=None, log: bool = True, xlabel: str = "iteration"):
-    """Several named series over time (e.g. the neural-collapse measures NC1-NC4). metrics: name -> (T,) array."""
+def plot_metrics(steps, metrics: dict, *, ax=None, log: bool = True, xlabel: str = "iteration",
+                 ylabel: str = "value"):
+    """Several named series over time (e.g. the neural-collapse measures NC1-NC4). metrics: name -> (T,) array.
+
+    `ylabel` names what the series measure (say which equation); " (log scale)" is appended when `log`."""
     ax = _axes(ax, figsize=(6, 3.5))
     for k, (name, v) in enumerate(metrics.items()):
         v = np.asarray(v, float)
         (ax.semilogy if log else ax.plot)(np.asarray(steps), np.maximum(v, 1e-16) if log else v,
                                           color=OKABE_ITO[k % 8], label=name)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel); ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.legend(fontsize=8)
     return ax
 

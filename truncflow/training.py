@@ -45,10 +45,16 @@ def class_covariances(features: jax.Array, labels: jax.Array, num_classes: int) 
 def nc1(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     """NC1 of ref. [12]: Tr(Sigma_W Sigma_B^+) / J, within-class variability relative to between-class.
 
-    features (N, D), labels (N,) -> scalar; 0 exactly when every class sits at its mean. nan-free only
-    if the class means are not all equal (otherwise Sigma_B = 0 and the ratio is meaningless)."""
+    features (N, D), labels (N,) -> scalar; 0 exactly when every class sits at its mean. When the class
+    means coincide, Sigma_B = 0 and the ratio is undefined: the result is nan whenever the between-class
+    scatter is numerically zero, Tr(Sigma_B) <= eps * (Tr(Sigma_W) + Tr(Sigma_B) + |mu_G|^2) (eps: machine
+    epsilon of the dtype; the bracket is the weighted mean of |h|^2, the scale of the features)."""
     Sigma_W, Sigma_B = class_covariances(features, labels, num_classes)
-    return jnp.trace(Sigma_W @ jnp.linalg.pinv(Sigma_B, hermitian=True)) / num_classes
+    _, mu_G = class_means(features, labels, num_classes)
+    tr_B = jnp.trace(Sigma_B)
+    scale = jnp.trace(Sigma_W) + tr_B + jnp.sum(mu_G ** 2)
+    value = jnp.trace(Sigma_W @ jnp.linalg.pinv(Sigma_B, hermitian=True)) / num_classes
+    return jnp.where(tr_B > jnp.finfo(Sigma_B.dtype).eps * scale, value, jnp.nan)
 
 def equinorm_equiangularity(V: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """NC2 of ref. [12] for J vectors V (J, D) (centred class means, or classifier rows).
@@ -265,8 +271,9 @@ def untruncated_init(key: jax.Array, X, labels, Y, L: int, *, noise: float = 0.3
 
     W_l = 1 + noise G_l / sqrt(Q) (G_l standard Gaussian), b_l chosen so that the smallest pre-activation
     over the data is `margin` in each coordinate: the network starts out affine on the data (Section 9's
-    initial condition), and the output layer starts at the least-squares fit (`least_squares_output`).
-    X (N, Q), labels (N,), Y (J, Q)."""
+    initial condition). The output layer starts small, W_out = 0.1 G_{L+1} / sqrt(Q), b_out the mean target,
+    and not at the least-squares fit (`least_squares_output`, Eq. (9.12)), where every gradient would vanish.
+    X (N, Q), labels (N,), Y (J, Q) -> (Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,))."""
     X = as_array("X", X, ndim=2)
     Y = as_array("Y", Y, ndim=2)
     labels, J = check_labels("labels", labels, Y.shape[0], n_points=X.shape[0])
@@ -281,7 +288,7 @@ def untruncated_init(key: jax.Array, X, labels, Y, L: int, *, noise: float = 0.3
         z = h @ Ws[l].T
         bs.append(margin - jnp.min(z, axis=0))
         h = z + bs[-1]
-    return Ws, jnp.stack(bs), 0.1 * G[L] , jnp.mean(Y, axis=0)
+    return Ws, jnp.stack(bs), 0.1 * G[L], jnp.mean(Y, axis=0)
 
 def _check_init(init, L: int, Q: int):
     if not (isinstance(init, (tuple, list)) and len(init) == 4):

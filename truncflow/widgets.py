@@ -93,7 +93,11 @@ class Explorer:
 
     X (N, 2) points as rows, labels (N,) in [0, J), targets (J, 2) pulled-back targets y~_j."""
 
+    MODES = ("separated", "general")
+
     def __init__(self, X, labels, targets, *, thetas=None, betas=None, mode: str = "separated"):
+        if not (isinstance(mode, str) and mode in self.MODES):
+            raise ValueError(f"mode: expected one of {list(self.MODES)}, got {mode!r}")
         import ipywidgets as w
         self.X = as_array("X", X, ndim=2)
         if self.X.shape[1] != 2:
@@ -106,10 +110,10 @@ class Explorer:
             cent = np.stack([np.asarray(self.X)[np.asarray(self.labels) == j].mean(0) for j in range(J)])
             betas = -cent
         self.betas = np.array(as_array("betas", betas, shape=(J, 2)), dtype=float)
-        self._steps = {m: make_flow_step(m) for m in ("separated", "general")}
+        self._steps = {m: make_flow_step(m) for m in self.MODES}
         self._busy = False
         sl = dict(continuous_update=True, readout_format=".2f", layout=w.Layout(width="300px"))
-        self.w_mode = w.ToggleButtons(options=["separated", "general"], value=mode, description="flow")
+        self.w_mode = w.ToggleButtons(options=list(self.MODES), value=mode, description="flow")
         self.w_layer = w.Dropdown(options=[(f"layer {l + 1} (cluster {l + 1})", l) for l in range(J)], value=0, description="layer")
         self.w_theta = w.FloatSlider(min=-np.pi, max=np.pi, step=0.01, description="θ", **sl)
         self.w_b1 = w.FloatSlider(min=-4, max=4, step=0.01, description="β₁", **sl)
