@@ -23,7 +23,7 @@ __all__ = ['general_cost', 'layer_inputs', 'activation_patterns', 'composed_segm
 # %% ../nbs/06_general.ipynb #c005
 def general_cost(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
                  Y_tilde: jax.Array) -> jax.Array:
-    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)), through the orthogonal maps (6.2).
+    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)), through the orthogonal maps of Eq. (6.2).
 
     Equals `input_space_cost(Rs, betas, ...)` for orthogonal Rs (which inverts R_l by a linear solve).
     Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> scalar."""
@@ -44,7 +44,7 @@ def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
 
 @jax.jit
 def activation_patterns(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
-    """Diagonals of H^(l) = H(R_l (tau^(1->l-1)(x) + beta^(l))), Eq. (7.5) (equivalently (5.3)).
+    """Diagonals of H^(l) = H(R_l (tau^(1->l-1)(x) + beta^(l))), Eq. (7.5) (equivalently Eq. (5.3)).
 
     Rs (L, Q, Q), betas (L, Q), X (..., Q)  ->  (L, ..., Q) with entries in {0, 1} (h(0) = 0)."""
     zs = layer_inputs(Rs, betas, X)[:-1]

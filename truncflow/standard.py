@@ -42,7 +42,7 @@ def error_velocity(B: jax.Array, W: jax.Array, E: jax.Array) -> jax.Array:
 
 # %% ../nbs/07_standard.ipynb #c013
 def conserved_quantity(B: jax.Array, W: jax.Array) -> jax.Array:
-    """The integral of motion I = B B^T - W^T W of the flow (8.6)-(8.7), Eq. (8.21). B, W (Q, Q) -> (Q, Q)."""
+    """The integral of motion I = B B^T - W^T W of the flow Eqs. (8.6)-(8.7), Eq. (8.21). B, W (Q, Q) -> (Q, Q)."""
     return B @ B.T - W.T @ W
 
 def spectral_gap(B: jax.Array, W: jax.Array) -> jax.Array:
@@ -119,7 +119,7 @@ def propagator_velocity(B, W, UB, UW, printed: bool = False):
 
 @partial(jax.jit, static_argnames=("n_save", "printed"))
 def collapsed_propagators(B0, W0, Y, dt, n_save: int, save_every: int = 1, printed: bool = False):
-    """Integrate Eqs. (8.6)-(8.7) together with the propagators U_B(s, 0), U_W(s, 0) of Eqs. (8.9)/(8.12) (RK4).
+    """Integrate Eqs. (8.6)-(8.7) together with the propagators U_B(s, 0), U_W(s, 0) of Eqs. (8.9), (8.12) (RK4).
 
     Returns s (n+1,), B, W, UB, UW (each (n+1, Q, Q)), n = n_save. printed=True uses the printed (8.9)."""
     def f(y):
@@ -204,8 +204,9 @@ def _singular_message(rank, Q, N):
     return (f"X: X^T X is singular (rank {rank} < Q = {Q}; the {N} inputs do not span R^{Q}), so the "
             f"hypothesis (9.9) fails and the limit (9.12) does not exist: (X^T X)^{{-1}} is undefined and the "
             f"least-squares minimiser is not unique. The flow (9.7) still has a solution: on ker X the cost is "
-            f"flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T X (X^T X)^+, which "
-            f"depends on W0. Pass allow_singular=True to get that solution.")
+            f"flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T D X (X^T D X)^+ with "
+            f"D = diag(weights) (1/N by default) and Pi_ker the projector onto ker X, which depends on W0. "
+            f"Pass allow_singular=True to get that solution.")
 
 def clustered_solution(W0, X, Y, s, *, weights=None, allow_singular: bool = False,
                        max_cond: float = 1e12) -> jax.Array:
