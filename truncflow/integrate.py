@@ -113,7 +113,8 @@ def rkmk4_step(vel: Callable, R, beta, X, y_tilde, h):
 
     Stage i: u_i = sum_j a_ij k_j (skew), R_i = exp(u_i) R, beta_i = beta + sum_j a_ij l_j,
     k_i = dexp^{-1}_{u_i}(h Omega(R_i, beta_i)), l_i = h dbeta(R_i, beta_i); the new R = exp(sum_j b_j k_j) R is
-    orthogonal up to rounding. Returns (R1 (Q, Q), beta1 (Q,), patterns (5, N, Q) of the 3 inner stages, ... and the end)."""
+    orthogonal up to rounding. Returns (R1 (Q, Q), beta1 (Q,), pats (5, N, Q)): the truncation patterns at the start
+    state (stage 0, u_0 = 0), at the 3 inner stages, and at the end state (R1, beta1)."""
     def vp(Ri, bi):
         O, db = _omega(vel, Ri, bi, X, y_tilde)
         return O, db, truncation_pattern(Ri, bi, X)

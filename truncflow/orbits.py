@@ -26,7 +26,8 @@ def sector_bias(R: jax.Array, X: jax.Array, sign: int, margin: float = 0.1) -> j
 
 def equilibrium_kind(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """+1 if the cluster is fully untruncated (Eq. (4.4)), -1 if fully truncated (Eq. (4.5)), 0 otherwise.
-    Proposition 4.1: in the first two cases (R, beta) is an equilibrium of Eqs. (4.1)-(4.3)."""
+    Proposition 4.1: for +1, (R, beta) is an equilibrium of Eqs. (4.1)-(4.3); for -1 only R is at rest, while
+    d beta/ds = -(beta + y~), so it is an equilibrium only when beta = -y~ (erratum E11). R (Q, Q), beta (Q,), X (N, Q)."""
     Z = (X + beta) @ R.T
     return jnp.where(jnp.all(Z > 0), 1, jnp.where(jnp.all(Z <= 0), -1, 0)).astype(jnp.int32)
 
@@ -234,7 +235,7 @@ def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: fl
 
 def prop42_example(key: jax.Array | None = None, n_main: int = 97, radius: float = 0.1, phi0: float = 0.3):
     """Data meeting the hypotheses Eqs. (4.13)-(4.17) of Proposition 4.2 for eta0 = 0.08, eta1 = 0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
-    points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed / positive sectors, and
+    points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed sectors, and
     |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i - y~) the cluster sits
     at (-2.5, -2.5) and the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
     key = jax.random.PRNGKey(0) if key is None else key
