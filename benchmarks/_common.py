@@ -12,9 +12,13 @@ def machine_info() -> dict:
                 machine=platform.machine(), cpus=os.cpu_count())
 
 
-def write_result(out: dict, path: str) -> None:
-    """Write one benchmark's measurements as JSON (the book's Benchmarks chapter reads these files)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+def write_result(out: dict, path: str, quiet: bool = False) -> None:
+    """Write one benchmark's measurements as JSON (the book's Benchmarks chapter reads these files), atomically:
+    a temporary file renamed over the old one, so a run killed mid-write leaves the previous complete file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
         json.dump(out, f, indent=2)
-    print("wrote", path)
+    os.replace(tmp, path)
+    if not quiet:
+        print("wrote", path)

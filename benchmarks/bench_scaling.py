@@ -111,17 +111,18 @@ def main():
                  "M": [16, 64, 256] if a.quick else [16, 64, 256, 1024],
                  "Q": [2, 8, 16] if a.quick else [2, 4, 8, 16, 32]}
     rows = []
+    out = dict(benchmark="scaling of one flow step with N, M and Q (float32, microseconds per member-step)",
+               steps=STEPS, dtype="float32", **machine_info(), reps=a.reps, base=base, rows=rows, complete=False,
+               note="machine shared with other jobs; medians of repeated runs")
     for axis, values in grids.items():
         for v in values:
             size = dict(base, **{axis: v})
             r = measure(size["Q"], size["N"], size["M"], a.reps, a.fused_tile if fused else None)
             rows.append(dict(axis=axis, **size, us_per_member_step=r))
             print(f"{axis}={v:5d}  " + "  ".join(f"{k} {x:8.3f} us" for k, x in r.items()), flush=True)
-    out = dict(benchmark="scaling of one flow step with N, M and Q (float32, microseconds per member-step)",
-               steps=STEPS, dtype="float32", **machine_info(), reps=a.reps, base=base, rows=rows,
-               note="machine shared with other jobs; medians of repeated runs")
+            write_result(out, a.out, quiet=True)     # after every size: a run stopped by a time limit keeps its rows
+    out["complete"] = True
     write_result(out, a.out)
-
 
 if __name__ == "__main__":
     main()
