@@ -104,7 +104,7 @@ def main():
         grids = {"N": [32, 64], "M": [2, 4], "Q": [2, 4]}
     elif a.gpu_grid:
         base = dict(Q=16, N=4096, M=512)
-        grids = {"N": [1024, 4096, 16384], "M": [128, 512, 2048], "Q": [4, 8, 16, 32]}
+        grids = {"Q": [4, 8, 16, 32], "N": [1024, 16384], "M": [128, 2048]}   # the base size once (in Q)
     else:
         base = dict(Q=8, N=512, M=64)
         grids = {"N": [128, 512, 2048] if a.quick else [128, 512, 2048, 8192],

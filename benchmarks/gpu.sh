@@ -23,7 +23,7 @@ else
     $PY -c "import jax; d = jax.devices()[0]; assert d.platform == 'gpu', f'no GPU visible to JAX: {d}'"
     SEP=(--Q 16 --N 4096 --M 2048 --steps 100 --reps 5 --fused on --fused-tiles 128,256,512)
     SCALE=(--gpu-grid --reps 3 --fused on)
-    LIMIT_SEP=200 LIMIT_SCALE=90
+    LIMIT_SEP=170 LIMIT_SCALE=110                     # both write their JSON as they go: a cut run keeps its rows
 fi
 mkdir -p "$RESULTS"
 {
@@ -35,8 +35,19 @@ except ImportError:
     t = "torch: not installed (contender (c) skipped)"
 print(f"jax {jax.__version__} on {jax.devices()}; numpy {numpy.__version__}; truncflow {truncflow.__version__}; {t}")
 EOF
-timeout $LIMIT_SEP $PY benchmarks/bench_separated.py "${SEP[@]}" --out "$RESULTS/separated_gpu.json"
+$PY - <<'EOF' || echo "fused kernel preflight FAILED (the benchmark records the error per tile and goes on)"
+import time, jax, jax.numpy as jnp
+from truncflow.fused import fused_sums, _interpret
+from truncflow.network import random_orthogonal
+R, X = random_orthogonal(jax.random.PRNGKey(0), 16).astype(jnp.float32), jnp.ones((300, 16), jnp.float32)
+t0 = time.perf_counter()
+G, p, n = jax.block_until_ready(jax.jit(fused_sums)(R, jnp.zeros(16, jnp.float32), X, jnp.zeros(16, jnp.float32)))
+print(f"fused kernel preflight: compiled and ran in {time.perf_counter() - t0:.1f} s "
+      f"({'interpret mode' if _interpret(None) else 'Triton'}); sum n = {float(n.sum()):g}")
+EOF
+timeout $LIMIT_SEP $PY benchmarks/bench_separated.py "${SEP[@]}" --out "$RESULTS/separated_gpu.json" \
+    || echo "separated benchmark stopped (exit $?): time limit $LIMIT_SEP s or error; its JSON has what finished"
 timeout $LIMIT_SCALE $PY benchmarks/bench_scaling.py "${SCALE[@]}" --out "$RESULTS/scaling_gpu.json" \
-    || echo "scaling grid stopped (exit $?): time limit $LIMIT_SCALE s or error; separated_gpu.json is complete"
+    || echo "scaling grid stopped (exit $?): time limit $LIMIT_SCALE s or error; its JSON has the sizes that finished"
 } 2>&1 | tee "$RESULTS/gpu.log"
 echo "results in $RESULTS"

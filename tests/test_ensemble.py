@@ -294,3 +294,33 @@ def test_general_sweep_and_report(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "flow 'general'" in text and "largest cost increase" in text
     assert os.path.getsize(os.path.join(out, "cost.png")) > 1000
+
+
+def test_run_ensemble_chooses_its_chunk_size_and_checks_its_input():
+    """Without chunk_size the size comes from the memory budget (this path used to crash in eval_shape)."""
+    members = [synthetic_member(member_key(2, i), Q=2, N=4, radius=0.5, centre_distance=2.0, target_distance=1.0,
+                                beta_scale=0.2, h=0.05, dtype=jnp.float64) for i in range(5)]
+    params = jax.tree.map(lambda *a: jnp.stack(a), *members)
+    flow = functools.partial(run_one, n_steps=4, save_every=2)
+    auto = run_ensemble(flow, params, memory_budget_mb=1.0)
+    fixed = run_ensemble(flow, params, chunk_size=2)
+    assert all(np.array_equal(auto[k], fixed[k], equal_nan=True) for k in auto)
+    bad = [({}, {}, "params: expected arrays with a leading ensemble axis"),
+           (dict(params, h=params["h"].at[1].set(jnp.nan)), {}, r"params\['h'\]: contains 1 non-finite"),
+           (dict(params, h=-params["h"]), {}, r"params\['h'\]: step sizes must be > 0"),
+           (dict(params, R0=2 * params["R0"]), {}, r"params\['R0'\]"),
+           (dict(params, X=params["X"][:3]), {}, r"params\['X'\]: every array needs the same leading"),
+           (params, dict(chunk_size=-4), "chunk_size"), (params, dict(chunk_size=2.5), "chunk_size"),
+           (params, dict(memory_budget_mb=0.0), "memory_budget_mb")]
+    for p, kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            run_ensemble(flow, p, **kw)
+
+
+def test_config_refuses_runaway_step_counts(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[integrator\] step: .* steps per flow"):
+        validate_config({"integrator": {"step": 1e-12}})
+    with pytest.raises(ConfigError, match=r"\[integrator\] save_every: .* saved times"):
+        validate_config({"integrator": {"step": 1e-4, "save_every": 1}, "time": {"t_end": 100.0}})
+    with pytest.raises(ValueError, match="memory_estimate"):
+        run_sweep(TINY, str(tmp_path / "s"), memory_estimate="compile", progress=False)

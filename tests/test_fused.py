@@ -87,11 +87,13 @@ def test_gpu_script_dry_run(tmp_path):
     sep = json.loads((tmp_path / "separated_gpu.json").read_text())
     assert {"a_closed_form", "b_jax_grad_projection", "d_floor_product_only", "f_fused_pallas_tile32",
             "f_fused_pallas_tile64"} <= set(sep["seconds"])
+    assert sep["complete"] is True and not sep["errors"]
     assert sep["fused"]["interpret"] is True and sep["fused"]["best_tile"] in (32, 64)
     for t in sep["fused"]["tiles"].values():
         assert t["max_rel_diff_velocity"] < 1e-4          # float32 at 'highest' precision
     assert {t["ratio"] for t in sep["targets"]} >= {"b_over_a", "a_over_d", "b_over_f", "f_over_d"}
     assert all(math.isfinite(t["measured"]) and isinstance(t["met"], bool) for t in sep["targets"])
     scaling = json.loads((tmp_path / "scaling_gpu.json").read_text())
+    assert scaling["complete"] is True
     assert all(set(row["us_per_member_step"]) == {"closed_form", "jax_grad", "floor", "fused"} for row in scaling["rows"])
     assert (tmp_path / "gpu.log").read_text().count("wrote") == 2

@@ -12,18 +12,20 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .network import heaviside
+from .validate import as_array, check_orthogonal, check_positive, check_positive_int
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
 from .fused import separated_velocity_fused
 from .integrate import integrate_core, rkmk4_step
 from .general import general_velocity, layer_inputs, activation_patterns
 
 # %% auto #0
-__all__ = ['VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'SWEEP_FORMAT', 'GENERAL_METHODS', 'expm_taylor', 'lie_euler_step',
-           'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one', 'haar_orthogonal', 'synthetic_member',
-           'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_size', 'chunk_bounds',
-           'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps', 'sweep_member_fn', 'sweep_chunk_function',
-           'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep', 'synthetic_general_member',
-           'run_general', 'summarize_general', 'fit_decay_rates', 'staircase_rates', 'summarize']
+__all__ = ['VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'SWEEP_FORMAT', 'GENERAL_METHODS',
+           'expm_taylor', 'lie_euler_step', 'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one',
+           'haar_orthogonal', 'synthetic_member', 'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member',
+           'choose_chunk_size', 'chunk_bounds', 'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps',
+           'sweep_member_fn', 'sweep_chunk_function', 'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep',
+           'load_sweep', 'synthetic_general_member', 'run_general', 'summarize_general', 'fit_decay_rates',
+           'staircase_rates', 'summarize']
 
 # %% ../nbs/30_ensemble.ipynb #c006
 def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
@@ -307,21 +309,48 @@ def _device_indices(idx: np.ndarray, sharding) -> jax.Array:
 
 _ENSEMBLE_CACHE: dict = {}
 
+def _check_ensemble_params(params) -> dict:
+    """A pytree (dict, tuple, array) of arrays with one common leading axis M >= 1, finite; for a dict with keys h
+    or R0 (run_one's parameters), h > 0 and R0 orthogonal. ValueError names the offending entry."""
+    flat, tree = jax.tree.flatten_with_path(params)
+    if not flat:
+        raise ValueError(f"params: expected arrays with a leading ensemble axis, got {params!r:.80}")
+    out = []
+    for path, a in flat:
+        name = "params" + jax.tree_util.keystr(path)
+        a = as_array(name, a) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else jnp.asarray(a)
+        if a.ndim == 0:
+            raise ValueError(f"{name}: expected a leading ensemble axis, got a scalar")
+        out.append(a)
+    M = out[0].shape[0]
+    for (path, _), a in zip(flat, out):
+        if a.shape[0] != M or M == 0:
+            raise ValueError(f"params{jax.tree_util.keystr(path)}: every array needs the same leading (ensemble) axis "
+                             f"of length >= 1; got {a.shape[0]}, expected {M}")
+    params = jax.tree.unflatten(tree, out)
+    if isinstance(params, dict) and "h" in params and not bool(jnp.all(params["h"] > 0)):
+        raise ValueError("params['h']: step sizes must be > 0")
+    if isinstance(params, dict) and "R0" in params:
+        check_orthogonal("params['R0']", params["R0"], batch=True)
+    return params
+
 def run_ensemble(run_one_fn: Callable, params: dict, *, chunk_size: int | None = None,
                  memory_budget_mb: float = 256.0, mesh: Mesh | None = None, progress: bool = False) -> dict:
     """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (leading axis M), in
     chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns NumPy arrays (M, ...).
     The compiled code is kept per (run_one_fn, devices): pass the same function object to reuse it."""
     from tqdm.auto import tqdm
+    params = _check_ensemble_params(params)
+    if chunk_size is not None:
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+    check_positive("memory_budget_mb", memory_budget_mb)
     leaves = jax.tree.leaves(params)
     M = int(leaves[0].shape[0])
-    if any(a.shape[0] != M for a in leaves):
-        raise ValueError("params: every array needs the same leading (ensemble) axis")
     mesh = mesh or ensemble_mesh()
     member_fn = lambda i, p: run_one_fn(jax.tree.map(lambda a: a[i], p))
     if not chunk_size:
         shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
-        out = jax.eval_shape(lambda i: member_fn(i, shapes), jax.ShapeDtypeStruct((), jnp.int32))
+        out = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32), shapes)
         mb = sum(np.prod(a.shape) * a.dtype.itemsize for a in jax.tree.leaves(out))
         mb += sum(np.prod(a.shape[1:]) * a.dtype.itemsize for a in leaves) * 8
         chunk_size = choose_chunk_size(M, mesh.size, mb, memory_budget_mb * 2**20)
@@ -400,11 +429,14 @@ def _check_value(where, typ, allowed, v):
         raise ConfigError(f"{where}: must be {_describe(allowed)}, got {v!r}")
     return v
 
+MAX_STEPS, MAX_SAVES = 10_000_000, 100_000     # per flow: beyond these a sweep is a typo, not a plan
+
 def validate_config(config: dict) -> dict:
     """Check a whole sweep configuration (nested dict, e.g. from TOML) before any computation; fill in defaults.
 
     Raises ConfigError naming the first bad key ([section] key), its allowed values and what was given:
-    unknown sections or keys, wrong types, values out of range. Returns the complete normalised dict."""
+    unknown sections or keys, wrong types, values out of range, more than MAX_STEPS steps or MAX_SAVES saved
+    times per flow. Returns the complete normalised dict."""
     if not isinstance(config, dict):
         raise ConfigError(f"config: expected a table of sections, got {type(config).__name__}")
     sections = list(dict.fromkeys(s for s, _ in CONFIG_KEYS))
@@ -431,6 +463,13 @@ def validate_config(config: dict) -> dict:
     if out["integrator"]["dtype"] == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
                           "use 'float32' or enable x64")
+    n_steps, every = sweep_steps(out)
+    if n_steps > MAX_STEPS:
+        raise ConfigError(f"[integrator] step: [time] t_end / step needs {n_steps:,} steps per flow, more than "
+                          f"{MAX_STEPS:,}; raise the step or lower t_end")
+    if n_steps // every > MAX_SAVES:
+        raise ConfigError(f"[integrator] save_every: {n_steps // every:,} saved times per flow, more than "
+                          f"{MAX_SAVES:,}; raise save_every")
     return out
 
 def sweep_steps(config: dict) -> tuple[int, int]:
@@ -559,6 +598,8 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
     Returns the final manifest."""
     from tqdm.auto import tqdm
     cfg = validate_config(config)
+    if memory_estimate not in ("shapes", "compiled"):
+        raise ValueError(f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}")
     M = cfg["ensemble"]["size"]
     mesh = mesh or ensemble_mesh()
     member_fn = sweep_member_fn(cfg)
