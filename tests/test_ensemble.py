@@ -17,7 +17,8 @@ from hypothesis import given, strategies as st
 from truncflow.ensemble import (STEPPERS, ConfigError, atomic_write, bytes_per_member, choose_chunk_size,
                                 chunk_bounds, fit_decay_rates, load_sweep, read_manifest, run_ensemble,
                                 run_one, run_sweep, staircase_rates, summarize, sweep_member_fn,
-                                synthetic_member, member_key, validate_config)
+                                synthetic_member, member_key, validate_config,
+                                resolve_velocity)
 from truncflow.separated import separated_velocity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -207,6 +208,9 @@ def test_staircase_rates_on_synthetic_steps():
     ({"integrator": {"methd": "rkmk2"}}, "[integrator] methd: unknown key; allowed keys in [integrator]: method,"),
     ({"ensembel": {}}, "config: unknown section [ensembel]; allowed sections: data, flow, integrator, time, ensemble"),
     ({"time": 3}, "[time]: expected a table of keys, got 3"),
+    ({"flow": {"kind": "general", "velocity": "fused"}},
+     "[flow] velocity: flow 'general' uses 'closed_form' or 'auto' (truncflow.general.general_velocity), got 'fused'"),
+    ({"integrator": {"precision": "tf32"}}, "[integrator] precision: must be one of 'highest', 'default', got 'tf32'"),
 ])
 def test_validate_config_names_key_and_allowed_values(config, message):
     with pytest.raises(ConfigError) as e:
@@ -218,6 +222,39 @@ def test_validate_config_fills_defaults():
     cfg = validate_config({"data": {"Q": 3}})
     assert cfg["data"]["Q"] == 3 and cfg["data"]["N"] == 16 and cfg["integrator"]["method"] == "rkmk2"
     assert isinstance(cfg["data"]["radius"], float)
+
+
+def test_auto_velocity_rule():
+    """'auto': the fused kernel only on GPUs and only from Q = 8 (below, its padding to 16 costs more); general
+    flows always use their closed form."""
+    for Q, platform, want in [(16, "gpu", "fused"), (8, "gpu", "fused"), (7, "gpu", "closed_form"),
+                              (32, "cpu", "closed_form"), (16, "tpu", "closed_form")]:
+        assert resolve_velocity(validate_config({"data": {"Q": Q}}), platform) == want
+    assert resolve_velocity(validate_config({"data": {"Q": 16}, "flow": {"velocity": "autodiff"}}), "gpu") == "autodiff"
+    assert resolve_velocity(validate_config({"data": {"Q": 16}, "flow": {"kind": "general"}}), "gpu") == "closed_form"
+
+
+def test_resumed_sweep_keeps_the_velocity_it_started_with(tmp_path):
+    """A sweep records its resolved velocity; resuming on a machine that would resolve 'auto' differently keeps the
+    recorded one (here: a manifest that says 'fused', resumed on the CPU, warns and runs the kernel in interpret
+    mode), and the chunks agree with the closed form's to rounding."""
+    cfg = dict(TINY, data=dict(TINY["data"], Q=3), time={"t_end": 0.5}, ensemble={"size": 4, "seed": 3, "chunk_size": 2})
+    out = str(tmp_path / "s")
+    man = run_sweep(cfg, out, progress=False)
+    assert man["velocity"] == "closed_form"
+    ref, _ = load_sweep(out)
+    man["velocity"] = "fused"
+    os.remove(os.path.join(out, man["chunks"]["1"]["file"]))
+    del man["chunks"]["1"]
+    man["complete"] = False
+    atomic_write(os.path.join(out, "manifest.json"), lambda fh: fh.write(json.dumps(man).encode()))
+    seen = []
+    with pytest.warns(UserWarning, match="started with the fused kernel"):
+        man2 = run_sweep(cfg, out, progress=False, on_chunk=lambda k, a: seen.append(k))
+    assert seen == [1] and man2["velocity"] == "fused"
+    res, _ = load_sweep(out)
+    for k in ("R_final", "beta_final", "cost"):
+        np.testing.assert_allclose(res[k], ref[k], atol=1e-12, rtol=0)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

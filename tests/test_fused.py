@@ -96,4 +96,12 @@ def test_gpu_script_dry_run(tmp_path):
     scaling = json.loads((tmp_path / "scaling_gpu.json").read_text())
     assert scaling["complete"] is True
     assert all(set(row["us_per_member_step"]) == {"closed_form", "jax_grad", "floor", "fused"} for row in scaling["rows"])
-    assert (tmp_path / "gpu.log").read_text().count("wrote") == 2
+    assert (tmp_path / "gpu.log").read_text().count("wrote") == 3
+    checks = json.loads((tmp_path / "gpu_checks.json").read_text())
+    assert checks["complete"] is True and not checks["errors"]
+    acc = checks["accuracy"]["max_rel_error"]
+    assert len(acc) == 6 and acc["fused_float64_default"] < 1e-12 and acc["fused_float32_highest"] < 1e-5
+    runs = checks["sweeps"]["runs"]
+    assert len(runs) == 6 and all(r["seconds"] > 0 for r in runs.values())
+    assert checks["sweeps"]["agreement_float64"]["max_abs_diff"]["R_final"] < 1e-12
+    assert checks["auto_velocity"] == {"Q=4": "closed_form", "Q=16": "closed_form"}     # on the CPU

@@ -137,7 +137,7 @@ def cmd_sweep(args) -> int:
     man = run_sweep(cfg, args.out, resume=True, progress=not args.no_progress, mesh=mesh,
                     memory_estimate=args.memory_estimate)
     print(f"truncflow: {man['n_members']} flows in {man['n_chunks']} chunks of {man['chunk_size']} "
-          f"on {mesh.size} device(s): {args.out}")
+          f"on {mesh.size} device(s), velocity {man['velocity']!r}: {args.out}")
     return 0
 
 # %% ../nbs/31_cli.ipynb #c013
@@ -156,7 +156,8 @@ def format_summary(S: dict, man: dict) -> str:
             f"{S['max_cost_increase']:.3g}",
             f"max |R_l^T R_l - 1| at the end: {S['max_orth_err']:.3g}"])
     lines = [f"sweep: {man['n_members']} flows, flow {c['flow']['kind']!r}, Q={c['data']['Q']}, N={c['data']['N']}, "
-             f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
+             f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}, "
+             f"velocity {man.get('velocity', c['flow']['velocity'])!r}, {c['integrator']['dtype']}",
              f"fraction reaching full truncation (finite s_1, Eq. (4.18)): {S['frac_full']:.4f}",
              f"fraction fully truncated at the end:                       {S['frac_full_at_end']:.4f}",
              f"collapse time s_1:         {q(S['s1_quantiles'])}",

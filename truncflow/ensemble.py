@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_ensemble.ipynb #c002
 from __future__ import annotations
-import hashlib, json, math, os, platform, sys, tempfile, time
+import hashlib, json, math, os, platform, sys, tempfile, time, warnings
 from typing import Callable
 import numpy as np
 import jax
@@ -19,13 +19,13 @@ from .integrate import integrate_core, rkmk4_step
 from .general import general_velocity, layer_inputs, activation_patterns
 
 # %% auto #0
-__all__ = ['VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'SWEEP_FORMAT', 'GENERAL_METHODS',
-           'expm_taylor', 'lie_euler_step', 'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step', 'run_one',
-           'haar_orthogonal', 'synthetic_member', 'member_key', 'ensemble_mesh', 'chunk_function', 'bytes_per_member',
-           'choose_chunk_size', 'chunk_bounds', 'run_ensemble', 'ConfigError', 'validate_config', 'sweep_steps',
-           'sweep_member_fn', 'sweep_chunk_function', 'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep',
-           'load_sweep', 'synthetic_general_member', 'run_general', 'summarize_general', 'fit_decay_rates',
-           'staircase_rates', 'summarize']
+__all__ = ['VELOCITIES', 'STEPPERS', 'METHODS', 'CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'SWEEP_FORMAT', 'FUSED_MIN_Q',
+           'GENERAL_METHODS', 'expm_taylor', 'lie_euler_step', 'rkmk2_step', 'exp_euler_step', 'rkmk4_fixed_step',
+           'run_one', 'haar_orthogonal', 'synthetic_member', 'member_key', 'ensemble_mesh', 'chunk_function',
+           'bytes_per_member', 'choose_chunk_size', 'chunk_bounds', 'run_ensemble', 'ConfigError', 'validate_config',
+           'sweep_steps', 'resolve_velocity', 'matmul_precision', 'sweep_member_fn', 'sweep_chunk_function',
+           'atomic_write', 'read_manifest', 'finished_chunks', 'run_sweep', 'load_sweep', 'synthetic_general_member',
+           'run_general', 'summarize_general', 'fit_decay_rates', 'staircase_rates', 'summarize']
 
 # %% ../nbs/30_ensemble.ipynb #c006
 def expm_taylor(A: jax.Array, *, order: int = 12) -> jax.Array:
@@ -384,9 +384,10 @@ CONFIG_KEYS = {
                        "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
                        "'general': L layers and J clusters, Eqs. (5.4)-(5.7)"),
     ("flow", "layers"): ("int", 0, ("between", 0, 64), "number L of layers (flow 'general' only; 0: L = J)"),
-    ("flow", "velocity"): ("str", "closed_form", ["closed_form", "autodiff", "fused"],
-                           "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), or the "
-                           "closed form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere)"),
+    ("flow", "velocity"): ("str", "auto", ["auto", "closed_form", "autodiff", "fused"],
+                           "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), the closed "
+                           "form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere), or "
+                           "'auto': 'fused' on GPUs when Q >= 8, else 'closed_form' (see resolve_velocity)"),
     ("integrator", "method"): ("str", "rkmk2", ["rkmk2", "rkmk4", "lie_euler", "exp_euler", "adaptive"],
                                "Lie-group integrator: fixed step, or 'adaptive' (RKMK4, error control, located events)"),
     ("integrator", "step"): ("float", 0.02, (">", 0), "step size h (for 'adaptive': the initial step)"),
@@ -396,6 +397,10 @@ CONFIG_KEYS = {
     ("integrator", "max_events"): ("int", 256, (">=", 1), "most recorded sector crossings per flow ('adaptive' only)"),
     ("integrator", "save_every"): ("int", 10, (">=", 1), "save every this many steps (saves are step * save_every apart)"),
     ("integrator", "dtype"): ("str", "float64", ["float64", "float32"], "floating point type of the computation"),
+    ("integrator", "precision"): ("str", "highest", ["highest", "default"],
+                                  "float32 matrix products: 'highest' (full float32) or the backend's 'default' "
+                                  "(TF32 on NVIDIA GPUs: about 1e-3 relative error, faster); no effect in float64 "
+                                  "or on CPUs"),
     ("time", "t_end"): ("float", 20.0, (">", 0), "end time (rounded up to a whole number of saves)"),
     ("ensemble", "size"): ("int", 256, (">=", 1), "number M of flows"),
     ("ensemble", "seed"): ("int", 0, ("between", 0, 2**31 - 1), "member i uses fold_in(PRNGKey(seed), i)"),
@@ -457,8 +462,9 @@ def validate_config(config: dict) -> dict:
         if out["integrator"]["method"] not in GENERAL_METHODS:
             raise ConfigError(f"[integrator] method: flow 'general' needs one of "
                               f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got {out['integrator']['method']!r}")
-        if out["flow"]["velocity"] != "closed_form":
-            raise ConfigError("[flow] velocity: flow 'general' uses 'closed_form' (truncflow.general.general_velocity), "
+        if out["flow"]["velocity"] not in ("auto", "closed_form"):
+            raise ConfigError("[flow] velocity: flow 'general' uses 'closed_form' or 'auto' "
+                              "(truncflow.general.general_velocity), "
                               f"got {out['flow']['velocity']!r}")
     if out["integrator"]["dtype"] == "float64" and not jax.config.jax_enable_x64:
         raise ConfigError("[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
@@ -482,9 +488,36 @@ def sweep_steps(config: dict) -> tuple[int, int]:
 SWEEP_FORMAT = "truncflow-sweep/1"
 _CHUNK_CACHE: dict = {}
 
-def sweep_member_fn(config: dict) -> Callable:
-    """The pure function index -> results dict of member `index` of a validated sweep config (see run_one)."""
+FUSED_MIN_Q = 8     # below this the kernel's padding to Q = 16 costs more than fusing saves (benchmarks chapter)
+
+def resolve_velocity(config: dict, platform: str | None = None) -> str:
+    """The velocity a sweep uses: [flow] velocity of a validated config, with 'auto' resolved for `platform`
+    ('cpu', 'gpu', ...; default: JAX's default backend): the fused kernel (truncflow.fused) on GPUs when
+    Q >= FUSED_MIN_Q, else the closed form; always 'closed_form' for flow 'general'. The rule is measured
+    (benchmarks/results/gpu_checks.json, scaling_gpu.json; one H200, 2026-11-27): whole sweeps at Q = 16 ran 1.5x
+    (float32), 2.0x (float64) faster with 'fused', the velocity alone 2.4x, while at Q = 4 the kernel (padded
+    to Q = 16) was slower than the closed form; on CPUs the kernel would run in (slow) interpret mode."""
+    v = config["flow"]["velocity"]
+    if config["flow"]["kind"] == "general":
+        return "closed_form"
+    if v != "auto":
+        return v
+    platform = platform or jax.default_backend()
+    return "fused" if platform == "gpu" and config["data"]["Q"] >= FUSED_MIN_Q else "closed_form"
+
+def _platform(mesh: Mesh) -> str:
+    return mesh.devices.flat[0].platform
+
+def matmul_precision(config: dict):
+    """Context manager that sets JAX's default matmul precision from [integrator] precision ('default': leave it)."""
+    p = config["integrator"]["precision"]
+    return jax.default_matmul_precision(None if p == "default" else p)
+
+def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
+    """The pure function index -> results dict of member `index` of a validated sweep config (see run_one).
+    velocity: the resolved velocity (default: resolve_velocity(config) for JAX's default backend)."""
     d, fl, it = config["data"], config["flow"], config["integrator"]
+    velocity = velocity or resolve_velocity(config)
     n_steps, every = sweep_steps(config)
     dtype = jnp.dtype(it["dtype"])
     seed = config["ensemble"]["seed"]
@@ -502,17 +535,20 @@ def sweep_member_fn(config: dict) -> Callable:
         p = synthetic_member(member_key(seed, i), Q=d["Q"], N=d["N"], radius=d["radius"],
                              centre_distance=d["centre_distance"], target_distance=d["target_distance"],
                              beta_scale=d["beta_scale"], h=it["step"], dtype=dtype)
-        return run_one(p, n_steps=n_steps, save_every=every, method=it["method"], velocity=fl["velocity"],
+        return run_one(p, n_steps=n_steps, save_every=every, method=it["method"], velocity=velocity,
                        flow=fl["kind"], rtol=it["rtol"], atol=it["atol"], max_steps=it["max_steps"],
                        max_events=it["max_events"])
     return member
 
-def sweep_chunk_function(config: dict, mesh: Mesh | None = None):
-    """chunk_function of a validated sweep config, compiled once per (config, devices) and then reused."""
+def sweep_chunk_function(config: dict, mesh: Mesh | None = None, velocity: str | None = None):
+    """chunk_function of a validated sweep config, compiled once per (config, devices, velocity) and then reused.
+    velocity: the resolved velocity (default: resolve_velocity for the mesh's platform). Call it inside
+    matmul_precision(config), as run_sweep does."""
     mesh = mesh or ensemble_mesh()
-    ck = (json.dumps(config, sort_keys=True), tuple(d.id for d in mesh.devices.flat))
+    velocity = velocity or resolve_velocity(config, _platform(mesh))
+    ck = (json.dumps(config, sort_keys=True), tuple(d.id for d in mesh.devices.flat), velocity)
     if ck not in _CHUNK_CACHE:
-        _CHUNK_CACHE[ck] = chunk_function(sweep_member_fn(config), mesh)
+        _CHUNK_CACHE[ck] = chunk_function(sweep_member_fn(config, velocity), mesh)
     return _CHUNK_CACHE[ck]
 
 def _fsync_dir(path):
@@ -593,7 +629,9 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
 
     The config is validated first (ConfigError). If out_dir holds a sweep, it is resumed when `resume` (the config
     must be the same; the stored chunk size is reused) and refused otherwise. Member i's random key is
-    fold_in(PRNGKey(seed), i), so the results do not depend on chunking or interruptions. memory_estimate:
+    fold_in(PRNGKey(seed), i), so the results do not depend on chunking or interruptions. The velocity
+    ([flow] velocity, 'auto' resolved for the mesh's platform by resolve_velocity) is stored in the manifest as
+    `velocity`, and a resumed sweep keeps it; matrix products use [integrator] precision. memory_estimate:
     'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays) is called after chunk k is on disk.
     Returns the final manifest."""
     from tqdm.auto import tqdm
@@ -602,7 +640,6 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         raise ValueError(f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}")
     M = cfg["ensemble"]["size"]
     mesh = mesh or ensemble_mesh()
-    member_fn = sweep_member_fn(cfg)
     os.makedirs(out_dir, exist_ok=True)
     man = read_manifest(out_dir)
     if man is not None:
@@ -613,9 +650,15 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         if man["config"] != cfg:
             raise ValueError(f"config: differs from the sweep in {out_dir}: {_config_diff(cfg, man['config'])}")
         chunk_size = man["chunk_size"]
+        velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
+        if velocity == "fused" and _platform(mesh) != "gpu":
+            warnings.warn(f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
+                          f"it, in Pallas interpret mode on {_platform(mesh)} (slow)", stacklevel=2)
         if chunk_size % mesh.size:
             raise ValueError(f"mesh: the stored chunk size {chunk_size} is not a multiple of {mesh.size} devices")
     else:
+        velocity = resolve_velocity(cfg, _platform(mesh))
+        member_fn = sweep_member_fn(cfg, velocity)
         chunk_size = cfg["ensemble"]["chunk_size"]
         if not chunk_size:
             mb = bytes_per_member(member_fn, compiled=memory_estimate == "compiled")
@@ -624,7 +667,7 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         bounds = chunk_bounds(M, chunk_size)
         fields = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
         man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size, n_chunks=len(bounds),
-                   steps=list(sweep_steps(cfg)), devices=[str(d) for d in mesh.devices.flat],
+                   steps=list(sweep_steps(cfg)), velocity=velocity, devices=[str(d) for d in mesh.devices.flat],
                    fields={k: dict(shape=list(v.shape), dtype=str(v.dtype)) for k, v in fields.items()},
                    key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
                    versions=_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -638,13 +681,14 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         for name in os.listdir(out_dir):
             if name.startswith(".") and name.endswith(".tmp"):
                 os.remove(os.path.join(out_dir, name))
-    f, sharding = sweep_chunk_function(cfg, mesh) if todo else (None, None)
+    f, sharding = sweep_chunk_function(cfg, mesh, velocity) if todo else (None, None)
     bar = tqdm(total=len(bounds), initial=len(done), unit="chunk", desc="sweep", disable=not progress)
     for k in todo:
         lo, hi = bounds[k]
         t0 = time.perf_counter()
         idx = np.arange(lo, lo + chunk_size, dtype=np.int32)     # members >= M pad the last chunk; dropped below
-        res = _to_host(f(_device_indices(idx, sharding)))
+        with matmul_precision(cfg):
+            res = _to_host(f(_device_indices(idx, sharding)))
         arrays = {name: a[: hi - lo] for name, a in res.items()}
         arrays["index"] = idx[: hi - lo]
         name = f"chunk_{k:05d}.npz"
@@ -683,7 +727,7 @@ def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict
         return {}, man
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, man
 
-# %% ../nbs/30_ensemble.ipynb #c033
+# %% ../nbs/30_ensemble.ipynb #c035
 GENERAL_METHODS = ["rkmk2", "lie_euler"]
 
 def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, radius: float,
@@ -770,7 +814,7 @@ def summarize_general(results: dict) -> dict:
                 max_orth_err=float(np.max(results["orth_err"])),
                 **({"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))} if "status" in results else {}))
 
-# %% ../nbs/30_ensemble.ipynb #c037
+# %% ../nbs/30_ensemble.ipynb #c039
 def fit_decay_rates(t: np.ndarray, gap: np.ndarray, n_full: np.ndarray, N: int, s1: np.ndarray, *,
                     min_points: int = 3, floor: float = 1e-200) -> np.ndarray:
     """Fitted exponential rates of |beta + y~| after collapse, to compare with the rate 1 of Eq. (4.37).
