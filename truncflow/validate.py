@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 # %% auto #0
-__all__ = ['as_array', 'check_square', 'check_invertible', 'check_orthogonal', 'check_labels', 'check_positive_int',
-           'check_positive', 'check_same_dim']
+__all__ = ['OPTIONAL_EXTRAS', 'as_array', 'check_square', 'check_invertible', 'check_orthogonal', 'check_labels',
+           'check_positive_int', 'check_positive', 'check_same_dim', 'optional_import']
 
 # %% ../nbs/90_validation.ipynb #c005
 def _is_tracer(x) -> bool:
@@ -146,3 +146,27 @@ def check_same_dim(name_a: str, a, name_b: str, b, axis_a: int = -1, axis_b: int
     if a.shape[axis_a] != b.shape[axis_b]:
         raise ValueError(f"{name_b}: dimension {b.shape[axis_b]} does not match {name_a} "
                          f"(dimension {a.shape[axis_a]}); shapes {tuple(a.shape)} and {tuple(b.shape)}")
+
+# %% ../nbs/90_validation.ipynb #c014
+OPTIONAL_EXTRAS = {
+    "widgets": "ipywidgets, for the live explorer truncflow.widgets.Explorer",
+    "notebook": "JupyterLab, ipywidgets and ipykernel, to run the chapters as notebooks",
+    "datasets": "scikit-learn, for the real data sets of some examples",
+}
+
+def optional_import(module: str, extra: str, *, needed_by: str = "truncflow"):
+    """Import and return the optional dependency `module` (e.g. "ipywidgets").
+
+    If it is not installed, raise `ModuleNotFoundError` naming `needed_by` and the extra of
+    `OPTIONAL_EXTRAS` that installs it: "truncflow.widgets needs ipywidgets: pip install 'truncflow[widgets]'"."""
+    import importlib
+    if extra not in OPTIONAL_EXTRAS:
+        raise ValueError(f"extra: unknown extra {extra!r}; truncflow's extras are {sorted(OPTIONAL_EXTRAS)}")
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        top = module.split(".")[0]
+        if e.name not in (module, top) and not module.startswith(f"{e.name}."):
+            raise                                   # the module exists but one of *its* imports is missing
+        raise ModuleNotFoundError(f"{needed_by} needs {top}: pip install 'truncflow[{extra}]'",
+                                  name=e.name) from None
