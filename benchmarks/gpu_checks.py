@@ -1,5 +1,5 @@
 """What the GPU part of the benchmarks needs besides speed ratios: accuracy of each velocity at each precision, and
-whole sweeps (truncflow.ensemble.run_sweep) with the closed form against the fused kernel.
+whole sweeps (truncflow.sweep.run_sweep) with the closed form against the fused kernel.
 
 (1) Accuracy: the velocity (Omega, beta_dot) of Eqs. (3.36)-(3.37) for M members, in float32 at the default matmul
     precision (TF32 on NVIDIA GPUs) and at "highest", and in float64, for the closed form (truncflow.separated) and
@@ -30,7 +30,8 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_result  # noqa: E402
-from truncflow.ensemble import run_sweep, load_sweep, synthetic_member  # noqa: E402
+from truncflow.sweep import run_sweep, load_sweep  # noqa: E402
+from truncflow.runs import synthetic_member  # noqa: E402
 from truncflow.separated import separated_velocity_ensemble  # noqa: E402
 from truncflow.fused import separated_velocity_fused  # noqa: E402
 

@@ -9,7 +9,8 @@ import pytest
 
 from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
 from truncflow.cli import main
-from truncflow.ensemble import CONFIG_KEYS, load_sweep, read_manifest
+from truncflow.config import CONFIG_KEYS
+from truncflow.sweep import load_sweep, read_manifest
 
 
 def toml(cfg: dict) -> str:
@@ -126,3 +127,33 @@ def test_unreadable_inputs(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"truncflow: error: DIR: no sweep in {tmp_path} (manifest.json is missing)\n"
     assert main(["sweep", "--bogus"]) == 2
+
+
+def test_version_and_example_config(capsys):
+    import tomllib
+    import truncflow
+    from truncflow.cli import example_config, validate_config
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"truncflow {truncflow.__version__}\n"
+    assert main(["example-config"]) == 0
+    out = capsys.readouterr().out
+    assert out == example_config() and validate_config(tomllib.loads(out)) == validate_config({})
+    assert main(["example-config", "--help"]) == 0 and "runs as printed" in capsys.readouterr().out
+    assert main(["example-config", "extra"]) == 2 and "unrecognized arguments: extra" in capsys.readouterr().err
+
+
+def test_example_config_runs_as_printed(tmp_path, jax_cache):
+    """truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out out; truncflow report out."""
+    env = subprocess_env(jax_cache)
+    r = cli(["example-config"], env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    (tmp_path / "sweep.toml").write_text(r.stdout)
+    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", "sweep.toml", "--out", "out", "--no-progress"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "fraction reaching full truncation" in r.stdout
+    assert all((tmp_path / "out" / p).stat().st_size > 1000 for p in ("s1_histogram.png", "rates.png", "gap.png"))

@@ -1,4 +1,4 @@
-"""Tests of truncflow.ensemble: steppers, vmapped ensembles, chunking, sweeps on disk (resume after SIGKILL)."""
+"""Tests of the ensemble machinery (runs, sharding, config, sweep, stats): steppers, vmapped ensembles, chunking, sweeps on disk (resume after SIGKILL)."""
 import functools
 import json
 import os
@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import pytest
 from hypothesis import given, strategies as st
 
-from truncflow.ensemble import (STEPPERS, ConfigError, atomic_write, bytes_per_member, choose_chunk_size,
-                                chunk_bounds, fit_decay_rates, load_sweep, read_manifest, run_ensemble,
-                                run_one, run_sweep, staircase_rates, summarize, sweep_member_fn,
-                                synthetic_member, member_key, validate_config,
-                                resolve_velocity)
+from truncflow.runs import separated_stepper, run_one, synthetic_member, member_key
+from truncflow.sharding import bytes_per_member, choose_chunk_size, chunk_bounds, run_ensemble
+from truncflow.config import ConfigError, validate_config, resolve_velocity
+from truncflow.sweep import atomic_write, load_sweep, read_manifest, run_sweep, sweep_member_fn
+from truncflow.stats import fit_decay_rates, staircase_rates, summarize
 from truncflow.separated import separated_velocity
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +48,7 @@ SWEEP_SCRIPT = textwrap.dedent("""
     import json, sys, time
     import jax
     jax.config.update("jax_enable_x64", True)
-    from truncflow.ensemble import run_sweep
+    from truncflow.sweep import run_sweep
     out, pause, config = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
     run_sweep(config, out, progress=False, on_chunk=lambda k, a: time.sleep(pause))
 """)
@@ -86,11 +86,10 @@ def test_sweep_killed_with_sigkill_resumes_bitwise(tmp_path, jax_cache):
 
 @functools.lru_cache(maxsize=None)
 def _final(method, Q=2):
-    step = STEPPERS[method]
-
     @jax.jit
     def go(R, beta, X, y, h, n):
-        return jax.lax.fori_loop(0, n, lambda i, c: step(separated_velocity, *c, X, y, h), (R, beta))
+        step = separated_stepper(method, separated_velocity, X, y)
+        return jax.lax.fori_loop(0, n, lambda i, c: step(*c, h), (R, beta))
     return go
 
 
@@ -309,7 +308,7 @@ def test_general_sweep_and_report(tmp_path, capsys):
     """flow.kind = 'general' (Section 5): cost at s = 0 equals general_cost, never increases beyond integration
     error, R_l stay orthogonal; `truncflow report` summarises it and draws cost.png."""
     from truncflow.cli import main
-    from truncflow.ensemble import synthetic_general_member
+    from truncflow.runs import synthetic_general_member
     from truncflow.general import general_cost
     cfg = {"flow": {"kind": "general"}, "data": {"Q": 2, "N": 4, "clusters": 2, "radius": 0.4},
            "integrator": {"step": 0.02, "save_every": 5}, "time": {"t_end": 2.0},

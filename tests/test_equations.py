@@ -27,16 +27,6 @@ def test_ranges_expand_to_every_equation_in_between(section, start, length):
     assert got == [f"{section}.{k}" for k in range(start, start + length + 1)]
 
 
-def test_single_citations_and_lists():
-    assert cited_equations("Eq. (3.36)") == ["3.36"]
-    assert cited_equations("Eqs. (3.29)-(3.31), (3.39) and Eq. (2.9)") == ["3.29", "3.30", "3.31", "3.39", "2.9"]
-    assert cited_equations("(3.36) without the Eq. prefix") == []
-
-
-def test_every_library_citation_exists_in_the_paper():
-    check_citations()
-
-
 def test_a_bad_citation_is_caught(tmp_path, monkeypatch):
     import truncflow.network as net
     def fake():
@@ -48,6 +38,3 @@ def test_a_bad_citation_is_caught(tmp_path, monkeypatch):
         check_citations()
 
 
-def test_lookup():
-    assert "truncflow.network.truncation_map" in find_equation("2.9")
-    assert "truncflow.network.cumulative_parameters" in equation_index()["2.6"]

@@ -69,15 +69,6 @@ def test_vmap_gives_the_ensemble_form_and_nests():
             np.testing.assert_allclose(u, v, atol=1e-12)
 
 
-def test_lowering_for_cuda_is_one_triton_call_per_ensemble():
-    try:
-        text = lower_for_cuda(64, 1000, 16, tile=128)
-    except RuntimeError as e:                     # a JAX that needs an (abstract) GPU to lower Triton
-        pytest.skip(f"this JAX cannot lower Triton without a GPU: {e}")
-    assert len(re.findall(r"custom_call @__gpu\$xla\.gpu\.triton", text)) == 1
-    assert re.findall(r"grid_x = (\d+) : i32, grid_y = (\d+) : i32", text) == [("64", "1")]
-
-
 def test_gpu_script_dry_run(tmp_path):
     """benchmarks/gpu.sh --dry-run: every contender of the GPU part, the fused kernel in interpret mode, both JSONs."""
     env = dict(os.environ, PYTHON=sys.executable, RESULTS=str(tmp_path), JAX_ENABLE_X64="0")

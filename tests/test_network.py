@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 from hypothesis import given, strategies as st
 
-import truncflow as tf
+from truncflow import network as tf   # the model of Section 2 (validation helpers re-used from truncflow.validate)
 
 seeds = st.integers(0, 2**31 - 1)
 # A few distinct shapes (every new shape recompiles): the values vary freely, the sizes cover Q = 1 and Q > 1.

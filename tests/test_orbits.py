@@ -85,20 +85,6 @@ def test_staircase_formula_4_49():
     assert np.allclose(tt, s, atol=1e-14)
 
 
-def test_fixed_R_against_integrator():
-    from truncflow.integrate import integrate_separated, fixed_R_velocity
-    r = np.random.default_rng(3)
-    R = random_orthogonal(jax.random.PRNGKey(3), 2)
-    X = r.normal(size=(10, 2)); yt = 1.5 * r.normal(size=2); b0 = 0.5 * r.normal(size=2)
-    sol = integrate_separated(R, b0, X, yt, (0.0, 10.0), n_save=11, rtol=1e-13, atol=1e-15, velocity=fixed_R_velocity)
-    assert np.max(np.abs(np.asarray(sol.betas) - np.asarray(exact_fixed_R_bias(R, b0, X, yt, sol.ts)))) < 1e-10
-    te, pe, ce, ke = (np.asarray(a) for a in fixed_R_events(R, b0, X, yt))
-    keep = (ke != 0) & (te < 10)
-    n = int(keep.sum())
-    if int(sol.n_events) == n:
-        assert np.max(np.abs(np.asarray(sol.event_ts[:n]) - te[keep]), initial=0) < 1e-9
-
-
 @given(st.integers(0, 10_000))
 def test_equilibria_prop_4_1(seed):
     r = np.random.default_rng(seed)

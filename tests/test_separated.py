@@ -115,25 +115,6 @@ def test_ensemble_matches_single(seed, Q, M):
         np.testing.assert_allclose(dbs[k], db, atol=1e-10)
 
 
-def test_cost_matches_moments_and_loop():
-    R, beta, X, y = _case(3, 4, 30)
-    m = cluster_moments(R, beta, X)
-    b = np.asarray(R @ (beta + y))
-    by_moments = 0.5 * (np.trace(m.K2) - 2 * b @ np.diag(m.K1) + b @ b)
-    Rn, bn = np.asarray(R), np.asarray(beta)
-    loop = 0.5 * np.mean([np.sum((Rn.T @ np.maximum(Rn @ (x + bn), 0) - bn - y) ** 2) for x in np.asarray(X)])
-    assert np.isclose(separated_cost(R, beta, X, y), loop, rtol=1e-12)
-    assert np.isclose(by_moments, loop, rtol=1e-12)
-
-
-def test_float32_in_float32_out():
-    R, beta, X, y = (a.astype(jnp.float32) for a in _case(0, 3, 10))
-    out = jax.eval_shape(separated_velocity, R, beta, X, y)
-    assert all(o.dtype == jnp.float32 for o in out)
-    ens = jax.eval_shape(separated_velocity_ensemble, jnp.stack([R, R]), jnp.stack([beta, beta]), X, y)
-    assert ens[0].shape == (2, 3, 3) and ens[1].shape == (2, 3)
-
-
 @pytest.mark.parametrize("mutate, name", [
     (lambda R, b, X, y: (R + 0.01, b, X, y), "R: matrix is not orthogonal"),
     (lambda R, b, X, y: (R[:2], b, X, y), "R: expected square"),

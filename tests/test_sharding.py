@@ -18,8 +18,9 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import jax
     jax.config.update("jax_enable_x64", True)
-    from truncflow.ensemble import (ensemble_mesh, run_sweep, load_sweep, sweep_chunk_function, validate_config,
-                                    read_manifest, atomic_write, _device_indices)
+    from truncflow.sharding import ensemble_mesh, _device_indices
+    from truncflow.sweep import run_sweep, load_sweep, sweep_chunk_function, read_manifest, atomic_write
+    from truncflow.config import validate_config
     out, config = sys.argv[1], json.loads(sys.argv[2])
     report = {"n_devices": len(jax.devices())}
     one, eight = ensemble_mesh(jax.devices()[:1]), ensemble_mesh()
@@ -85,7 +86,7 @@ WORKER = textwrap.dedent("""
     pid, port, out, config = int(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2, process_id=pid)
     assert jax.process_count() == 2 and len(jax.devices()) == 2 and len(jax.local_devices()) == 1
-    from truncflow.ensemble import run_sweep
+    from truncflow.sweep import run_sweep
     run_sweep(config, out, progress=False)
 """)
 
@@ -101,7 +102,7 @@ def test_two_processes_with_jax_distributed(tmp_path, jax_cache):
     """Multi-host in miniature: two processes on this machine, one CPU device each, coordinated by
     jax.distributed.initialize; only process 0 writes; results equal a one-process sweep bitwise."""
     from test_ensemble import SWEEP_SCRIPT
-    from truncflow.ensemble import load_sweep
+    from truncflow.sweep import load_sweep
     env = subprocess_env(jax_cache)
     config = json.dumps(dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4}))
     port, out = str(_free_port()), str(tmp_path / "two")

@@ -97,12 +97,6 @@ def test_cost_bound_for_definite_conserved_quantity(seed, Q, sign):
     assert np.all(np.asarray(C) <= np.asarray(cost_bound(B0, W0, Y, s)) * (1 + 1e-8) + 1e-20)
 
 
-def test_spectral_gap_is_zero_for_indefinite():
-    B = np.diag([2.0, 0.1])
-    W = np.diag([0.1, 2.0])
-    assert float(spectral_gap(B, W)) == 0.0
-
-
 def _clustered(seed, Q, N):
     r = np.random.default_rng(seed)
     X, Y, W0 = r.normal(size=(N, Q)), r.normal(size=(N, Q)), r.normal(size=(Q, Q))
@@ -148,32 +142,6 @@ def test_right_inverse_and_range_projector(seed, Q, extra):
     np.testing.assert_allclose(Pi @ X, X, atol=1e-10)
     # the limit (9.12) is Y_ext P^(0) in the paper's column notation
     np.testing.assert_allclose(Y.T @ P0, clustered_limit(X, Y), atol=1e-10)
-
-
-def test_unequal_cluster_sizes_give_different_limits():
-    r = np.random.default_rng(0)
-    labels = np.repeat([0, 1, 2], [3, 7, 20])
-    X = 0.3 + 2 * np.eye(3)[labels] + 0.4 * r.uniform(size=(30, 3))
-    Y = extended_targets(r.normal(size=(3, 3)), labels)
-    w_j = 1.0 / np.bincount(labels)[labels]
-    assert np.max(np.abs(clustered_limit(X, Y) - clustered_limit(X, Y, weights=w_j))) > 1e-3
-
-
-def test_singular_gram_matrix():
-    r = np.random.default_rng(1)
-    X = r.normal(size=(10, 3))
-    X[:, 2] = X[:, 0] - X[:, 1]
-    Y, W0 = r.normal(size=(10, 3)), r.normal(size=(3, 3))
-    with pytest.raises(ValueError, match=r"X: X\^T X is singular .*limit \(9.12\) does not exist"):
-        clustered_solution(W0, X, Y, 1.0)
-    with pytest.raises(ValueError, match="X: X\\^T X is singular"):
-        clustered_limit(X, Y)
-    with pytest.raises(ValueError, match="rank 2 < Q = 3"):
-        clustered_solution(W0, X[:2], Y[:2], 1.0)
-    k = np.array([1.0, -1.0, -1.0]) / np.sqrt(3)               # ker X
-    Wt = clustered_solution(W0, X, Y, np.array([0.0, 1.0, 1e9]), allow_singular=True)
-    np.testing.assert_allclose(Wt @ k, np.tile(W0 @ k, (3, 1)), atol=1e-10)
-    np.testing.assert_allclose(Wt[-1], W0 @ np.outer(k, k) + Y.T @ X @ np.linalg.pinv(X.T @ X), atol=1e-8)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -10,13 +10,13 @@ import os
 import sys
 import textwrap
 import tomllib
-from .ensemble import (CONFIG_KEYS, ConfigError, validate_config, read_manifest, run_sweep,
-                                load_sweep, summarize, summarize_general, fit_decay_rates, staircase_rates,
-                                _describe)
+from .config import CONFIG_KEYS, ConfigError, validate_config, config_diff, describe_allowed
+from .sweep import read_manifest, run_sweep, load_sweep
+from .stats import summarize, summarize_general, fit_decay_rates, staircase_rates
 
 # %% auto #0
-__all__ = ['config_table', 'example_config', 'CLIError', 'build_parser', 'read_config', 'cmd_sweep', 'format_summary',
-           'write_figures', 'cmd_report', 'main']
+__all__ = ['config_table', 'example_config', 'CLIError', 'build_parser', 'read_config', 'cmd_sweep', 'cmd_example_config',
+           'format_summary', 'write_figures', 'cmd_report', 'main']
 
 # %% ../nbs/31_cli.ipynb #c005
 def config_table() -> str:
@@ -24,18 +24,21 @@ def config_table() -> str:
     rows = ["| table | key | type | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         esc = lambda text: str(text).replace("|", "\\|")
-        rows.append(f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(_describe(allowed))} | {esc(meaning)} |")
+        rows.append(f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | {esc(meaning)} |")
     return "\n".join(rows)
 
 def example_config() -> str:
-    """A complete example configuration (TOML) with every key at its default value, commented."""
-    lines, section = [], None
+    """A complete example configuration (TOML): every key at its default value, commented with its meaning,
+    type and allowed values. `truncflow example-config` prints it; it runs as printed."""
+    lines = ["# A truncflow sweep: every key at its default value (every key is optional; delete or change any).",
+             "# Run it:  truncflow sweep THIS_FILE.toml --out DIR    then:  truncflow report DIR"]
+    section = None
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         if s != section:
-            lines += ([""] if lines else []) + [f"[{s}]"]
+            lines += ["", f"[{s}]"]
             section = s
         v = json.dumps(default) if typ == "str" else repr(default)
-        lines.append(f"{f'{k} = {v}':<28} # {meaning}")
+        lines.append(f"{f'{k} = {v}':<28} # {meaning} [{typ}, {describe_allowed(allowed)}]")
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/31_cli.ipynb #c010
@@ -48,12 +51,13 @@ def _fill(text: str) -> str:
 def _keys_epilog() -> str:
     lines = ["configuration keys (TOML tables and keys; all optional):"]
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
-        lines.append(f"  [{s}] {k} ({typ}, default {default!r}; {_describe(allowed)})")
+        lines.append(f"  [{s}] {k} ({typ}, default {default!r}; {describe_allowed(allowed)})")
         lines.append(f"      {meaning}")
     return "\n".join(lines)
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of `truncflow` with the subcommands `sweep` and `report`."""
+    """The argparse parser of `truncflow` with the subcommands `sweep`, `report` and `example-config`."""
+    from truncflow import __version__
     p = argparse.ArgumentParser(
         prog="truncflow",
         description=_fill("Ensembles of the gradient flows of truncation maps (Chen, 'Derivation of effective "
@@ -61,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run on "
                           "all available devices."),
         epilog=_fill("Run 'truncflow sweep --help' for the configuration keys. Exit status: 0 success, "
-                     "2 bad command line or configuration, 1 other errors."),
+                     "2 bad command line or configuration, 1 other errors.") + "\n\n" +
+               _fill("A first sweep: truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR; "
+                     "truncflow report DIR"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"truncflow {__version__}",
+                   help="print the version of truncflow and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     s = sub.add_parser(
         "sweep", help="run (or resume) an ensemble sweep described by a TOML file",
@@ -95,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("dir", metavar="DIR", help="a sweep directory written by 'truncflow sweep'")
     r.add_argument("--no-figures", action="store_true", help="print the summary only")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sub.add_parser(
+        "example-config", help="print a complete, commented example configuration (TOML)",
+        description=_fill("Print a TOML configuration for 'truncflow sweep' with every key at its default value, "
+                          "commented with its meaning, type and allowed values. It runs as printed: "
+                          "truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR."),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     return p
 
 # %% ../nbs/31_cli.ipynb #c011
@@ -121,15 +135,14 @@ def cmd_sweep(args) -> int:
     if man is not None and not args.resume:
         raise CLIError(f"--out {args.out} already holds a sweep; add --resume to continue it")
     if man is not None and man.get("config") != cfg:
-        from truncflow.ensemble import _config_diff
         raise CLIError(f"--resume: {args.config} differs from the sweep in {args.out}: "
-                       f"{_config_diff(cfg, man.get('config', {}))}")
+                       f"{config_diff(cfg, man.get('config', {}))}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CLIError(f"--out {args.out} exists and is not a directory")
     devices = jax.devices()
     if args.devices < 0 or args.devices > len(devices):
         raise CLIError(f"--devices: must be between 0 and {len(devices)} (the devices present), got {args.devices}")
-    from truncflow.ensemble import ensemble_mesh
+    from truncflow.sharding import ensemble_mesh
     mesh = ensemble_mesh(devices[: args.devices] if args.devices else None)
     if man is not None and man["chunk_size"] % mesh.size:
         raise CLIError(f"--devices: the sweep's chunk size {man['chunk_size']} is not a multiple of "
@@ -138,6 +151,12 @@ def cmd_sweep(args) -> int:
                     memory_estimate=args.memory_estimate)
     print(f"truncflow: {man['n_members']} flows in {man['n_chunks']} chunks of {man['chunk_size']} "
           f"on {mesh.size} device(s), velocity {man['velocity']!r}: {args.out}")
+    return 0
+
+# %% ../nbs/31_cli.ipynb #c011a
+def cmd_example_config(args) -> int:
+    """`truncflow example-config`: print `example_config()` (redirect it into a file to start a sweep)."""
+    sys.stdout.write(example_config())
     return 0
 
 # %% ../nbs/31_cli.ipynb #c013
@@ -249,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:                         # argparse already printed usage and its message
         return int(e.code or 0)
     try:
-        return {"sweep": cmd_sweep, "report": cmd_report}[args.command](args)
+        return {"sweep": cmd_sweep, "report": cmd_report, "example-config": cmd_example_config}[args.command](args)
     except CLIError as e:
         print(f"truncflow: error: {e}", file=sys.stderr)
         return 2

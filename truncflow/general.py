@@ -12,13 +12,13 @@ from functools import partial
 from .network import (relu, heaviside, orthogonal_truncation_map, weighted_square_error,
                                cluster_weights)
 from .validate import as_array, check_orthogonal, check_labels, check_same_dim, check_positive
+from .lie import autodiff_velocity, projected_velocity
 
 # %% auto #0
-__all__ = ['general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus', 'P_minus',
-           'lemma71_decomposition', 'forward_products', 'general_velocity', 'projected_velocity',
-           'general_velocity_autodiff', 'truncation_domains', 'minus_support', 'separated_configuration',
-           'is_cluster_separated', 'single_cluster_velocity_autodiff', 'check_general_inputs',
-           'general_velocity_checked']
+__all__ = ['general_velocity_autodiff', 'general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus',
+           'P_minus', 'lemma71_decomposition', 'forward_products', 'general_velocity_forward', 'general_velocity',
+           'general_velocity_ensemble', 'truncation_domains', 'minus_support', 'separated_configuration',
+           'is_cluster_separated', 'check_general_inputs', 'general_velocity_checked']
 
 # %% ../nbs/06_general.ipynb #c005
 def general_cost(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
@@ -102,7 +102,7 @@ def lemma71_decomposition(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int
     return out
 
 # %% ../nbs/06_general.ipynb #c013
-def _forward_step(carry, inp):
+def _products_step(carry, inp):
     z, B = carry
     R, beta, started = inp
     v = (z + beta) @ R.T
@@ -120,17 +120,16 @@ def forward_products(Rs: jax.Array, betas: jax.Array, X: jax.Array):
     L, Q = betas.shape
     B0 = jnp.broadcast_to(jnp.eye(Q, dtype=X.dtype), (L,) + X.shape + (Q,))
     started = jnp.arange(L)[None, :] < jnp.arange(L)[:, None]     # row l: the B^(k) with k < l
-    (T, B), (vs, hs) = lax.scan(_forward_step, (X, B0), (Rs, betas, started))
+    (T, B), (vs, hs) = lax.scan(_products_step, (X, B0), (Rs, betas, started))
     return T, B, vs, hs
 
 @jax.jit
-def general_velocity(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                     Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Velocities of the gradient flow of Theorem 5.1: dbetas = -dC/dbeta (corrected Eq. (5.4)) and
-    dRs[l] = Omega_l R_l with Omega_l = -sum_j mean_{i in j} [H^(l), M_{l,j}], Eqs. (5.5)-(5.7).
+def general_velocity_forward(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
+                             Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The velocities of `general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected), evaluated left to right:
+    the P+ products accumulated forwards (no backward pass), about N L^2 Q^3 multiply-adds.
 
-    Forward accumulation of the P+ products (no backpropagation). Rs (L, Q, Q) orthogonal, betas (L, Q),
-    X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)  ->  (dRs (L, Q, Q), dbetas (L, Q))."""
+    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs, dbetas)."""
     T, B, vs, hs = forward_products(Rs, betas, X)
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
     e = T - Y_tilde[labels]
@@ -142,19 +141,113 @@ def general_velocity(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.
     Omega = -0.5 * (S - jnp.swapaxes(S, -1, -2))              # -sum c [H, M]
     return Omega @ Rs, dbetas
 
-def projected_velocity(Rs: jax.Array, grad_Rs: jax.Array, grad_betas: jax.Array):
-    """(Omega_l R_l, -grad_betas) with Omega_l = -pi_-(grad_R_l R_l^T), pi_-(A) = (A - A^T)/2, Eqs. (3.20)-(3.21) and (5.5)."""
-    A = grad_Rs @ jnp.swapaxes(Rs, -1, -2)
-    return -0.5 * (A - jnp.swapaxes(A, -1, -2)) @ Rs, -grad_betas
+general_velocity_autodiff = jax.jit(autodiff_velocity(general_cost))
+general_velocity_autodiff.__doc__ = """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq. (2.26) projected to the
+tangent space of O(Q)^L layer by layer (`truncflow.lie.autodiff_velocity`, Eqs. (3.20)-(3.21), (5.5)).
+
+Same arguments and result shapes as `general_velocity`: (Rs, betas, X, labels, Y_tilde) -> (dRs, dbetas)."""
+
+# %% ../nbs/06_general.ipynb #c013c
+def _relative_rotations(Rs, betas):
+    """G_l = R_l R_{l-1}^T and d_l = R_l (beta^(l) - beta^(l-1)), l = 2..L. Rs (L, ..., Q, Q), betas (L, ..., Q)."""
+    G = jnp.einsum("l...ij,l...kj->l...ik", Rs[1:], Rs[:-1])
+    d = jnp.einsum("l...ij,l...j->l...i", Rs[1:], betas[1:] - betas[:-1])
+    return G, d
+
+def _forward_step(p, Gd):
+    """sigma(v_{l-1}) (..., n, Q) -> (sigma(v_l), v_l) with v_l = G_l sigma(v_{l-1}) + d_l."""
+    G, d = Gd
+    v = jnp.einsum("...nq,...pq->...np", p, G) + d[..., None, :]
+    return relu(v), v
+
+def _layer_sums(v, w):
+    """Layer l from v_l, w_l (..., n, Q): (h w, K_l = sum_n sigma(v) w^T - v (h w)^T, sum_n (1 - h) w)."""
+    hw = jnp.where(v > 0, w, 0)
+    K = jnp.einsum("...nq,...np->...qp", relu(v), w) - jnp.einsum("...nq,...np->...qp", v, hw)
+    return hw, K, jnp.sum(w - hw, axis=-2)
+
+def _backward_step(w, vG):
+    """w_l -> w_{l-1} = G_l^T (h_l w_l) (that is R_{l-1} A_l g_l), with layer l's point sums."""
+    v, G = vG
+    hw, K, db = _layer_sums(v, w)
+    return jnp.einsum("...np,...pq->...nq", hw, G), (K, db)
+
+def _sweep_sums(Rs, betas, X, c, labels, Y_tilde):
+    """One forward sweep storing v_l, one backward recursion (reverse scan) for w_l = R_l (P+_{l+1,L})^T e c.
+
+    Rs (L, ..., Q, Q), betas (L, ..., Q) layer-major ('...': a batch of members), X (n, Q), c (n,) point weights
+    (1/N_j; 0 for padding), labels (n,), Y_tilde (J, Q) -> (K (L, ..., Q, Q), db (L, ..., Q)), the point sums of
+    Eqs. (5.4)-(5.7): Omega_l = -(K_l - K_l^T)/2 and dbeta^(l) = R_l^T db_l."""
+    G, d = _relative_rotations(Rs, betas)
+    v1 = jnp.einsum("nq,...pq->...np", X, Rs[0]) + jnp.einsum("...pq,...q->...p", Rs[0], betas[0])[..., None, :]
+    pL, vs = lax.scan(_forward_step, relu(v1), (G, d))                              # vs: v_2 .. v_L
+    b = jnp.einsum("...pq,...jq->...jp", Rs[-1], betas[-1][..., None, :] + Y_tilde)  # R_L (beta^(L) + y~_j)
+    wL = c[:, None] * (pL - jnp.take(b, labels, axis=-2))                           # c R_L (T(x) - y~)
+    w1, (K, db) = lax.scan(_backward_step, wL, (vs, G), reverse=True)
+    _, K1, db1 = _layer_sums(v1, w1)
+    return jnp.concatenate([K1[None], K]), jnp.concatenate([db1[None], db])
+
+# %% ../nbs/06_general.ipynb #c013d
+_BLOCK_BYTES = 2 ** 21    # the stored v_l of one block of points: about the L2 cache of one core
+_MIN_BLOCK = 256          # points per block at least: smaller blocks would be mostly loop overhead
+
+def _n_blocks(n: int, per_point_bytes: int) -> int:
+    """Number of blocks the n points are split into (static)."""
+    return max(1, min(-(-n * per_point_bytes // _BLOCK_BYTES), -(-n // _MIN_BLOCK)))
+
+def _blocked_sums(Rs, betas, X, c, labels, Y_tilde, members: int = 1):
+    """`_sweep_sums` added up over blocks of points (lax.scan), so that one block's stored v_l fit _BLOCK_BYTES.
+
+    Same arguments and results as `_sweep_sums`; `members` is the size of the batch '...' of Rs."""
+    N, Q = X.shape
+    nb = _n_blocks(N, members * Rs.shape[0] * Q * X.dtype.itemsize)
+    if nb == 1:
+        return _sweep_sums(Rs, betas, X, c, labels, Y_tilde)
+    B = -(-N // nb)
+    pad = nb * B - N
+    blocks = (jnp.pad(X, ((0, pad), (0, 0))).reshape(nb, B, Q), jnp.pad(c, (0, pad)).reshape(nb, B),
+              jnp.pad(labels, (0, pad)).reshape(nb, B))
+    def add_block(acc, blk):
+        K, db = _sweep_sums(Rs, betas, *blk, Y_tilde)
+        return (acc[0] + K, acc[1] + db), None
+    (K, db), _ = lax.scan(add_block, (jnp.zeros_like(Rs), jnp.zeros_like(betas)), blocks)
+    return K, db
+
+def _velocities(Rs, K, db):
+    """(Omega_l R_l, R_l^T db_l) with Omega_l = -(K_l - K_l^T)/2 = -sum_i c_i [H^(l), M_l], Eqs. (5.5)-(5.7)."""
+    Omega = -0.5 * (K - jnp.swapaxes(K, -1, -2))
+    return Omega @ Rs, jnp.einsum("...i,...ik->...k", db, Rs)
 
 @jax.jit
-def general_velocity_autodiff(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                              Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq. (2.26) projected to the tangent space of O(Q)^L.
+def general_velocity(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
+                     Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Velocities of the gradient flow of Theorem 5.1: dbetas = -dC/dbeta (corrected Eq. (5.4)) and
+    dRs[l] = Omega_l R_l with Omega_l = -sum_j mean_{i in j} [H^(l), M_{l,j}], Eqs. (5.5)-(5.7).
 
-    Same arguments and result shapes as `general_velocity`."""
-    gR, gb = jax.grad(general_cost, argnums=(0, 1))(Rs, betas, X, labels, Y_tilde)
-    return projected_velocity(Rs, gR, gb)
+    Evaluated right to left: one forward sweep storing v_l = R_l (z_l + beta^(l)), one backward recursion for
+    R_l (P+_{l+1,L})^T (T(x) - y~), about 4 N L Q^2 multiply-adds, over blocks of points. Rs (L, Q, Q) orthogonal,
+    betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)  ->  (dRs (L, Q, Q), dbetas (L, Q))."""
+    c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
+    return _velocities(Rs, *_blocked_sums(Rs, betas, X, c, labels, Y_tilde))
+
+# %% ../nbs/06_general.ipynb #c017b
+@jax.jit
+def general_velocity_ensemble(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
+                              Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected) for M initial conditions on the same data.
+
+    Rs (M, L, Q, Q) orthogonal, betas (M, L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs (M, L, Q, Q),
+    dbetas (M, L, Q)), the values of jax.vmap(general_velocity, in_axes=(0, 0, None, None, None)). Members run in
+    chunks whose stored v_l fit _BLOCK_BYTES; in a chunk each step is one batched product over the members."""
+    M, L, Q = betas.shape
+    c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
+    m = max(1, min(M, _BLOCK_BYTES // (X.shape[0] * L * Q * X.dtype.itemsize)))     # members per chunk
+    nc = -(-M // m)
+    pad = nc * m - M                                                                  # pad < m <= M
+    chunks = lambda A: jnp.concatenate([A, A[:pad]]).reshape((nc, m) + A.shape[1:]).swapaxes(1, 2)
+    K, db = lax.map(lambda Rb: _blocked_sums(*Rb, X, c, labels, Y_tilde, members=m), (chunks(Rs), chunks(betas)))
+    unchunk = lambda A: A.swapaxes(1, 2).reshape((nc * m,) + A.shape[1:2] + A.shape[3:])[:M]
+    return _velocities(Rs, unchunk(K), unchunk(db))
 
 # %% ../nbs/06_general.ipynb #c019
 @partial(jax.jit, static_argnames="printed")
@@ -242,14 +335,6 @@ def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
     ok_raw = np.all(raw > margin, axis=-1) | ~other
     ok_run = np.all(run > margin, axis=-1) | ~other
     return bool(np.all(ok_raw) and np.all(ok_run))
-
-def single_cluster_velocity_autodiff(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """Reference single-layer velocity (Theorem 3.2, Eqs. (3.19)-(3.22)): jax.grad of 1/2 mean_i |tau_{R,beta}(x_i) - y~|^2
-    projected to the tangent space. R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,))."""
-    cost = lambda R, b: 0.5 * jnp.mean(jnp.sum((orthogonal_truncation_map(R, b, X) - y_tilde) ** 2, axis=-1))
-    gR, gb = jax.grad(cost, argnums=(0, 1))(R, beta)
-    dR, db = projected_velocity(R[None], gR[None], gb[None])
-    return dR[0], db[0]
 
 # %% ../nbs/06_general.ipynb #c030
 def check_general_inputs(Rs, betas, X, labels, Y_tilde):

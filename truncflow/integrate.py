@@ -11,46 +11,16 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from .network import orthogonal_truncation_map
+from .lie import skew
+from .solvers import RKMK4, rkmk_step, fixed_steps
+from .separated import separated_velocity, separated_cost
 from .validate import as_array, check_orthogonal, check_positive, check_positive_int, check_same_dim
 
 # %% auto #0
-__all__ = ['STATUS_MEANING', 'reference_cost', 'reference_velocity', 'default_velocity', 'default_cost', 'face_values',
-           'truncation_pattern', 'expm_skew', 'rkmk4_step', 'euler_step', 'fixed_R_velocity', 'fixed_step_final',
+__all__ = ['STATUS_MEANING', 'face_values', 'truncation_pattern', 'velocity_field', 'fixed_R_velocity', 'fixed_step_final',
            'fixed_step', 'FlowSolution', 'integrate_core', 'integrate_separated', 'face_rates']
 
 # %% ../nbs/04_integrate.ipynb #c006
-def reference_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """C(R, beta) = 1/2 mean_i |tau_{R,beta}(x_i) - y~|^2, one cluster of Eq. (3.6). R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,)."""
-    d = orthogonal_truncation_map(R, beta, X) - y_tilde
-    return 0.5 * jnp.mean(jnp.sum(d * d, axis=-1))
-
-def reference_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """Gradient-flow velocity by automatic differentiation, Eqs. (3.19)-(3.22): returns (dR (Q, Q), dbeta (Q,)).
-
-    dbeta = -dC/dbeta and dR = Omega R with Omega = -pi_-((dC/dR) R^T), pi_-(A) = (A - A^T)/2, Eq. (3.20)."""
-    GR, Gb = jax.grad(reference_cost, argnums=(0, 1))(R, beta, X, y_tilde)
-    A = GR @ R.T
-    Omega = -0.5 * (A - A.T)
-    return Omega @ R, -Gb
-
-def default_velocity() -> Callable:
-    """`truncflow.separated.separated_velocity` when that module exists, else `reference_velocity`."""
-    try:
-        from truncflow.separated import separated_velocity
-        return separated_velocity
-    except ImportError:
-        return reference_velocity
-
-def default_cost() -> Callable:
-    """`truncflow.separated.separated_cost` when that module exists, else `reference_cost`."""
-    try:
-        from truncflow.separated import separated_cost
-        return separated_cost
-    except ImportError:
-        return reference_cost
-
-# %% ../nbs/04_integrate.ipynb #c010
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """g_{i,r} = (R (x_i + beta))_r, whose zero set is the sector faces of Eq. (3.40). -> (N, Q)."""
     return (X + beta) @ R.T
@@ -59,119 +29,54 @@ def truncation_pattern(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array
     """Boolean (N, Q): coordinate r of point i is truncated, g_{i,r} <= 0 (h(0) = 0), Eq. (3.40)."""
     return face_values(R, beta, X) <= 0
 
-# %% ../nbs/04_integrate.ipynb #c012
-def _solve_near_identity(M, B):
-    """Solve M X = B by Gauss-Jordan elimination without pivoting (M close to the identity, as in `expm_skew`)."""
-    def col(k, MB):
-        M, B = MB
-        p = M[k, k]
-        rk, bk = M[k] / p, B[k] / p
-        f = M[:, k].at[k].set(0.0)
-        M = (M - f[:, None] * rk[None]).at[k].set(rk)
-        B = (B - f[:, None] * bk[None]).at[k].set(bk)
-        return M, B
-    return lax.fori_loop(0, M.shape[-1], col, (M, B))[1]
+# %% ../nbs/04_integrate.ipynb #c008
+def velocity_field(vel: Callable, X: jax.Array, y_tilde: jax.Array) -> Callable:
+    """The field (R, beta) -> (Omega, dbeta) of a velocity vel(R, beta, X, y_tilde) -> (dR, dbeta), for the solvers
+    of truncflow.solvers: Omega = pi_-(dR R^T), re-projected onto o(Q), Eqs. (3.36)-(3.37)."""
+    def field(R, beta):
+        dR, db = vel(R, beta, X, y_tilde)
+        return skew(dR @ R.T), db
+    return field
 
-def expm_skew(A: jax.Array) -> jax.Array:
-    """exp(A) for a skew matrix A (Q, Q): diagonal Pade (6, 6) with scaling and squaring.
+def _rkmk4(vp, R, beta, h):
+    """RKMK4 step for a field vp(R, beta) -> (Omega, dbeta, pattern (N, Q)). Returns (R1, beta1, pats (5, N, Q)):
+    the patterns at the four stages (stage 0 is the start state) and at the end state."""
+    st = rkmk_step(vp, RKMK4, R, beta, h, has_aux=True)
+    return st.R, st.x, jnp.concatenate([st.stage_aux, vp(st.R, st.x)[2][None]])
 
-    p(A) p(-A)^{-1} with p(-A) = p(A)^T is orthogonal in exact arithmetic, so the result is orthogonal to rounding."""
-    nrm = jnp.max(jnp.sum(jnp.abs(A), axis=-1))
-    s = jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(nrm, 1e-300) / 0.5))).astype(jnp.int32)
-    B = A / (2.0 ** s).astype(A.dtype)
-    I = jnp.eye(A.shape[-1], dtype=A.dtype)
-    c = (1.0, 1 / 2, 5 / 44, 1 / 66, 1 / 792, 1 / 15840, 1 / 665280)
-    B2 = B @ B
-    B4 = B2 @ B2
-    B6 = B4 @ B2
-    U = B @ (c[1] * I + c[3] * B2 + c[5] * B4)
-    V = c[0] * I + c[2] * B2 + c[4] * B4 + c[6] * B6
-    E = _solve_near_identity(V - U, V + U)   # ||B|| <= 1/2: V - U is close to 1
-    return lax.fori_loop(0, s, lambda _, M: M @ M, E)
+def _euler(vel, X, y_tilde):
+    """Naive explicit Euler on the matrix entries, R + h dR (leaves O(Q)): for comparison only."""
+    def step(R, beta, h):
+        dR, db = vel(R, beta, X, y_tilde)
+        return R + h * dR, beta + h * db
+    return step
 
-def _skew(A):
-    return 0.5 * (A - jnp.swapaxes(A, -1, -2))
-
-def _comm(A, B):
-    return A @ B - B @ A
-
-def _dexpinv(u, k):
-    """dexp_u^{-1}(k) truncated after the Bernoulli term B_2 (exact to O(h^5) for u, k = O(h))."""
-    c = _comm(u, k)
-    return k - 0.5 * c + _comm(u, c) / 12.0
-
-# %% ../nbs/04_integrate.ipynb #c016
-def _omega(vel, R, beta, X, y):
-    dR, db = vel(R, beta, X, y)
-    return _skew(dR @ R.T), db
-
-_RK4_A = ((0.0, 0.0, 0.0, 0.0), (0.5, 0.0, 0.0, 0.0), (0.0, 0.5, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0),
-          (1 / 6, 1 / 3, 1 / 3, 1 / 6))   # classical RK4: stage rows a_ij, last row the weights b_j
-
-def rkmk4_step(vel: Callable, R, beta, X, y_tilde, h):
-    """One Runge-Kutta-Munthe-Kaas step of order 4 (classical RK4 tableau) for Eqs. (3.36)-(3.37) on O(Q) x R^Q.
-
-    Stage i: u_i = sum_j a_ij k_j (skew), R_i = exp(u_i) R, beta_i = beta + sum_j a_ij l_j,
-    k_i = dexp^{-1}_{u_i}(h Omega(R_i, beta_i)), l_i = h dbeta(R_i, beta_i); the new R = exp(sum_j b_j k_j) R is
-    orthogonal up to rounding. Returns (R1 (Q, Q), beta1 (Q,), pats (5, N, Q)): the truncation patterns at the start
-    state (stage 0, u_0 = 0), at the 3 inner stages, and at the end state (R1, beta1)."""
-    def vp(Ri, bi):
-        O, db = _omega(vel, Ri, bi, X, y_tilde)
-        return O, db, truncation_pattern(Ri, bi, X)
-    return _rkmk4(vp, R, beta, h, X.shape)
-
-def _rkmk4(vp, R, beta, h, pshape):
-    """RKMK4 step for a field vp(R, beta) -> (Omega, dbeta, pattern of shape pshape)."""
-    A = jnp.asarray(_RK4_A, R.dtype)
-    Q = R.shape[-1]
-    def stage(i, c):
-        K, L, pats, _, _ = c
-        u = _skew(jnp.tensordot(A[i], K, axes=1))
-        Ri = expm_skew(u) @ R
-        bi = beta + A[i] @ L
-        O, db, pat = vp(Ri, bi)
-        pats = pats.at[i].set(pat)
-        j = jnp.minimum(i, 3)
-        K = K.at[j].set(jnp.where(i < 4, _dexpinv(u, h * O), K[j]))
-        L = L.at[j].set(jnp.where(i < 4, h * db, L[j]))
-        return K, L, pats, Ri, bi
-    init = (jnp.zeros((4, Q, Q), R.dtype), jnp.zeros((4, Q), beta.dtype),
-            jnp.zeros((5,) + tuple(pshape), bool), R, beta)
-    _, _, pats, R1, beta1 = lax.fori_loop(0, 5, stage, init)
-    return R1, beta1, pats
-
-def euler_step(vel: Callable, R, beta, X, y_tilde, h):
-    """Naive explicit Euler on the matrix entries: R + h dR (leaves O(Q)), beta + h dbeta."""
-    dR, db = vel(R, beta, X, y_tilde)
-    return R + h * dR, beta + h * db
+def _fixed_stepper(vel, X, y_tilde, method):
+    if method not in ("rkmk4", "euler"):
+        raise ValueError(f"method: expected 'rkmk4' or 'euler', got {method!r}")
+    if method == "euler":
+        return _euler(vel, X, y_tilde)
+    return lambda R, b, h: rkmk_step(velocity_field(vel, X, y_tilde), RKMK4, R, b, h)[:2]
 
 def fixed_R_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
     """The flow with R frozen (Omega = 0), Eq. (4.38): (0, -R^T J_0^perp R (beta + y~)), J_0^perp = diag(n_r / N), Eq. (3.39)."""
     Jp = jnp.mean((face_values(R, beta, X) <= 0).astype(R.dtype), axis=0)   # (jnp.mean of bools is float32)
     return jnp.zeros_like(R), -(Jp * (R @ (beta + y_tilde))) @ R
 
+# %% ../nbs/04_integrate.ipynb #c009
 def fixed_step_final(vel: Callable, R0, beta0, X, y_tilde, h, n_steps, method: str = "rkmk4"):
-    """Final state after `n_steps` (may be traced) fixed steps of size h, without event handling."""
-    def body(_, c):
-        R, b = c
-        if method == "rkmk4":
-            return rkmk4_step(vel, R, b, X, y_tilde, h)[:2]
-        return euler_step(vel, R, b, X, y_tilde, h)
-    return lax.fori_loop(0, n_steps, body, (R0, beta0))
+    """Final state (R (Q, Q), beta (Q,)) after `n_steps` (may be traced) fixed steps of size h, no event handling;
+    method 'rkmk4' (truncflow.solvers.RKMK4) or 'euler' (naive, on the entries: for comparison)."""
+    step = _fixed_stepper(vel, X, y_tilde, method)
+    return lax.fori_loop(0, n_steps, lambda _, c: step(*c, h), (R0, beta0))
 
 def fixed_step(vel: Callable, R0, beta0, X, y_tilde, h, n_steps: int, method: str = "rkmk4"):
-    """Fixed-step integration with `n_steps` steps of size h (no event handling); returns (Rs, betas) (n_steps+1, ...)."""
-    def body(c, _):
-        R, b = c
-        if method == "rkmk4":
-            R, b, _ = rkmk4_step(vel, R, b, X, y_tilde, h)
-        else:
-            R, b = euler_step(vel, R, b, X, y_tilde, h)
-        return (R, b), (R, b)
-    _, (Rs, bs) = lax.scan(body, (R0, beta0), None, length=n_steps)
-    return jnp.concatenate([R0[None], Rs]), jnp.concatenate([beta0[None], bs])
+    """Fixed-step integration with `n_steps` steps of size h (no event handling), by the driver
+    truncflow.solvers.fixed_steps. Returns (Rs (n_steps + 1, Q, Q), betas (n_steps + 1, Q)), the states at every step."""
+    sol = fixed_steps(_fixed_stepper(vel, X, y_tilde, method), R0, beta0, h, n_steps)
+    return sol.saves
 
-# %% ../nbs/04_integrate.ipynb #c023
+# %% ../nbs/04_integrate.ipynb #c016
 class FlowSolution(NamedTuple):
     """Output of `integrate_separated`. Arrays gain a leading ensemble axis when the initial state is batched."""
     ts: jax.Array            # (S,) save times
@@ -253,15 +158,15 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         def vp(R, b):
             P = truncation_pattern(R, b, X)
             if max_sliding == 0:
-                O, db = _omega(vel, R, b, X, y_tilde)
+                O, db = velocity_field(vel, X, y_tilde)(R, b)
                 return O, db, P
             def sliding(_):
                 dR, db, a, valid, idx = slide(R, b, sl)
                 inside = (a >= -a_tol) & (a <= 1 + a_tol) | ~valid
                 ok = jnp.ones(N * Q, bool).at[idx].set(inside).reshape(N, Q)
-                return _skew(dR @ R.T), db, jnp.where(sl, ok, P)
+                return skew(dR @ R.T), db, jnp.where(sl, ok, P)
             def plain(_):
-                O, db = _omega(vel, R, b, X, y_tilde)
+                O, db = velocity_field(vel, X, y_tilde)(R, b)
                 return O, db, P
             return lax.cond(jnp.any(sl), sliding, plain, None)
         return vp
@@ -276,7 +181,7 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
             Rm, bm, cl = c
             Rs = jnp.where(i == 2, Rm, R)
             bs = jnp.where(i == 2, bm, b)
-            R1, b1, pats = _rkmk4(vp, Rs, bs, jnp.where(i == 0, h, 0.5 * h), (N, Q))
+            R1, b1, pats = _rkmk4(vp, Rs, bs, jnp.where(i == 0, h, 0.5 * h))
             return (R1, b1, cl & jnp.all(pats == P)), (R1, b1)
         (Rb, bb, clean), (Rs, bs) = lax.scan(sub, (R, b, jnp.ones((), bool)), jnp.arange(3))
         return Rb, bb, clean, _err_norm(Rs[0], bs[0], Rb, bb, rtol, atol)
@@ -412,7 +317,7 @@ def integrate_core(R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event
                           max_steps, max_events, max_sliding)
     return _sort_events(sol)
 
-# %% ../nbs/04_integrate.ipynb #c024
+# %% ../nbs/04_integrate.ipynb #c017
 def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: int = 101,
                         rtol: float = 1e-10, atol: float = 1e-12, h0: float | None = None,
                         event_tol: float = 1e-12, max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 2,
@@ -457,8 +362,8 @@ def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: 
     if np.any(np.diff(save_at) <= 0) or save_at[0] < t0 or save_at[-1] > t1:
         raise ValueError(f"save_at: must be strictly increasing inside t_span {(t0, t1)}")
     h0 = min(0.01, (t1 - t0) / 20) if h0 is None else check_positive("h0", h0)
-    velocity = default_velocity() if velocity is None else velocity
-    cost = default_cost() if cost is None else cost
+    velocity = separated_velocity if velocity is None else velocity
+    cost = separated_cost if cost is None else cost
     if not callable(velocity):
         raise ValueError(f"velocity: expected a function (R, beta, X, y_tilde) -> (dR, dbeta), got {velocity!r}")
     if not callable(cost):

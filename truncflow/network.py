@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from .validate import (as_array, check_invertible, check_orthogonal, check_labels,
                                 check_positive_int, check_positive, check_same_dim)
+from .lie import haar_orthogonal
 
 # %% auto #0
 __all__ = ['UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'hidden_layers', 'network_output', 'random_orthogonal',
@@ -47,11 +48,12 @@ def network_output(Ws: jax.Array, bs: jax.Array, W_out: jax.Array, b_out: jax.Ar
 
 # %% ../nbs/01_network.ipynb #c008
 def random_orthogonal(key: jax.Array, Q: int, *, batch: tuple = ()) -> jax.Array:
-    """A Haar-distributed random orthogonal matrix `(*batch, Q, Q)` (QR of a Gaussian matrix, signs fixed)."""
+    """A Haar-distributed random orthogonal matrix `(*batch, Q, Q)`: `truncflow.lie.haar_orthogonal` (the Q factor of
+    the QR decomposition of a Gaussian matrix, with positive diagonal), after checking Q and batch."""
     Q = check_positive_int("Q", Q)
-    A = jax.random.normal(key, (*batch, Q, Q))
-    q, r = jnp.linalg.qr(A)
-    return q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    if not all(isinstance(b, (int, np.integer)) and b >= 0 for b in tuple(batch)):
+        raise ValueError(f"batch: expected a tuple of non-negative integers, got {batch!r}")
+    return haar_orthogonal(key, Q, batch=tuple(batch))
 
 def random_network(key: jax.Array, Q: int, L: int, *, smin: float = 0.5, smax: float = 1.5,
                    bias_scale: float = 0.5) -> tuple[jax.Array, jax.Array]:

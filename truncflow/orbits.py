@@ -9,6 +9,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from .validate import as_array, check_orthogonal, check_same_dim
+from .lie import rotation
 
 # %% auto #0
 __all__ = ['sector_bias', 'equilibrium_kind', 'BiasKnots', 'bias_knots', 'exact_bias_core', 'truncation_times_core', 'BiasEvents',
@@ -178,7 +179,7 @@ def fixed_R_events(R, beta0, X, y_tilde):
     truncation, -1 untruncation; unused slots have time inf and kind 0. Each array (N Q,)."""
     return _fixed_events_jit(*_check_fixed(R, beta0, X, y_tilde))
 
-# %% ../nbs/05_orbits.ipynb #c023
+# %% ../nbs/05_orbits.ipynb #c025
 class Prop42Constants(NamedTuple):
     """Constants of Proposition 4.2: eta1' of Eq. (4.13) and the three versions of eta2 (printed (4.13), printed
     (4.32), and the one the proof (4.29)-(4.30) supports); `s1_bound` is the bound (4.30) on the collapse time."""
@@ -195,10 +196,6 @@ def prop42_constants(eta0: float, eta1: float, gamma: float, b_norm0: float) -> 
     return Prop42Constants(eta1p, eta1 / (1 - eta0 - eta1p) * L, eta1p / (1 - eta0 - eta1) * L,
                            eta1p / (1 - eta0 - eta1p) * L, L / (1 - eta0 - eta1p))
 
-def _rot2(phi):
-    c, s = np.cos(phi), np.sin(phi)
-    return np.array([[c, -s], [s, c]])
-
 def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: float, *, eta2: float | None = None,
                       n_angles: int = 41, n_radii: int = 12, n_dirs: int = 48) -> dict:
     """Check hypotheses Eqs. (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid: rotations R = R(phi) R0 with
@@ -214,7 +211,7 @@ def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: fl
     k = prop42_constants(eta0, eta1, gamma, d)
     eta2 = max(k.eta2_413, k.eta2_432, k.eta2_proof) if eta2 is None else eta2
     phimax = 2 * np.arcsin(min(1.0, eta2 / 2))
-    Rs = np.stack([_rot2(p) @ R0 for p in np.linspace(-phimax, phimax, n_angles)])       # (A, 2, 2)
+    Rs = np.stack([np.asarray(rotation(-p)) @ R0 for p in np.linspace(-phimax, phimax, n_angles)])       # (A, 2, 2)
     ang = np.linspace(0, 2 * np.pi, n_dirs, endpoint=False)
     dirs = np.stack([np.cos(ang), np.sin(ang)], -1)
     def ball(radius):
@@ -239,7 +236,7 @@ def prop42_example(key: jax.Array | None = None, n_main: int = 97, radius: float
     |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i - y~) the cluster sits
     at (-2.5, -2.5) and the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
     key = jax.random.PRNGKey(0) if key is None else key
-    R0 = jnp.asarray(_rot2(phi0))
+    R0 = jnp.asarray(rotation(-phi0))
     y_tilde = jnp.asarray([0.5, -0.3])
     u = jax.random.normal(key, (n_main, 2))
     r = radius * jnp.sqrt(jax.random.uniform(jax.random.fold_in(key, 1), (n_main, 1)))

@@ -9,6 +9,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib import animation
 from .network import truncation_map, truncation_state, UNTRUNCATED, PARTIAL, FULL
+from . import lie
 
 # %% auto #0
 __all__ = ['OKABE_ITO', 'STATE_COLORS', 'STATE_NAMES', 'CLUSTER_COLORS', 'plot_sectors', 'plot_sectors_3d', 'plot_cost',
@@ -142,9 +143,8 @@ def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: i
 def rotation_angle(R) -> np.ndarray:
     """Rotation angle theta of R = [[cos, sin], [-sin, cos]] (Q = 2), unwrapped along a time axis. R (..., 2, 2).
 
-    The book's convention (`truncflow.widgets.rotation`, the index): the sector edges R^T e_r turn by +theta."""
-    R = np.asarray(R)
-    theta = np.arctan2(R[..., 0, 1], R[..., 0, 0])
+    The book's one convention, `truncflow.lie.rotation`: the sector edges R^T e_r turn by +theta."""
+    theta = np.asarray(lie.rotation_angle(np.asarray(R)))
     return np.unwrap(theta, axis=0) if theta.ndim else theta      # one matrix: nothing to unwrap
 
 def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):

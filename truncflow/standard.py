@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from .validate import as_array, check_square, check_positive, check_positive_int
+from .solvers import RKMK4, rkmk_step, implicit_midpoint_step
 
 # %% auto #0
 __all__ = ['collapsed_error', 'collapsed_cost', 'collapsed_velocity', 'error_velocity', 'conserved_quantity', 'spectral_gap',
-           'rk4_step', 'midpoint_step', 'rk4_trajectory', 'midpoint_trajectory', 'collapsed_flow',
-           'integrate_collapsed', 'propagator_velocity', 'collapsed_propagators', 'propagated_error', 'cost_bound',
-           'extended_targets', 'clustered_cost', 'clustered_velocity', 'clustered_solution_core', 'clustered_solution',
-           'clustered_limit', 'right_inverse', 'range_projector']
+           'rk4_trajectory', 'midpoint_trajectory', 'collapsed_flow', 'integrate_collapsed', 'propagator_velocity',
+           'collapsed_propagators', 'propagated_error', 'cost_bound', 'extended_targets', 'clustered_cost',
+           'clustered_velocity', 'clustered_solution_core', 'clustered_solution', 'clustered_limit', 'right_inverse',
+           'range_projector']
 
 # %% ../nbs/07_standard.ipynb #c006
 def collapsed_error(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
@@ -53,24 +54,11 @@ def spectral_gap(B: jax.Array, W: jax.Array) -> jax.Array:
     return jnp.maximum(jnp.maximum(lam[0], -lam[-1]), 0)
 
 # %% ../nbs/07_standard.ipynb #c016
-def _axpy(a, x, y):
-    return jax.tree_util.tree_map(lambda u, v: v + a * u, x, y)
+def _rk4(f, y, dt):
+    """Classical RK4 for dy/ds = f(y) on a pytree: truncflow.solvers' RKMK4 tableau on a vector space (R = None)."""
+    return rkmk_step(lambda R, x: (None, f(x)), RKMK4, None, y, dt).x
 
-def rk4_step(f, y, dt):
-    """One classical Runge-Kutta step for dy/ds = f(y); y any pytree of arrays."""
-    k1 = f(y)
-    k2 = f(_axpy(dt / 2, k1, y))
-    k3 = f(_axpy(dt / 2, k2, y))
-    k4 = f(_axpy(dt, k3, y))
-    return jax.tree_util.tree_map(lambda y0, a, b, c, d: y0 + dt / 6 * (a + 2 * b + 2 * c + d), y, k1, k2, k3, k4)
-
-def midpoint_step(f, y, dt, iters: int = 12):
-    """One implicit-midpoint step y1 = y + dt f((y + y1)/2), solved by `iters` fixed-point iterations."""
-    def body(_, y1):
-        return _axpy(dt, f(jax.tree_util.tree_map(lambda a, b: (a + b) / 2, y, y1)), y)
-    return lax.fori_loop(0, iters, body, _axpy(dt, f(y), y))
-
-def rk4_trajectory(f, y0, dt, n_save: int, save_every: int = 1, step=rk4_step):
+def rk4_trajectory(f, y0, dt, n_save: int, save_every: int = 1, step=_rk4):
     """Integrate dy/ds = f(y) with a fixed step `dt`; returns the states at s = k*dt*save_every, k = 0..n_save,
     stacked along a new leading axis (length n_save + 1). `n_save` must be static; `save_every` may be traced."""
     def inner(y, _):
@@ -81,7 +69,7 @@ def rk4_trajectory(f, y0, dt, n_save: int, save_every: int = 1, step=rk4_step):
 
 def midpoint_trajectory(f, y0, dt, n_save: int, save_every: int = 1):
     """Like `rk4_trajectory`, with the implicit midpoint rule (conserves quadratic invariants such as Eq. (8.21))."""
-    return rk4_trajectory(f, y0, dt, n_save, save_every, step=midpoint_step)
+    return rk4_trajectory(f, y0, dt, n_save, save_every, step=implicit_midpoint_step)
 
 @partial(jax.jit, static_argnames=("n_save", "method"))
 def collapsed_flow(B0, W0, Y, dt, n_save: int, save_every: int = 1, method: str = "rk4"):

@@ -11,24 +11,17 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 from .network import (orthogonal_truncation_map, composed_truncation, clustered_data,
                                truncation_state, cluster_weights)
-from .validate import as_array, check_labels
+from .validate import as_array, check_labels, optional_import
 from .plot import plot_sectors, STATE_COLORS, CLUSTER_COLORS, OKABE_ITO
 from .separated import separated_velocity
 from .general import general_velocity
+from .lie import skew, rotation, rotation_angle
+from .solvers import LIE_EULER, rkmk_step
 
 # %% auto #0
-__all__ = ['PRESETS', 'rotation', 'angle', 'preset_data', 'total_cost', 'make_flow_step', 'Explorer']
+__all__ = ['PRESETS', 'preset_data', 'total_cost', 'make_flow_step', 'Explorer']
 
 # %% ../nbs/21_widgets.ipynb #c005
-def rotation(theta) -> jax.Array:
-    """R(theta) = [[cos, sin], [-sin, cos]] in SO(2); the sector edges R^T e_r turn by +theta."""
-    c, s = jnp.cos(theta), jnp.sin(theta)
-    return jnp.array([[c, s], [-s, c]])
-
-def angle(R) -> jax.Array:
-    """Inverse of `rotation`: theta with R = rotation(theta), for R in SO(2)."""
-    return jnp.arctan2(R[0, 1], R[0, 0])
-
 PRESETS = {
     "two clusters": dict(centers=[[-1.0, 1.0], [1.2, -0.8]], radius=0.7),
     "three clusters": dict(centers=[[0.0, 1.6], [-1.4, -0.8], [1.4, -0.8]], radius=0.6),
@@ -51,24 +44,24 @@ def total_cost(mode_general: bool, Rs, betas, X, labels, Yt):
     return 0.5 * jnp.sum(w * jnp.sum((T - Yt[labels]) ** 2, axis=-1))
 
 def make_flow_step(mode: str, velocity=None):
-    """A jitted step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the chosen flow.
+    """A jitted Lie-Euler step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the chosen flow.
 
     mode 'separated': layer l moves with cluster l only (Theorem 3.2); 'general': all layers, all clusters (Theorem 5.1)."""
-    vs, vg = separated_velocity, general_velocity
     if mode == "separated":
-        v = velocity or vs
-        def step(Rs, betas, X, labels, Yt, h):
+        v = velocity or separated_velocity
+        def velocities(Rs, betas, X, labels, Yt):
             def one(R, beta, y, l):   # the velocity of cluster l alone, with static shapes (jittable)
                 return _masked_separated(v, R, beta, X, labels == l, y)
-            dRs, dbs = jax.vmap(one)(Rs, betas, Yt, jnp.arange(Rs.shape[0]))
-            return _advance(Rs, betas, dRs, dbs, h)
+            return jax.vmap(one)(Rs, betas, Yt, jnp.arange(Rs.shape[0]))
     elif mode == "general":
-        v = velocity or vg
-        def step(Rs, betas, X, labels, Yt, h):
-            dRs, dbs = v(Rs, betas, X, labels, Yt)
-            return _advance(Rs, betas, dRs, dbs, h)
+        velocities = velocity or general_velocity
     else:
         raise ValueError(f"mode: expected 'separated' or 'general', got {mode!r}")
+    def step(Rs, betas, X, labels, Yt, h):
+        def field(Rs, betas):
+            dRs, dbs = velocities(Rs, betas, X, labels, Yt)
+            return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbs
+        return rkmk_step(field, LIE_EULER, Rs, betas, h)[:2]      # R <- exp(h Omega) R: truncflow.solvers
     return jax.jit(step)
 
 def _masked_separated(v, R, beta, X, mask, y):
@@ -83,9 +76,6 @@ def _masked_separated(v, R, beta, X, mask, y):
     # average over all N rows = (n * true + (N - n) * first-point velocity) / N
     return (N * dR - (N - n) * dR1) / n, (N * db - (N - n) * db1) / n
 
-def _advance(Rs, betas, dRs, dbs, h):
-    Omegas = dRs @ jnp.swapaxes(Rs, -1, -2)
-    return jax.vmap(jax.scipy.linalg.expm)(h * Omegas) @ Rs, betas + h * dbs
 
 # %% ../nbs/21_widgets.ipynb #c009
 class Explorer:
@@ -98,7 +88,7 @@ class Explorer:
     def __init__(self, X, labels, targets, *, thetas=None, betas=None, mode: str = "separated"):
         if not (isinstance(mode, str) and mode in self.MODES):
             raise ValueError(f"mode: expected one of {list(self.MODES)}, got {mode!r}")
-        import ipywidgets as w
+        w = optional_import("ipywidgets", "widgets", needed_by="truncflow.widgets.Explorer")
         self.X = as_array("X", X, ndim=2)
         if self.X.shape[1] != 2:
             raise ValueError(f"X: the explorer works in Q = 2, got points of dimension {self.X.shape[1]}")
@@ -176,7 +166,7 @@ class Explorer:
         f = self._steps[self.w_mode.value]
         for _ in range(n):
             Rs, betas = f(Rs, betas, self.X, self.labels, self.targets, self.w_h.value)
-        self.thetas = np.asarray(jax.vmap(angle)(Rs))
+        self.thetas = np.asarray(rotation_angle(Rs))
         self.betas = np.array(betas)
         self._load_layer()
         self.redraw()
