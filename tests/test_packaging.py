@@ -42,9 +42,6 @@ def test_python_m_truncflow_cli_help():
     assert all(c in r.stdout for c in ("sweep", "report", "example-config", "--version"))
 
 
-@pytest.mark.xfail(not (ROOT / "truncflow" / "__main__.py").exists(), strict=True,
-                   reason="truncflow/__main__.py does not exist: nbdev 3 cannot export a second module from "
-                          "nbs/31_cli.ipynb without appending to it on every export (see CONTRIBUTING.md)")
 def test_python_m_truncflow_help():
     r = run([sys.executable, "-m", "truncflow", "--help"])
     assert r.returncode == 0, r.stderr

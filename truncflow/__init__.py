@@ -6,7 +6,7 @@
 __all__ = ['PUBLIC_API']
 
 # %% ../nbs/98_api.ipynb #c002
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The curated top level: module -> the names a reader of the paper uses. Loaded on first use (PEP 562).
 PUBLIC_API = {

@@ -154,7 +154,12 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         if not resume:
             raise FileExistsError(f"out_dir: {out_dir} already holds a sweep; resume it or choose another directory")
         if man.get("format") != SWEEP_FORMAT:
-            raise ValueError(f"out_dir: {out_dir}/manifest.json is not a {SWEEP_FORMAT} manifest")
+            why = (" (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
+                   "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
+                   if man.get("format") == "truncflow-sweep/1" else "")
+            raise ValueError(f"out_dir: {out_dir}/manifest.json is a {man.get('format')!r} sweep, this truncflow "
+                             f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
+                             f"directory")
         if man["config"] != cfg:
             raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}")
         chunk_size = man["chunk_size"]
