@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_integrate.ipynb #c002
 from __future__ import annotations
+from enum import IntEnum
 from typing import Callable, NamedTuple
 import functools
 import warnings
@@ -18,7 +19,8 @@ from .validate import as_array, check_orthogonal, check_positive, check_positive
 
 # %% auto #0
 __all__ = ['STATUS_MEANING', 'face_values', 'truncation_pattern', 'velocity_field', 'fixed_R_velocity', 'fixed_step_final',
-           'fixed_step', 'FlowSolution', 'integrate_core', 'integrate_separated', 'face_rates']
+           'fixed_step', 'FlowSolution', 'Status', 'Mode', 'LoopState', 'integrate_core', 'integrate_separated',
+           'face_rates']
 
 # %% ../nbs/04_integrate.ipynb #c006
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
@@ -98,11 +100,38 @@ class FlowSolution(NamedTuple):
     event_kind: jax.Array    # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
                              # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
 
-STATUS_MEANING = {0: "reached t1",
-                  1: "max_steps exhausted before t1",
-                  2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
-                     "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
-                     "(more than max_sliding faces at once, or max_sliding = 0)"}
+class Status(IntEnum):
+    """How an integration ended (FlowSolution.status); each member carries its message."""
+    FINISHED = 0        # reached t1
+    MAX_STEPS = 1       # max_steps exhausted before t1
+    CHATTERING = 2      # stopped at a face the state chatters about
+
+    @property
+    def message(self) -> str:
+        return {0: "reached t1", 1: "max_steps exhausted before t1",
+                2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
+                   "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
+                   "(more than max_sliding faces at once, or max_sliding = 0)"}[int(self)]
+
+STATUS_MEANING = {int(s): s.message for s in Status}
+
+class Mode(IntEnum):
+    """What the next trial step of the loop does."""
+    STEP = 0            # an ordinary step of the controller's size
+    BISECT = 1          # bisect the step towards the first change of the truncation pattern
+    CROSS = 2           # step across the located face with a margin of event_tol
+
+class LoopState(NamedTuple):
+    """The carry of the adaptive loop of `integrate_core`."""
+    t: jax.Array; R: jax.Array; beta: jax.Array; h: jax.Array    # time, state (Q, Q), (Q,), next trial step
+    mode: jax.Array                                           # Mode of the next trial step
+    lo: jax.Array; hi: jax.Array; h_bisect: jax.Array           # bracket [lo, hi] of fractions of h_bisect
+    k: jax.Array; Rsv: jax.Array; bsv: jax.Array                 # next save index, saved states (S, ...)
+    ev_t: jax.Array; ev_i: jax.Array; ev_r: jax.Array            # events (E,): time, point, coordinate,
+    ev_d: jax.Array; ev_k: jax.Array; n_ev: jax.Array            # direction, kind; number found
+    n_acc: jax.Array; n_rej: jax.Array                           # accepted and rejected trial steps
+    t_cross: jax.Array; n_chatter: jax.Array                     # last crossing time, crossings in a row
+    sliding: jax.Array                                           # (N, Q) faces the state slides on
 
 
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -202,19 +231,19 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         h_free = jnp.minimum(h, t_next - t)
         limited = h_free < h
         mid = 0.5 * (lo + hi)
-        h_try = jnp.where(mode == 0, h_free, jnp.where(mode == 1, mid * hb, hi * hb + event_tol))  # cross with a margin
+        h_try = jnp.where(mode == Mode.STEP, h_free, jnp.where(mode == Mode.BISECT, mid * hb, hi * hb + event_tol))
         Rb, bb, clean, err = pair(R, b, h_try, P, sl)
         fac = jnp.clip(0.9 * jnp.maximum(err, 1e-10) ** (-0.2), 0.2, 5.0)
-        normal = mode == 0
+        normal = mode == Mode.STEP
         acc_normal = normal & clean & (err <= 1.0)
         start_bis = normal & ~clean
         # bisection bookkeeping (mode 1): [lo, hi] brackets the first unclean step fraction
-        lo1 = jnp.where(mode == 1, jnp.where(clean, mid, lo), 0.0)
-        hi1 = jnp.where(mode == 1, jnp.where(clean, hi, mid), 1.0)
-        done_bis = (mode == 1) & ((hi1 - lo1) * hb <= 0.5 * event_tol)
+        lo1 = jnp.where(mode == Mode.BISECT, jnp.where(clean, mid, lo), 0.0)
+        hi1 = jnp.where(mode == Mode.BISECT, jnp.where(clean, hi, mid), 1.0)
+        done_bis = (mode == Mode.BISECT) & ((hi1 - lo1) * hb <= 0.5 * event_tol)
         to_cross = done_bis & (hi1 * hb <= event_tol)
         to_land = done_bis & ~to_cross
-        cross = mode == 2
+        cross = mode == Mode.CROSS
         accept = acc_normal | cross
         R_new = jnp.where(accept, Rb, R)
         b_new = jnp.where(accept, bb, b)
@@ -222,7 +251,8 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         h_new = jnp.where(normal & clean, jnp.where(limited & acc_normal, jnp.maximum(h, h_try * fac), h_try * fac), h)
         h_new = jnp.where(to_land, jnp.where(lo1 > 0, lo1 * hb, 0.5 * hi1 * hb), h_new)
         h_new = jnp.where(cross, jnp.maximum(hb, 4 * event_tol), h_new)
-        mode_new = jnp.where(start_bis, 1, jnp.where(to_cross, 2, jnp.where(to_land | cross, 0, mode))).astype(i32)
+        mode_new = jnp.where(start_bis, Mode.BISECT, jnp.where(to_cross, Mode.CROSS,
+                             jnp.where(to_land | cross, Mode.STEP, mode))).astype(i32)
         hb_new = jnp.where(start_bis, h_try, hb)
         lo_new = jnp.where(start_bis, 0.0, lo1)
         hi_new = jnp.where(start_bis, 1.0, hi1)
@@ -270,31 +300,33 @@ def _integrate_core(vel, cost, R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, ato
         # chattering: crossing steps following each other within `win`
         n_ch = jnp.where(cross, jnp.where(t - t_cr <= win, n_ch + 1, 0), n_ch).astype(i32)
         t_cr = jnp.where(cross, t_new, t_cr)
-        return (t_new, R_new, b_new, h_new, mode_new, lo_new, hi_new, hb_new, k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d,
-                ev_k, n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32), t_cr, n_ch, sl_new)
+        return LoopState(t_new, R_new, b_new, h_new, mode_new, lo_new, hi_new, hb_new, k, Rsv, bsv, ev_t, ev_i, ev_r,
+                         ev_d, ev_k, n_ev, n_acc + accept.astype(i32), n_rej + (~accept).astype(i32), t_cr, n_ch, sl_new)
 
     def cond(c):
-        return (c[8] < S) & (c[17] + c[18] < max_steps) & (c[20] < max_chatter)
+        return (c.k < S) & (c.n_acc + c.n_rej < max_steps) & (c.n_chatter < max_chatter)
 
     on0 = save_ts <= t0
     k0 = jnp.sum(on0).astype(i32)
     Rsv = jnp.where(on0[:, None, None], R0[None], jnp.zeros((S, Q, Q), dt))
     bsv = jnp.where(on0[:, None], beta0[None], jnp.zeros((S, Q), dt))
     z = jnp.zeros((), dt)
-    init = (t0, R0, beta0, h0, jnp.zeros((), i32), z, z + 1, h0, k0, Rsv, bsv,
+    init = LoopState(t0, R0, beta0, h0, jnp.full((), Mode.STEP, i32), z, z + 1, h0, k0, Rsv, bsv,
             jnp.full((max_events,), jnp.inf, dt), jnp.full((max_events,), -1, i32),
             jnp.full((max_events,), -1, i32), jnp.zeros((max_events,), i32), jnp.zeros((max_events,), i32),
             jnp.zeros((), i32), jnp.zeros((), i32), jnp.zeros((), i32), t0 - 2 * win - 1.0, jnp.zeros((), i32),
             jnp.zeros((N, Q), bool))
     out = lax.while_loop(cond, body, init)
-    t_end, R_end, b_end = out[:3]
-    k, Rsv, bsv, ev_t, ev_i, ev_r, ev_d, ev_k, n_ev, n_acc, n_rej, _, n_ch, _ = out[8:]
+    t_end, R_end, b_end, k, Rsv, bsv = out.t, out.R, out.beta, out.k, out.Rsv, out.bsv
+    ev_t, ev_i, ev_r, ev_d, ev_k, n_ev = out.ev_t, out.ev_i, out.ev_r, out.ev_d, out.ev_k, out.n_ev
+    n_acc, n_rej, n_ch = out.n_acc, out.n_rej, out.n_chatter
     ok = jnp.arange(S) < k
     Rsv = jnp.where(ok[:, None, None], Rsv, R_end[None])   # after an early stop: the last valid state, not NaN
     bsv = jnp.where(ok[:, None], bsv, b_end[None])
     costs = jax.vmap(lambda Ri, bi: cost(Ri, bi, X, y_tilde))(Rsv, bsv)
     success = k >= S
-    status = jnp.where(success, 0, jnp.where(n_ch >= max_chatter, 2, 1)).astype(i32)
+    status = jnp.where(success, Status.FINISHED, jnp.where(n_ch >= max_chatter, Status.CHATTERING,
+                                                           Status.MAX_STEPS)).astype(i32)
     cell = jnp.argmin(jnp.abs(face_values(R_end, b_end, X)).reshape(-1)).astype(i32)
     stop_i = jnp.where(success, -1, cell // Q).astype(i32)
     stop_r = jnp.where(success, -1, cell % Q).astype(i32)
