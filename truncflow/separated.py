@@ -4,17 +4,18 @@
 
 # %% ../nbs/03_separated.ipynb #c002
 from __future__ import annotations
+import functools
 import numpy as np
 import jax
 import jax.numpy as jnp
 from .validate import as_array, check_orthogonal, check_same_dim
+from .lie import skew, autodiff_velocity
 from .network import relu, heaviside, orthogonal_truncation_map
 from .moments import pushed_forward_points, sector_patterns, cluster_moments, ClusterMoments
 
 # %% auto #0
-__all__ = ['separated_cost', 'skew', 'separated_velocity_autodiff', 'bias_velocity', 'omega', 'omega_printed',
-           'separated_velocity', 'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs',
-           'flow_velocity']
+__all__ = ['separated_velocity_autodiff', 'separated_velocity', 'bias_velocity', 'separated_cost', 'omega', 'omega_printed',
+           'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs', 'flow_velocity']
 
 # %% ../nbs/03_separated.ipynb #c006
 def separated_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
@@ -23,22 +24,18 @@ def separated_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Arr
     R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> scalar."""
     return 0.5 * jnp.mean(jnp.sum((orthogonal_truncation_map(R, beta, X) - y_tilde) ** 2, axis=-1))
 
-def skew(A: jax.Array) -> jax.Array:
-    """pi_-(A) = (A - A^T)/2, the projection onto o(Q), Eq. (3.20). A (..., Q, Q)."""
-    return 0.5 * (A - jnp.swapaxes(A, -1, -2))
-
 # %% ../nbs/03_separated.ipynb #c009
-def separated_velocity_autodiff(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """Reference velocity from jax.grad of Eq. (3.6) and the projection of Eqs. (3.20)-(3.22).
+separated_velocity_autodiff = autodiff_velocity(separated_cost)
+separated_velocity_autodiff.__doc__ = """Reference velocity: jax.grad of Eq. (3.6) projected as in Eqs. (3.20)-(3.22).
 
-    dbeta = -dC/dbeta, Omega = -pi_-((dC/dR) R^T), dR = Omega R. -> (dR (Q, Q), dbeta (Q,))."""
-    gR, gb = jax.grad(separated_cost, argnums=(0, 1))(R, beta, X, y_tilde)
-    Om = -skew(gR @ R.T)
-    return Om @ R, -gb
+(R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,)) -> (dR = Omega R (Q, Q), dbeta = -dC/dbeta (Q,)) with
+Omega = -pi_-((dC/dR) R^T); `truncflow.lie.autodiff_velocity` of `separated_cost`."""
 
 # %% ../nbs/03_separated.ipynb #c013
 def bias_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). -> (Q,)."""
+    """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,) -> (Q,).
+
+    Under jax.vmap with X shared: one product over the points for all members (section "Under vmap")."""
     J0_perp = jnp.mean(1.0 - sector_patterns(pushed_forward_points(R, beta, X)), axis=0)   # n_r / N
     return -(J0_perp * (R @ (beta + y_tilde))) @ R
 
@@ -69,7 +66,8 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     """Closed-form gradient-flow velocity of one cluster-separated layer, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
 
     dbeta = -R^T J_0^perp R (beta + y~); dR = Omega R with Omega = mean_i [H_i, M_i - z_i z_i^T/2] skew.
-    R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)). No autodiff."""
+    R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)). No autodiff.
+    Under jax.vmap with X shared it runs as separated_velocity_ensemble (section "Under vmap")."""
     Z = (X + beta) @ R.T                                   # z_i = R (x_i + beta)
     b = R @ (beta + y_tilde)                               # b~ = R (beta + y~)
     Hd = heaviside(Z)
@@ -84,7 +82,7 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
 def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
     """separated_velocity for M initial conditions sharing one cluster, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
 
-    R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) -> (dR (M, Q, Q), dbeta (M, Q)). Same values as
+    R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) (a target per member) -> (dR (M, Q, Q), dbeta (M, Q)). Same values as
     jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but all members share two plain GEMMs over the points."""
     M, Q, _ = R.shape
     N = X.shape[0]
@@ -95,13 +93,60 @@ def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_t
     W = relu(Z) - Hd * b.reshape(-1)
     A = jnp.concatenate([X, jnp.ones((N, 1), X.dtype)], axis=1)   # [X, 1]
     S = (A.T @ W).reshape(Q + 1, M, Q) / N                        # mean_i [x_i, 1] (row) x W_i
-    h = (jnp.ones(N, X.dtype) @ Hd).reshape(M, Q) / N              # J_0 diagonals
+    h_perp = (jnp.ones(N, X.dtype) @ (1.0 - Hd)).reshape(M, Q) / N  # J_0^perp diagonals n_r / N, exactly 0 if no point is truncated
     s = S[Q]                                                       # mean_i W_i
-    pbar = s + h * b                                               # mean_i relu(z_i)
+    pbar = s + (1.0 - h_perp) * b                                  # mean_i relu(z_i)
     # G = mean W z^T - mean relu(z) b^T, with z = R x + c: (dC/dR) R^T up to a symmetric part (removed by pi_-)
     G = jnp.einsum("kmq,mpk->mqp", S[:Q], R) + s[:, :, None] * c[:, None, :] - pbar[:, :, None] * b[:, None, :]
     Om = 0.5 * (jnp.swapaxes(G, 1, 2) - G)
-    return Om @ R, -jnp.einsum("mp,mpq->mq", (1.0 - h) * b, R)
+    return Om @ R, -jnp.einsum("mp,mpq->mq", h_perp * b, R)
+
+# %% ../nbs/03_separated.ipynb #c029b
+def _with_ensemble_rule(single, ensemble, shared_R=False):
+    """`single` (R, beta, X, y_tilde) -> outputs, batched by jax.vmap through `ensemble` when X is not batched.
+
+    ensemble: R (M, Q, Q) (or an unbatched R (Q, Q) if shared_R), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) ->
+    outputs with a leading M. X batched: plain vmap of `single`. jax.jvp / jax.grad: those of `single`.
+    An eager call (no tracer among the arguments) runs `single` itself."""
+    batched = jax.custom_batching.custom_vmap(single)
+
+    @batched.def_vmap
+    def rule(M, in_batched, R, beta, X, y_tilde):
+        bR, bb, bX, _ = in_batched
+        if bX:                                  # a cluster per member: no product over the points to share
+            out = jax.vmap(single, in_axes=tuple(0 if b else None for b in in_batched))(R, beta, X, y_tilde)
+        else:
+            stack = lambda a, b: a if b else jnp.broadcast_to(a, (M,) + a.shape)
+            out = ensemble(R if shared_R else stack(R, bR), stack(beta, bb), X, y_tilde)
+        return out, jax.tree.map(lambda _: True, out)
+
+    traced = jax.custom_jvp(batched)            # custom_vmap alone has no reverse mode
+    traced.defjvp(lambda primals, tangents: jax.jvp(single, primals, tangents))
+
+    @functools.wraps(single)
+    def velocity(R, beta, X, y_tilde):
+        if any(isinstance(a, jax.core.Tracer) for a in (R, beta, X, y_tilde)):
+            return traced(R, beta, X, y_tilde)
+        return single(R, beta, X, y_tilde)      # eager: custom_vmap would trace `single` on every call
+    return velocity
+
+separated_velocity = _with_ensemble_rule(separated_velocity, separated_velocity_ensemble)
+
+# %% ../nbs/03_separated.ipynb #c029d
+def _bias_velocity_ensemble(R, beta, X, y_tilde):
+    """bias_velocity for M members, Eqs. (3.36), (3.39): R (M, Q, Q), or (Q, Q) shared (a fixed R), beta (M, Q),
+    X (N, Q), y_tilde (Q,) or (M, Q) -> (M, Q). One product over the points for all members."""
+    (M, Q), N = beta.shape, X.shape[0]
+    Rm = jnp.broadcast_to(R, (M, Q, Q))
+    c = jnp.einsum("mpq,mq->mp", Rm, beta)                                        # R beta
+    if R.ndim == 2:                                                               # fixed R: X R^T once
+        XR = jnp.tile(X @ R.T, (1, M))
+    else:
+        XR = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q)                    # (N, M Q): R_m x_i of every member
+    J0_perp = (jnp.ones(N, X.dtype) @ (1.0 - heaviside(XR + c.reshape(-1)))).reshape(M, Q) / N   # n_r / N
+    return -jnp.einsum("mp,mpq->mq", J0_perp * jnp.einsum("mpq,mq->mp", Rm, beta + y_tilde), Rm)
+
+bias_velocity = _with_ensemble_rule(bias_velocity, _bias_velocity_ensemble, shared_R=True)
 
 # %% ../nbs/03_separated.ipynb #c033
 def cost_decrease_terms(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
