@@ -1,6 +1,7 @@
 # truncflow: two commands do everything on a fresh machine (Python 3.11, git, make, package registries).
-#   make book   build and execute the whole book into book/_build/html/
-#   make test   everything CI checks
+#   make book   build the HTML book into book/_build/html/, executing only the notebooks whose cached outputs are stale
+#   make test   everything CI checks: every notebook executed exactly once, from scratch, and the tests/ that no
+#               notebook can do; both cores kept busy (see "make test" below)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -8,19 +9,40 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BOOK_HTML := book/_build/html
+JB_BUILD := $(BIN)/jupyter-book build . --toc _toc.yml --config book/_config.yml --path-output book
+# Executed notebooks are cached here by jupyter-cache (book/_config.yml: execute_notebooks: cache), keyed on each
+# notebook's code cells. A notebook's outputs also depend on the library and on the recorded benchmark results:
+# NB_INPUTS holds a hash of those, and when it changes `make book` empties the cache and re-reads every page.
+NB_CACHE := book/_build/.jupyter_cache
+NB_INPUTS := book/_build/.notebook-inputs
+NB_REBUILD_ALL := book/_build/.rebuild-all
+NB_INPUTS_HASH = $$(cat truncflow/*.py pyproject.toml benchmarks/results/* 2>/dev/null | sha256sum | cut -c1-16)
+NB_CACHE_CHECK = h=$(NB_INPUTS_HASH); if [ "$$(cat $(NB_INPUTS) 2>/dev/null)" != "$$h" ]; then \
+  echo "notebooks: the library or the recorded results changed since the cache was filled (or no cache): every notebook runs"; \
+  rm -rf $(NB_CACHE); mkdir -p book/_build; echo "$$h" > $(NB_INPUTS); touch $(NB_REBUILD_ALL); fi
+# XLA's compilation cache for one `make test` run, shared by the notebooks and the in-process tests (the
+# subprocess tests set their own). It only skips recompiling identical programs: about 10-20 % less CPU.
+TEST_JAX_CACHE := book/_build/.jax-cache
 
-.PHONY: book book-build test export sync-check nbtest pytest browser-deps bench clean help
+.PHONY: book book-build test test-jobs book-render nbexec export sync-check nbtest pytest \
+        pytest-browser pytest-subprocess browser-deps bench floors clean help
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make book   - set up .venv, export the library, execute the notebooks, build the HTML book"
-	@echo "make test   - set up, check library/notebook sync, run nbdev-test, build the book, run pytest"
+	@echo "make book   - set up .venv, export the library, build the HTML book (executes stale notebooks only)"
+	@echo "make test   - set up, check library/notebook sync, execute every notebook once, build the book, run pytest"
+	@echo "make nbtest - optional: nbdev-test, every notebook in nbdev's runner (make test does not use it)"
+	@echo "make -j2 nbexec - optional: execute the stale notebooks two at a time into the book's cache, then make book"
 
+# The venv is reinstalled only when pyproject.toml's content changes (nbdev-export rewrites the file, same text,
+# on every export: comparing mtimes made every `make test` reinstall). The stamp is a copy of the installed file.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
+	@if [ -x $(BIN)/python ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  echo "$(BIN)/python -m pip install --quiet -e \".[dev]\""; \
+	  $(BIN)/python -m pip install --quiet --upgrade pip; \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]"; \
+	  cp pyproject.toml $(STAMP); fi
 
 export: $(STAMP)
 	$(BIN)/nbdev-export
@@ -37,6 +59,7 @@ sync-check: $(STAMP)
 	  git status --porcelain -- truncflow nbs; echo "ERROR: nbdev-export changed tracked files"; exit 1; fi
 	@echo "sync-check: truncflow/ matches the notebooks"
 
+# Optional, for developers: nbdev's own runner (a third way to execute the notebooks; make test does not use it).
 NBTEST_WORKERS ?= 2
 nbtest: $(STAMP)
 	$(BIN)/nbdev-test --n-workers $(NBTEST_WORKERS) --timing
@@ -44,24 +67,152 @@ nbtest: $(STAMP)
 book: export
 	@$(MAKE) --no-print-directory book-build
 
+# Incremental: Sphinx re-reads only changed pages, jupyter-cache re-executes only notebooks whose code changed.
+# On an unchanged tree this takes seconds.
 book-build: $(STAMP)
-	$(BIN)/jupyter-book build . --toc _toc.yml --config book/_config.yml --path-output book
+	@$(NB_CACHE_CHECK)
+	$(JB_BUILD) $$(test -f $(NB_REBUILD_ALL) && echo --all)
+	@rm -f $(NB_REBUILD_ALL)
 	@echo "Book: $(BOOK_HTML)/index.html"
 
+# ---------------------------------------------------------------------------------------------------- notebooks
+# One notebook executed into the jupyter-cache, by the same function (jupyter_cache's single_nb_execution, notebook
+# folder as working directory, no errors allowed, the timeout of book/_config.yml) that the book build uses in its
+# cache mode; the book build then finds every notebook cached. A notebook already cached is skipped. A failing
+# cell fails the target and prints the notebook, the cell's source and the traceback.
+define NB_EXEC_PY
+import os, sys, nbformat
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.executors.utils import single_nb_execution
+path, cache_dir = sys.argv[1], sys.argv[2]
+nb = nbformat.read(path, as_version=4)
+cache = get_cache(cache_dir)
+try:
+    cache.match_cache_notebook(nb)
+    sys.exit(print(f"{path}: outputs already cached"))
+except KeyError:
+    pass
+res = single_nb_execution(nb, cwd=os.path.dirname(os.path.abspath(path)), timeout=900, allow_errors=False,
+                          meta_override=True)
+if res.err is not None:
+    bad = [i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    cell = f"cell {bad[0]} (id {nb.cells[bad[0]].get('id')})" if bad else "a cell"
+    sys.exit(f"{res.exc_string}\nERROR: {path}: {cell} failed, so a check of this chapter does not hold.")
+record = cache.add_nb_to_project(path)
+cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": res.time}),
+                            check_validity=False, overwrite=True)
+print(f"{path}: every cell ran ({res.time:.1f} s)")
+endef
+export NB_EXEC_PY
+
+NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
+# Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
+# yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
+NB_SLOW := 04_integrate 99_errata 06_general 05_orbits 01_network 30_ensemble 03_separated 08_training \
+           21_widgets 07_standard 32_fused 02_moments
+NB_FAST := 20_plot 31_cli 00_index 95_equations 40_benchmarks 90_validation 98_api
+NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
+NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
+.PHONY: $(NB_JOBS)
+
+NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache('$(NB_CACHE)')"
+
+# For developers: `make -j2 nbexec` executes the stale notebooks two at a time into the cache (then `make book`).
+nbexec: $(STAMP)
+	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
+	@$(MAKE) --no-print-directory $(NB_JOBS)
+
+# The cache's database is made before the jobs start (two jobs must not both create it).
+$(NB_CACHE)/global.db: | $(STAMP)
+	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
+
+$(NB_JOBS): nbexec-%: | $(NB_CACHE)/global.db
+	@TIMEFORMAT="[time] nbs/$*.ipynb: %0R s wall, %0U+%0S s CPU"; time $(BIN)/python -c "$$NB_EXEC_PY" nbs/$*.ipynb $(NB_CACHE)
+
+# The book from the cache that the nbexec jobs filled: every page re-read (--all), no notebook executed again.
+book-render: $(NB_JOBS)
+	@TIMEFORMAT="[time] book build from the cache: %0R s wall, %0U+%0S s CPU"; time $(JB_BUILD) --all
+	@rm -f $(NB_REBUILD_ALL)
+
+# -------------------------------------------------------------------------------------------------------- pytest
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (Debian package) for the browser checks"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-pytest: $(STAMP) browser-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+PYTEST := $(BIN)/python -m pytest -q
+# test_ensemble, test_cli and test_sharding start subprocesses that share one persistent compilation cache (the
+# session fixture jax_cache): one pytest process for the three.
+PY_ALL := $(filter-out test_book_browser,$(basename $(notdir $(wildcard tests/test_*.py))))
+PY_SUBPROCESS := $(filter $(PY_ALL),test_ensemble test_cli test_sharding)
+# Longest first (measured); files not measured yet come after the long ones, before the short ones.
+PY_SLOW := test_fused test_general test_separated test_network test_standard test_training test_orbits test_integrate
+PY_FAST := test_widgets test_equations test_notebooks
+PY_ORDER := $(filter $(PY_ALL),$(PY_SLOW)) $(filter-out $(PY_SLOW) $(PY_FAST) $(PY_SUBPROCESS),$(PY_ALL)) \
+            $(filter $(PY_ALL),$(PY_FAST))
+PY_JOBS := $(addprefix pytest-,$(PY_ORDER))
+.PHONY: $(PY_JOBS)
 
-# nbdev-test and the book build each execute every notebook, each mostly on one core: run them side by side.
-test: sync-check
-	$(MAKE) --no-print-directory -j2 --output-sync=target nbtest book-build NBTEST_WORKERS=1
-	$(MAKE) --no-print-directory pytest
+# In make test, PY_AFTER=book-render: the pytest jobs wait for the book, so that make starts the book build the moment
+# the last notebook is done and the browser check first (make -j2 would otherwise fill both cores with the pytest
+# jobs listed after it and leave the browser check to run alone at the end).
+$(PY_JOBS) pytest-subprocess: | $(PY_AFTER)
+$(PY_JOBS): pytest-%: $(STAMP)
+	@TIMEFORMAT="[time] tests/$*.py: %0R s wall, %0U+%0S s CPU"; time $(PYTEST) tests/$*.py
+
+pytest-subprocess: $(STAMP)
+	@TIMEFORMAT="[time] $(PY_SUBPROCESS:%=tests/%.py): %0R s wall, %0U+%0S s CPU"; \
+	  time $(PYTEST) $(PY_SUBPROCESS:%=tests/%.py)
+
+# The browser check reads the built book: after book-render.
+pytest-browser: book-render browser-deps
+	@TIMEFORMAT="[time] tests/test_book_browser.py: %0R s wall, %0U+%0S s CPU"; time $(PYTEST) tests/test_book_browser.py
+
+# All of tests/ in one run, for developers (the book must be built for the browser check).
+pytest: $(STAMP) browser-deps
+	$(PYTEST) -n 2 --dist loadfile
+
+# ---------------------------------------------------------------------------------------------------------- test
+# make test: set-up (venv, sync-check, chromium) -> one queue of jobs on two cores (make -j2): every notebook once
+# (nbexec-*, longest first, two at a time), then the book from the cache (no notebook runs again), then the browser
+# check on one core while the pytest files (longest first) take the other, then both. A failing cell or test stops
+# the queue and fails make test.
+#
+# Measured on this 2-core machine, 2026-12-01, committed tree c1bbd4c, from a fresh clone (pip cache warm). Other
+# sessions were busy on the same two cores (load 6-8), so the figures are CPU seconds (user+sys), which move much
+# less than wall time; every job prints its own "[time]" line. Wall time is about CPU / 2 only on idle cores.
+#   set-up: venv from scratch 76-93 s (not part of make test; only when pyproject.toml's content changes),
+#     sync-check (nbdev-export) about 5 s, chromium installed once per machine by browser-deps
+#   notebooks, 400 s CPU in all (543 s without the shared XLA cache): 04_integrate 59, 99_errata 53,
+#     06_general 37, 05_orbits 36, 01_network 33, 30_ensemble 29, 03_separated 27, 08_training 22, 21_widgets 22,
+#     07_standard 21, 32_fused 16, 02_moments 13, 20_plot 9, 31_cli 7, 00_index 5, the other four 3-4 each
+#   book build from the cache (all 20 pages, no notebook executed): 7 s
+#   pytest, 540 s CPU in all: test_fused 154 (of it the gpu.sh dry run about 130),
+#     test_ensemble + test_cli + test_sharding 135, test_general 65, test_separated 38, test_network 36,
+#     test_standard 30, test_training 26, test_orbits 25, test_integrate 16, test_widgets 7, test_equations 5,
+#     test_notebooks 3; test_book_browser 42 s CPU but 150-170 s wall (each page waits for MathJax and the players)
+#   In all about 1000 CPU seconds: about 8.5 minutes on two idle cores at best; 19 min wall with the cores shared
+#   (83 % of one core on average for make test).
+#   Before (nbdev-test beside a forced book build, then pytest -n 2 over all of tests/, and a venv reinstall inside
+#   make test): 1843 s CPU, 39 min wall on the shared machine.
+test: sync-check browser-deps
+	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
+	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
+	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
+	  time JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs PY_AFTER=book-render
+
+# Order matters: make -j2 starts these left to right as cores free up (book-render waits for every notebook,
+# the pytest jobs for book-render: see PY_AFTER).
+test-jobs: $(NB_JOBS) pytest-browser $(firstword $(PY_JOBS)) pytest-subprocess $(wordlist 2,999,$(PY_JOBS))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The lowest declared dependency versions, in a fresh venv (.venv-floors): see .ci/floors.sh and CONTRIBUTING.md.
+# CI (.ci/run) runs it after make test.
+floors:
+	bash .ci/floors.sh
 
 clean:
 	rm -rf book/_build .pytest_cache .hypothesis
