@@ -252,7 +252,8 @@ Wc, bc, betas = tf.cumulative_parameters(Ws, bs)
 X, labels = tf.clustered_data(jax.random.PRNGKey(1), [[0., 0.], [2., 1.]], 20, radius=0.3)
 ax = tf.plot_sectors(Wc[0], betas[0], X, labels=labels)
 ax.figure.savefig("sectors.png")
-html = tf.player_html(tf.animate_truncation(Wc[0], betas[:2] * 1.0, X, labels=labels))
+from truncflow.plot import player_html, animate_truncation    # plotting internals live in their module
+html = player_html(animate_truncation(Wc[0], betas[:2] * 1.0, X, labels=labels))
 assert "<script" in html and "http" not in html
 log = tf.train_network(jax.random.PRNGKey(2), X, labels, jnp.array([[1., 0.], [0., 1.]]), L=2, steps=20, lr=0.05,
                        log_every=10, progress=True)               # plain gradient descent, with its tqdm bar
