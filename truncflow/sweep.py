@@ -131,6 +131,60 @@ def finished_chunks(out_dir: str, manifest: dict) -> set[int]:
     return done
 
 # %% ../nbs/33_sweep.ipynb #c007
+def _resume_manifest(out_dir, man, cfg, mesh, resume):
+    """Check a stored manifest against the config and mesh; return (manifest, chunk_size, velocity)."""
+    if not resume:
+        raise FileExistsError(f"out_dir: {out_dir} already holds a sweep; resume it or choose another directory")
+    if man.get("format") != SWEEP_FORMAT:
+        why = (" (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
+               "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
+               if man.get("format") == "truncflow-sweep/1" else "")
+        raise ValueError(f"out_dir: {out_dir}/manifest.json is a {man.get('format')!r} sweep, this truncflow "
+                         f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
+                         f"directory")
+    if man["config"] != cfg:
+        raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}")
+    chunk_size = man["chunk_size"]
+    velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
+    if velocity == "fused" and _platform(mesh) != "gpu":
+        warnings.warn(f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
+                      f"it, in Pallas interpret mode on {_platform(mesh)} (slow)", stacklevel=3)
+    if chunk_size % mesh.size:
+        raise ValueError(f"mesh: the stored chunk size {chunk_size} is not a multiple of {mesh.size} devices")
+    return man, chunk_size, velocity
+
+def _new_manifest(out_dir, cfg, mesh, memory_estimate):
+    """Choose the velocity and chunk size of a new sweep, write its manifest; return (manifest, chunk_size, velocity)."""
+    M = cfg["ensemble"]["size"]
+    velocity = resolve_velocity(cfg, _platform(mesh))
+    member_fn = sweep_member_fn(cfg, velocity)
+    chunk_size = cfg["ensemble"]["chunk_size"]
+    if not chunk_size:
+        mb = bytes_per_member(member_fn, compiled=memory_estimate == "compiled")
+        chunk_size = choose_chunk_size(M, mesh.size, mb, cfg["ensemble"]["memory_budget_mb"] * 2**20)
+    chunk_size = -(-chunk_size // mesh.size) * mesh.size
+    fields = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
+    man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size,
+               n_chunks=len(chunk_bounds(M, chunk_size)), steps=list(sweep_steps(cfg)), velocity=velocity,
+               devices=[str(d) for d in mesh.devices.flat],
+               fields={k: dict(shape=list(v.shape), dtype=str(v.dtype)) for k, v in fields.items()},
+               key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
+               versions=_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               chunks={}, complete=False)
+    if jax.process_index() == 0:
+        _write_manifest(out_dir, man)
+    return man, chunk_size, velocity
+
+def _write_chunk(out_dir, man, k, lo, hi, arrays, seconds):
+    """Chunk k's arrays to chunk_NNNNN.npz (atomically) and its entry in the manifest (process 0 only)."""
+    if jax.process_index() != 0:
+        return
+    name = f"chunk_{k:05d}.npz"
+    atomic_write(os.path.join(out_dir, name), lambda fh: np.savez(fh, **arrays))
+    man["chunks"][str(k)] = dict(file=name, members=[lo, hi], sha256=_sha256(os.path.join(out_dir, name)),
+                                 seconds=round(seconds, 3))
+    _write_manifest(out_dir, man)
+
 def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool = True,
               mesh: Mesh | None = None, memory_estimate: str = "shapes", on_chunk: Callable | None = None) -> dict:
     """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into out_dir atomically.
@@ -146,48 +200,12 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
     cfg = validate_config(config)
     if memory_estimate not in ("shapes", "compiled"):
         raise ValueError(f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}")
-    M = cfg["ensemble"]["size"]
     mesh = mesh or ensemble_mesh()
     os.makedirs(out_dir, exist_ok=True)
     man = read_manifest(out_dir)
-    if man is not None:
-        if not resume:
-            raise FileExistsError(f"out_dir: {out_dir} already holds a sweep; resume it or choose another directory")
-        if man.get("format") != SWEEP_FORMAT:
-            why = (" (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
-                   "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
-                   if man.get("format") == "truncflow-sweep/1" else "")
-            raise ValueError(f"out_dir: {out_dir}/manifest.json is a {man.get('format')!r} sweep, this truncflow "
-                             f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
-                             f"directory")
-        if man["config"] != cfg:
-            raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}")
-        chunk_size = man["chunk_size"]
-        velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
-        if velocity == "fused" and _platform(mesh) != "gpu":
-            warnings.warn(f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
-                          f"it, in Pallas interpret mode on {_platform(mesh)} (slow)", stacklevel=2)
-        if chunk_size % mesh.size:
-            raise ValueError(f"mesh: the stored chunk size {chunk_size} is not a multiple of {mesh.size} devices")
-    else:
-        velocity = resolve_velocity(cfg, _platform(mesh))
-        member_fn = sweep_member_fn(cfg, velocity)
-        chunk_size = cfg["ensemble"]["chunk_size"]
-        if not chunk_size:
-            mb = bytes_per_member(member_fn, compiled=memory_estimate == "compiled")
-            chunk_size = choose_chunk_size(M, mesh.size, mb, cfg["ensemble"]["memory_budget_mb"] * 2**20)
-        chunk_size = -(-chunk_size // mesh.size) * mesh.size
-        bounds = chunk_bounds(M, chunk_size)
-        fields = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
-        man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size, n_chunks=len(bounds),
-                   steps=list(sweep_steps(cfg)), velocity=velocity, devices=[str(d) for d in mesh.devices.flat],
-                   fields={k: dict(shape=list(v.shape), dtype=str(v.dtype)) for k, v in fields.items()},
-                   key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
-                   versions=_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   chunks={}, complete=False)
-        if jax.process_index() == 0:
-            _write_manifest(out_dir, man)
-    bounds = chunk_bounds(M, chunk_size)
+    man, chunk_size, velocity = (_resume_manifest(out_dir, man, cfg, mesh, resume) if man is not None
+                                 else _new_manifest(out_dir, cfg, mesh, memory_estimate))
+    bounds = chunk_bounds(cfg["ensemble"]["size"], chunk_size)
     done = finished_chunks(out_dir, man)
     todo = [k for k in range(len(bounds)) if k not in done]
     if jax.process_index() == 0:                    # temp files of writes that a kill interrupted
@@ -202,14 +220,8 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
         idx = np.arange(lo, lo + chunk_size, dtype=np.int32)     # members >= M pad the last chunk; dropped below
         with matmul_precision(cfg):
             res = _to_host(f(_device_indices(idx, sharding)))
-        arrays = {name: a[: hi - lo] for name, a in res.items()}
-        arrays["index"] = idx[: hi - lo]
-        name = f"chunk_{k:05d}.npz"
-        if jax.process_index() == 0:
-            atomic_write(os.path.join(out_dir, name), lambda fh: np.savez(fh, **arrays))
-            man["chunks"][str(k)] = dict(file=name, members=[lo, hi], sha256=_sha256(os.path.join(out_dir, name)),
-                                         seconds=round(time.perf_counter() - t0, 3))
-            _write_manifest(out_dir, man)
+        arrays = dict({name: a[: hi - lo] for name, a in res.items()}, index=idx[: hi - lo])
+        _write_chunk(out_dir, man, k, lo, hi, arrays, time.perf_counter() - t0)
         if on_chunk is not None:
             on_chunk(k, arrays)
         bar.update(1)
