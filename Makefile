@@ -109,9 +109,9 @@ export NB_EXEC_PY
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 04_integrate 99_errata 06_general 05_orbits 01_network 30_ensemble 03_separated 08_training \
-           21_widgets 07_standard 32_fused 02_moments
-NB_FAST := 20_plot 31_cli 00_index 95_equations 40_benchmarks 90_validation 98_api
+NB_SLOW := 15_integrate 99_errata 17_general 16_orbits 10_network 30_ensemble 13_separated 20_training \
+           30_widgets 18_standard 31_fused 12_moments
+NB_FAST := 11_plot 37_cli 00_index 95_equations 40_benchmarks 01_validation 98_api
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
 .PHONY: $(NB_JOBS)
@@ -183,9 +183,9 @@ pytest: $(STAMP) browser-deps
 # less than wall time; every job prints its own "[time]" line. Wall time is about CPU / 2 only on idle cores.
 #   set-up: venv from scratch 76-93 s (not part of make test; only when pyproject.toml's content changes),
 #     sync-check (nbdev-export) about 5 s, chromium installed once per machine by browser-deps
-#   notebooks, 400 s CPU in all (543 s without the shared XLA cache): 04_integrate 59, 99_errata 53,
-#     06_general 37, 05_orbits 36, 01_network 33, 30_ensemble 29, 03_separated 27, 08_training 22, 21_widgets 22,
-#     07_standard 21, 32_fused 16, 02_moments 13, 20_plot 9, 31_cli 7, 00_index 5, the other four 3-4 each
+#   notebooks, 400 s CPU in all (543 s without the shared XLA cache): 15_integrate 59, 99_errata 53,
+#     17_general 37, 16_orbits 36, 10_network 33, 30_ensemble 29, 13_separated 27, 20_training 22, 30_widgets 22,
+#     18_standard 21, 31_fused 16, 12_moments 13, 11_plot 9, 37_cli 7, 00_index 5, the other four 3-4 each
 #   book build from the cache (all 20 pages, no notebook executed): 7 s
 #   pytest, 540 s CPU in all: test_fused 154 (of it the gpu.sh dry run about 130),
 #     test_ensemble + test_cli + test_sharding 135, test_general 65, test_separated 38, test_network 36,

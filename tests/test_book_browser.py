@@ -105,7 +105,7 @@ def test_page_renders_offline(browser, page_path):
 
 def test_chapter_pages_have_figures(browser):
     """The chapters that draw pictures show them as loaded images."""
-    for page_path in ("nbs/00_index", "nbs/01_network"):
+    for page_path in ("nbs/00_index", "nbs/10_network"):
         page, _, _ = _open(browser, page_path)
         try:
             n = page.evaluate("() => Array.from(document.images).filter(i => i.naturalWidth > 100).length")

@@ -40,3 +40,42 @@ def test_exported_module_names_follow_notebook_names():
             m = re.match(r"#\|\s*default_exp\s+(\S+)", "".join(c["source"]).strip())
             if m and m.group(1) != "__init__":
                 assert (ROOT / "truncflow" / f"{m.group(1)}.py").exists(), f"{nb.name}: truncflow/{m.group(1)}.py not exported"
+
+
+def _toc_order():
+    return re.findall(r"file:\s*nbs/(\S+)", (ROOT / "_toc.yml").read_text())
+
+
+def test_file_numbers_follow_the_reading_order():
+    order = _toc_order()
+    numbers = [int(name.split("_")[0]) for name in order]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), (
+        f"the numbers of nbs/*.ipynb must increase along _toc.yml: {order}")
+
+
+def _chapter_modules():
+    """{module: chapter stem} from the default_exp cells."""
+    out = {}
+    for nb in NBS:
+        for c in _cells(nb):
+            m = re.match(r"#\|\s*default_exp\s+(\S+)", "".join(c["source"]).strip())
+            if m:
+                out[m.group(1)] = nb.stem
+    return out
+
+
+def test_no_chapter_imports_a_module_of_a_later_chapter():
+    order = _toc_order()
+    chapter_of = _chapter_modules()
+    late = []
+    for nb in NBS:
+        if nb.stem == "00_index":      # the landing page shows the library in use, before any chapter
+            continue
+        code = "\n".join("".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "code")
+        used = set(re.findall(r"(?:from|import)\s+truncflow\.(\w+)", code))
+        for names in re.findall(r"from\s+truncflow\s+import\s+\(?([\w\s,]+)\)?", code):
+            used |= {n.strip() for n in names.split(",")} & set(chapter_of)
+        for mod in used:
+            if mod in chapter_of and order.index(chapter_of[mod]) > order.index(nb.stem):
+                late.append(f"{nb.stem} imports truncflow.{mod} (chapter {chapter_of[mod]})")
+    assert not late, "chapters in reading order: " + "; ".join(sorted(late))
