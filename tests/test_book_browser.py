@@ -1,9 +1,14 @@
 """Open the built book in headless Chromium (system package, driven by Playwright) and check what a reader sees.
 
 Checks, page by page: math is typeset by the local MathJax (no raw TeX left), every image loads, no request
-leaves the machine, and the console shows no JavaScript error. A screenshot of each page is kept in
-book/_build/screenshots/. `make test` builds the book before running this; run alone, it builds it if missing.
+leaves the machine, and the console shows no JavaScript error. Every kernel-free player changes frame when its
+slider moves, and the slider explorers (truncflow.plot.slider_explorer: the truncation map of Section 2 over the
+rotation angle, the separated flow over flow time s) show a new frame and a new value when the slider is moved
+with the keyboard. A screenshot of each page is kept in book/_build/screenshots/. `make test` builds the book
+before running this; run alone, it builds it if missing. TRUNCFLOW_BOOK_HTML=DIR checks a book built elsewhere
+(for example a partial book: then select the player tests with -k player).
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +18,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "book" / "_build" / "html"
-SHOTS = ROOT / "book" / "_build" / "screenshots"
+HTML = Path(os.environ.get("TRUNCFLOW_BOOK_HTML", ROOT / "book" / "_build" / "html"))
+SHOTS = HTML.parent / "screenshots"
 
 
 def _toc_pages():
@@ -32,6 +37,7 @@ PAGES = _toc_pages()
 @pytest.fixture(scope="module")
 def browser():
     if not (HTML / "index.html").exists():
+        assert "TRUNCFLOW_BOOK_HTML" not in os.environ, f"no book in TRUNCFLOW_BOOK_HTML={HTML}"
         subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", ".", "--toc", "_toc.yml",
                         "--config", "book/_config.yml", "--path-output", "book"], cwd=ROOT, check=True)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -140,6 +146,48 @@ def test_static_players_respond_to_the_slider(browser):
                 shown = page.eval_on_selector(f"#{img_id}", "i => i.complete && i.naturalWidth > 0")
                 assert after != before, f"{page_path}: moving the slider did not change the frame"
                 assert shown, f"{page_path}: the new frame did not load"
+                value_id = s.get_attribute("id").replace("_anim_slider", "_anim_value")
+                if page.query_selector(f"#{value_id}"):          # a player with a readout (labels=...)
+                    assert page.eval_on_selector(f"#{value_id}", "o => o.textContent") == \
+                        s.get_attribute("aria-valuetext"), f"{page_path}: the readout does not follow the slider"
             assert not external and not errors, (external, errors)
         finally:
             page.close()
+
+
+# The slider explorers of the book (truncflow.plot.slider_explorer) and the parameter their readout names.
+EXPLORERS = {"nbs/11_plot": "rotation angle θ = ", "nbs/30_widgets": "flow time s = "}
+
+
+@pytest.mark.parametrize("page_path", list(EXPLORERS))
+def test_slider_explorer_player_shows_frame_and_value(browser, page_path):
+    """A reader moves an explorer's slider with the keyboard: the image and the value shown both change."""
+    if not (HTML / f"{page_path}.html").exists():
+        pytest.fail(f"{page_path}.html is not in the built book {HTML}")
+    page, external, errors = _open(browser, page_path)
+    try:
+        readouts = page.query_selector_all(".anim-readout output")
+        assert readouts, f"{page_path}: no slider explorer (a player with a value readout) on the page"
+        out = readouts[0]
+        slider_id = out.get_attribute("for")
+        img = f"#{slider_id.replace('_anim_slider', '_anim_img')}"
+        page.wait_for_function(f"() => document.querySelector('{img}').src.startsWith('data:image/png')")
+        def shown():
+            return page.eval_on_selector(img, "i => i.src"), out.text_content()
+        src0, value0 = shown()
+        assert value0.startswith(EXPLORERS[page_path]), f"{page_path}: readout {value0!r}"
+        page.focus(f"#{slider_id}")
+        page.keyboard.press("ArrowRight")                  # one step, as a reader would move it
+        page.wait_for_timeout(100)
+        src1, value1 = shown()
+        page.keyboard.press("End")                         # to the last frame
+        page.wait_for_timeout(100)
+        src2, value2 = shown()
+        assert page.eval_on_selector(f"#{slider_id}", "s => s.value") == page.get_attribute(f"#{slider_id}", "max")
+        assert len({src0, src1, src2}) == 3, f"{page_path}: moving the slider did not change the frame"
+        assert len({value0, value1, value2}) == 3, f"{page_path}: the value shown did not change: {value0!r}"
+        assert all(v.startswith(EXPLORERS[page_path]) for v in (value1, value2)), (value1, value2)
+        assert page.eval_on_selector(img, "i => i.complete && i.naturalWidth > 100"), "the new frame did not load"
+        assert not external and not errors, (external, errors)
+    finally:
+        page.close()

@@ -4,17 +4,20 @@
 
 # %% ../nbs/11_plot.ipynb #c002
 from __future__ import annotations
+import json
 import re
+from html import escape
 import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib import animation
 from .network import truncation_map, truncation_state, UNTRUNCATED, PARTIAL, FULL
+from .validate import optional_import
 from . import lie
 
 # %% auto #0
 __all__ = ['OKABE_ITO', 'STATE_COLORS', 'STATE_NAMES', 'CLUSTER_COLORS', 'plot_sectors', 'plot_sectors_3d', 'plot_cost',
            'plot_rate_staircase', 'rotation_angle', 'plot_trajectories', 'plot_drift', 'plot_metrics', 'player_html',
-           'animate_truncation', 'frame_player']
+           'animate_truncation', 'frame_player', 'slider_explorer']
 
 # %% ../nbs/11_plot.ipynb #c005
 OKABE_ITO = ["#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -193,12 +196,44 @@ _ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;", "fa-step-backwa
           "fa-play fa-flip-horizontal": "&#9664;", "fa-pause": "||", "fa-play": "&#9654;",
           "fa-step-forward": "|&#9654;", "fa-fast-forward": "&#9654;|", "fa-plus": "+"}
 
-def player_html(anim: animation.Animation, *, default_mode: str = "once") -> str:
-    """Self-contained HTML (no network requests) of a matplotlib animation: frames, slider, buttons."""
+# The readout under the slider: it shows labels[slider.value] whenever the frame changes (slider,
+# buttons or play), by watching the src of the player's image.
+_READOUT = """<div class="anim-readout" style="text-align:center;margin:0.2em 0 0.4em">
+<output id="_anim_value{id}" for="_anim_slider{id}">{first}</output></div>
+<script>(function() {{
+  var labels = {labels};
+  var img = document.getElementById("_anim_img{id}");
+  var slider = document.getElementById("_anim_slider{id}");
+  var out = document.getElementById("_anim_value{id}");
+  function show() {{
+    var t = labels[parseInt(slider.value, 10)];
+    out.textContent = t;
+    slider.setAttribute("aria-valuetext", t);
+  }}
+  new MutationObserver(show).observe(img, {{attributes: true, attributeFilter: ["src"]}});
+  slider.addEventListener("input", show);
+}})();</script>"""
+
+def player_html(anim: animation.Animation, *, default_mode: str = "once", labels=None) -> str:
+    """Self-contained HTML (no network requests) of a matplotlib animation: frames, slider, buttons.
+
+    The frames are embedded as base64 PNG images and switched by matplotlib's JavaScript player.
+    `labels` (optional, one string per frame, e.g. "s = 0.50") adds a readout under the slider that
+    shows the label of the frame on display."""
     html = anim.to_jshtml(default_mode=default_mode)
     html = re.sub(r'<link rel="stylesheet"\s*href="https?://[^"]*"\s*>', "", html)
     for cls, txt in _ICONS.items():
         html = html.replace(f'<i class="fa {cls}"></i>', f"<span>{txt}</span>")
+    if labels is not None:
+        n = int(re.search(r"var frames = new Array\((\d+)\)", html).group(1))
+        labels = [str(t) for t in labels]
+        if len(labels) != n:
+            raise ValueError(f"labels: expected one label per frame ({n}), got {len(labels)}")
+        uid = re.search(r'id="_anim_img(\w+)"', html).group(1)
+        js = json.dumps(labels).replace("<", "\\u003c")      # no "</script>" inside the script
+        readout = _READOUT.format(id=uid, first=escape(labels[0]), labels=js)
+        slider = re.compile(rf'(<input id="_anim_slider{uid}"[^>]*>)')
+        html = slider.sub(lambda m: m.group(1) + readout, html, count=1)
     assert "http://" not in html and "https://" not in html
     return html
 
@@ -218,8 +253,11 @@ def animate_truncation(W, betas, X, *, labels=None, titles=None, interval: int =
     return anim
 
 # %% ../nbs/11_plot.ipynb #c018
-def frame_player(draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200) -> str:
-    """Kernel-free HTML player of `n_frames` frames; `draw(ax, k)` draws frame k on a cleared axes."""
+def frame_player(draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200,
+                 labels=None) -> str:
+    """Kernel-free HTML player of `n_frames` frames; `draw(ax, k)` draws frame k on a cleared axes.
+
+    `labels` (optional, one string per frame) are shown under the slider (see `player_html`)."""
     if n_frames < 2:
         raise ValueError(f"n_frames: a player needs at least 2 frames, got {n_frames}")
     fig, ax = plt.subplots(figsize=figsize)
@@ -228,4 +266,33 @@ def frame_player(draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200
         draw(ax, k)
     anim = animation.FuncAnimation(fig, _draw, frames=n_frames, interval=interval)
     plt.close(fig)
-    return player_html(anim)
+    return player_html(anim, labels=labels)
+
+# %% ../nbs/11_plot.ipynb #c022
+def slider_explorer(draw, values, *, name: str, fmt: str = "{:.2f}", figsize=(4.8, 4.8),
+                    interval: int = 200):
+    """Kernel-free explorer of a picture over one parameter: an `IPython.display.HTML` player.
+
+    `values` (K,), K >= 2, are the parameter values; `draw(ax, k)` draws the picture for `values[k]`
+    on a cleared axes (label its axes there; a frame without a title gets "name = value"). All K
+    frames are rendered now and embedded as base64 PNG images; an `<input type="range">` slider, the
+    player's buttons and a readout "name = value" (the value formatted with `fmt`) switch between
+    them with a few lines of JavaScript, so it works in the static book, without a kernel. The HTML
+    text itself is `frame_player(..., labels=...)`; IPython comes with the `notebook` extra."""
+    vals = np.asarray(values, dtype=float)
+    if vals.ndim != 1 or vals.shape[0] < 2:
+        raise ValueError(f"values: expected a 1-D sequence of at least 2 parameter values, "
+                         f"got shape {vals.shape}")
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("values: every parameter value must be finite")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name: expected a non-empty string naming the parameter, got {name!r}")
+    labels = [f"{name} = {fmt.format(v)}" for v in vals]
+    display = optional_import("IPython.display", "notebook",
+                              needed_by="truncflow.plot.slider_explorer")
+    def _draw(ax, k):
+        draw(ax, k)
+        if not ax.get_title():
+            ax.set_title(labels[k], fontsize=9)
+    return display.HTML(frame_player(_draw, len(vals), figsize=figsize, interval=interval,
+                                     labels=labels))
