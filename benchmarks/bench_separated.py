@@ -43,7 +43,7 @@ from _common import machine_info, write_result
 from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity, separated_velocity_autodiff, separated_velocity_ensemble
 from truncflow.solvers import rkmk_step, RKMK4
-from truncflow.integrate import velocity_field
+from truncflow.events import velocity_field
 
 
 def integrator_step(R, b, X, y):

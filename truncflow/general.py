@@ -13,12 +13,16 @@ from .network import (relu, heaviside, orthogonal_truncation_map, weighted_squar
                                cluster_weights)
 from .validate import as_array, check_orthogonal, check_labels, check_same_dim, check_positive
 from .lie import autodiff_velocity, projected_velocity
+from .lie import skew
+from .events import PiecewiseFlow
+from .integrate import FlowSolution, adaptive_solve, adaptive_options, warn_stopped, ENSEMBLE_NOTE
 
 # %% auto #0
 __all__ = ['general_velocity_autodiff', 'general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus',
            'P_minus', 'lemma71_decomposition', 'forward_products', 'general_velocity_forward', 'general_velocity',
            'general_velocity_ensemble', 'truncation_domains', 'minus_support', 'separated_configuration',
-           'is_cluster_separated', 'check_general_inputs', 'general_velocity_checked']
+           'is_cluster_separated', 'check_general_inputs', 'general_velocity_checked', 'general_field', 'general_faces',
+           'piece_cost', 'coinciding_points', 'general_flow', 'integrate_general_core', 'integrate_general']
 
 # %% ../nbs/17_general.ipynb #c005
 def general_cost(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
@@ -354,3 +358,100 @@ def check_general_inputs(Rs, betas, X, labels, Y_tilde):
 def general_velocity_checked(Rs, betas, X, labels, Y_tilde) -> tuple[jax.Array, jax.Array]:
     """`general_velocity` (Eqs. (5.4)-(5.7), corrected) after validating its inputs; ValueError names the argument."""
     return general_velocity(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
+
+# %% ../nbs/17_general.ipynb #c031b
+def general_field(X, labels, Y_tilde):
+    """The field (Rs, betas) -> (Omegas (L, Q, Q), dbetas (L, Q)) of Theorem 5.1 (`general_velocity`,
+    Eqs. (5.4)-(5.7)) for the solvers of truncflow.solvers; Omega_l = pi_-(dR_l R_l^T)."""
+    def field(Rs, betas):
+        dRs, dbetas = general_velocity(Rs, betas, X, labels, Y_tilde)
+        return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbetas
+    return field
+
+def general_faces(Rs, betas, X) -> jax.Array:
+    """Face values g_{l,i,r} = (R_l (z_l + beta^(l)))_r at the layer inputs z_l of Eq. (7.5), flattened to
+    (L N Q,): face k = (l N + i) Q + r. Truncated iff g <= 0 (h(0) = 0, as in `activation_patterns`)."""
+    zs = layer_inputs(Rs, betas, X)[:-1]
+    return jnp.einsum("lij,lnj->lni", Rs, zs + betas[:, None]).reshape(-1)
+
+def piece_cost(Rs, betas, X, labels, Y_tilde, H) -> jax.Array:
+    """The cost of Eq. (2.26) on one smooth piece: every layer's activation pattern held at H (L, N, Q) in {0, 1},
+    z -> R_l^T (H_l * R_l (z + beta^(l))) - beta^(l). Equals `general_cost` where H is the actual pattern."""
+    def layer(z, a):
+        R, b, h = a
+        return (h * ((z + b) @ R.T)) @ R - b, None
+    T, _ = lax.scan(layer, X, (Rs, betas, H))
+    return weighted_square_error(T, Y_tilde[labels], labels, Y_tilde.shape[0])
+
+def coinciding_points(Rs, betas, X) -> jax.Array:
+    """(L, N) int32: for layer l and point i, the first point whose layer input z_l equals z_l(x_i) because both
+    were truncated fully, last, by the same earlier layer m (then z_l = tau^(m+1 -> l-1)(-beta^(m))); else i."""
+    L, N = Rs.shape[0], X.shape[0]
+    full = jnp.all(activation_patterns(Rs, betas, X) == 0, axis=-1)              # (L, N)
+    def step(last, lf):
+        l, f = lf
+        return jnp.where(f, l, last), last
+    _, last = lax.scan(step, jnp.full((N,), -1), (jnp.arange(L), full))         # last full layer before l
+    first = jnp.argmax(last[:, None, :] == jnp.arange(L)[None, :, None], axis=-1)  # (L, L): first point per m
+    rep = jnp.take_along_axis(first, jnp.maximum(last, 0), axis=1)
+    return jnp.where(last >= 0, rep, jnp.arange(N)).astype(jnp.int32)
+
+# %% ../nbs/17_general.ipynb #c031c
+def general_flow(X, labels, Y_tilde, L: int) -> PiecewiseFlow:
+    """The general flow of Theorem 5.1 as a truncflow.events.PiecewiseFlow: the closed-form field, the faces
+    `general_faces` (F = L N Q), one-sided velocities from `piece_cost` with the forced faces' pattern entries
+    set to their side, the cost Eq. (2.26); the faces of points that coincide (`coinciding_points`) count as
+    one. X (N, Q), labels (N,), Y_tilde (J, Q)."""
+    N, Q = X.shape
+    faces = lambda Rs, b: general_faces(Rs, b, X)
+    piece_velocity = autodiff_velocity(piece_cost)
+    def representative(Rs, b):                       # the faces of coinciding points are one face
+        rep = coinciding_points(Rs, b, X)
+        return ((jnp.arange(L)[:, None, None] * N + rep[:, :, None]) * Q + jnp.arange(Q)).reshape(-1)
+    def forced(Rs, b, force, side):
+        rep = representative(Rs, b)                  # a forced face forces the faces that repeat it
+        H = jnp.where(force[rep], side[rep] > 0, faces(Rs, b) > 0).reshape(L, N, Q).astype(X.dtype)
+        dRs, db = piece_velocity(Rs, b, X, labels, Y_tilde, H)
+        return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), db
+    return PiecewiseFlow(general_field(X, labels, Y_tilde), faces, forced,
+                         lambda Rs, b: general_cost(Rs, b, X, labels, Y_tilde), (L, N, Q), representative)
+
+# %% ../nbs/17_general.ipynb #c031f
+@partial(jax.jit, static_argnames=("max_steps", "max_events", "max_sliding"))
+def integrate_general_core(Rs0, betas0, X, labels, Y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol, *,
+                           max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 4) -> FlowSolution:
+    """Jitted core of `integrate_general` (no checks): Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,),
+    Y_tilde (J, Q), save_ts (S,); the loop of truncflow.integrate on `general_flow`."""
+    flow = general_flow(X, labels, Y_tilde, Rs0.shape[0])
+    return adaptive_solve(flow, Rs0, betas0, t0, t1, save_ts, rtol, atol, h0, event_tol, max_steps=max_steps,
+                          max_events=max_events, max_sliding=max_sliding)
+
+# %% ../nbs/17_general.ipynb #c031g
+def integrate_general(Rs0, betas0, X, labels, Y_tilde, t_span, *, save_at=None, n_save: int = 101,
+                      rtol: float = 1e-10, atol: float = 1e-12, h0: float | None = None, event_tol: float = 1e-12,
+                      max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 4) -> FlowSolution:
+    """Integrate the general flow of Theorem 5.1, Eqs. (5.4)-(5.7), from (Rs0, betas0) over t_span = (t0, t1).
+
+    Rs0 (L, Q, Q) orthogonal, betas0 (L, Q) -- or an ensemble Rs0 (M, L, Q, Q), betas0 (M, L, Q), one call
+    (lax.map, see truncflow.integrate.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.integrate:
+    step-doubling control (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`, Filippov sliding on
+    up to `max_sliding` faces (4: with two layers, three faces at once were met on random clusters). Returns a FlowSolution: Rs (S, L, Q, Q), betas (S, L, Q), costs (S,) Eq. (2.26),
+    events with their layer (event_layer), point and coordinate; warns if it stops early (status)."""
+    batched = np.ndim(Rs0) == 4
+    if batched:
+        if np.ndim(betas0) != 3 or np.shape(betas0)[0] != np.shape(Rs0)[0]:
+            raise ValueError(f"betas0: expected shape (M, L, Q) to match Rs0 {np.shape(Rs0)}, got {np.shape(betas0)}")
+        for m in range(np.shape(Rs0)[0]):
+            check_general_inputs(Rs0[m], betas0[m], X, labels, Y_tilde)
+        _, _, X, labels, Y_tilde = check_general_inputs(Rs0[0], betas0[0], X, labels, Y_tilde)
+        Rs0, betas0 = jnp.asarray(Rs0, X.dtype), jnp.asarray(betas0, X.dtype)
+    else:
+        Rs0, betas0, X, labels, Y_tilde = check_general_inputs(Rs0, betas0, X, labels, Y_tilde)
+    args, statics = adaptive_options(t_span, save_at=save_at, n_save=n_save, rtol=rtol, atol=atol, h0=h0,
+                                     event_tol=event_tol, max_steps=max_steps, max_events=max_events,
+                                     max_sliding=max_sliding, dtype=Rs0.dtype)
+    core = partial(integrate_general_core, **statics)
+    sol = (lax.map(lambda Rb: core(*Rb, X, labels, Y_tilde, *args), (Rs0, betas0)) if batched   # ENSEMBLE_NOTE
+           else core(Rs0, betas0, X, labels, Y_tilde, *args))
+    warn_stopped("integrate_general", sol)
+    return sol

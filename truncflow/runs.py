@@ -13,12 +13,14 @@ from .network import heaviside
 from .lie import skew, expm, orthonormalize
 from .solvers import TABLEAUS, stepper, fixed_steps
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
-from .integrate import integrate_core, velocity_field
-from .general import general_velocity, layer_inputs, activation_patterns
+from .events import velocity_field
+from .integrate import integrate_core
+from .general import (general_velocity, layer_inputs, activation_patterns, general_field,
+                              integrate_general_core)
 
 # %% auto #0
 __all__ = ['VELOCITIES', 'STEP_METHODS', 'METHODS', 'GENERAL_METHODS', 'velocity_function', 'separated_stepper', 'run_one',
-           'synthetic_member', 'member_key', 'synthetic_general_member', 'general_field', 'run_general']
+           'synthetic_member', 'member_key', 'synthetic_general_member', 'run_general']
 
 # %% ../nbs/32_runs.ipynb #c006
 VELOCITIES = ("closed_form", "autodiff", "fused")
@@ -194,7 +196,7 @@ def member_key(seed: int, index) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(seed), index)
 
 # %% ../nbs/32_runs.ipynb #c021
-GENERAL_METHODS = ["rkmk2", "lie_euler"]
+GENERAL_METHODS = ["rkmk2", "lie_euler", "adaptive"]
 
 def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, radius: float,
                              centre_distance: float, target_distance: float, beta_scale: float, h: float,
@@ -220,14 +222,6 @@ def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, 
     return dict(Rs0=Rs, betas0=betas, X=X, labels=labels, Y_tilde=Y, h=jnp.asarray(h, dtype))
 
 # %% ../nbs/32_runs.ipynb #c022
-def general_field(X, labels, Y_tilde) -> Callable:
-    """The field (Rs, betas) -> (Omegas (L, Q, Q), dbetas (L, Q)) of Theorem 5.1 (truncflow.general.general_velocity,
-    Eqs. (5.4)-(5.7)) for the solvers; Omega_l = pi_-(dR_l R_l^T)."""
-    def field(Rs, betas):
-        dRs, dbetas = general_velocity(Rs, betas, X, labels, Y_tilde)
-        return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbetas
-    return field
-
 def _general_observe(X, labels, Y):
     J = Y.shape[0]
     def observe(t, Rs, betas):
@@ -240,14 +234,41 @@ def _general_observe(X, labels, Y):
                     n_full=jnp.sum(jnp.all(hs == 0, axis=-1), axis=-1).astype(jnp.int32))
     return observe
 
-def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2") -> dict:
+def _run_general_adaptive(params, n_save, save_every, rtol, atol, max_steps, max_events):
+    """run_general with the adaptive integrator (truncflow.general.integrate_general_core), saves as the fixed step's."""
+    Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
+    dt = betas.dtype
+    h = jnp.asarray(params["h"], dt)
+    save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
+    sol = integrate_general_core(Rs, betas, X, labels, Y, jnp.zeros((), dt), save_ts[-1], save_ts,
+                                 jnp.asarray(rtol, dt), jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt),
+                                 max_steps=max_steps, max_events=max_events)
+    out = jax.vmap(_general_observe(X, labels, Y))(save_ts, sol.Rs, sol.betas)
+    R = sol.Rs[-1]
+    err = jnp.max(jnp.abs(jnp.swapaxes(R, -1, -2) @ R - jnp.eye(R.shape[-1], dtype=dt)))
+    return dict(out, Rs_final=R, betas_final=sol.betas[-1], orth_err=err, status=sol.status, t_final=sol.t_final,
+                n_events=sol.n_events, t_last_event=_last_event(sol))
+
+def _last_event(sol):
+    """Time of the last recorded event (nan if none)."""
+    finite = jnp.isfinite(sol.event_ts)
+    return jnp.where(jnp.any(finite), jnp.max(jnp.where(finite, sol.event_ts, -jnp.inf)), jnp.nan)
+
+def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2", rtol: float = 1e-8,
+                atol: float = 1e-10, max_steps: int = 20000, max_events: int = 256) -> dict:
     """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs. (5.4)-(5.7))
-    with a fixed step on O(Q)^L x R^(L Q) (Lie-Euler or RKMK2 of truncflow.solvers). Pure, vmappable.
+    on O(Q)^L x R^(L Q): fixed steps (Lie-Euler or RKMK2 of truncflow.solvers), or method 'adaptive'
+    (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol, atol, initial step h), located
+    face crossings and Filippov sliding; saves at the same times). Pure, vmappable.
 
     params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
     S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L) points whose
-    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () = max_l |R_l^T R_l - 1|."""
+    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () = max_l |R_l^T R_l - 1|;
+    with 'adaptive' also status () (0: reached the end, else truncflow.integrate.STATUS_MEANING), t_final (),
+    n_events () face events located and t_last_event () the time of the last one (nan if none)."""
     _check_static(n_steps=n_steps, save_every=save_every, method=(method, GENERAL_METHODS))
+    if method == "adaptive":
+        return _run_general_adaptive(params, n_steps // save_every, save_every, rtol, atol, max_steps, max_events)
     Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
     h = jnp.asarray(params["h"], betas.dtype)
     step = stepper(general_field(X, labels, Y), TABLEAUS[method])
@@ -255,3 +276,4 @@ def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str 
     Q = Rs.shape[-1]
     err = jnp.max(jnp.abs(jnp.swapaxes(sol.R, -1, -2) @ sol.R - jnp.eye(Q, dtype=Rs.dtype)))
     return dict(sol.saves, Rs_final=sol.R, betas_final=sol.x, orth_err=err)
+

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from .validate import as_array, check_orthogonal, check_positive, check_positive_int
 
@@ -20,20 +21,29 @@ def ensemble_mesh(devices=None) -> Mesh:
     devices = jax.devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), ("ensemble",))
 
-def chunk_function(member_fn: Callable, mesh: Mesh, *, shared: bool = False):
+def _mapped(member_fn: Callable, shared: bool, sequential: bool) -> Callable:
+    """member_fn over the members of a chunk: vmap, or lax.map one after another (`sequential`)."""
+    if not sequential:
+        return jax.vmap(member_fn, in_axes=(0, None)) if shared else jax.vmap(member_fn)
+    if shared:
+        return lambda idx, s: lax.map(lambda i: member_fn(i, s), idx)
+    return lambda idx: lax.map(member_fn, idx)
+
+def chunk_function(member_fn: Callable, mesh: Mesh, *, shared: bool = False, sequential: bool = False):
     """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all members) ->
     vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a multiple of mesh.size).
     Each device maps member_fn over its own C / mesh.size members (shard_map: no communication, and kernels
-    XLA cannot partition, such as a Pallas call, run per device). Returns (jitted function, NamedSharding of
-    the ensemble axis)."""
+    XLA cannot partition, such as a Pallas call, run per device); `sequential`: one member after another
+    (lax.map), for adaptive runs (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function, NamedSharding
+    of the ensemble axis)."""
     sharding = NamedSharding(mesh, P("ensemble"))
     if shared:
-        body = jax.shard_map(jax.vmap(member_fn, in_axes=(0, None)), mesh=mesh, in_specs=(P("ensemble"), P()),
+        body = jax.shard_map(_mapped(member_fn, True, sequential), mesh=mesh, in_specs=(P("ensemble"), P()),
                              out_specs=P("ensemble"), check_vma=False)
         f = jax.jit(body, in_shardings=(sharding, NamedSharding(mesh, P())), out_shardings=sharding)
     else:
-        body = jax.shard_map(jax.vmap(member_fn), mesh=mesh, in_specs=P("ensemble"), out_specs=P("ensemble"),
-                             check_vma=False)
+        body = jax.shard_map(_mapped(member_fn, False, sequential), mesh=mesh, in_specs=P("ensemble"),
+                             out_specs=P("ensemble"), check_vma=False)
         f = jax.jit(body, in_shardings=sharding, out_shardings=sharding)
     return f, sharding
 
