@@ -1,8 +1,10 @@
 """The truncflow command line (truncflow.cli), run as real subprocesses: python -m truncflow.cli ..."""
 import json
 import os
+import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -45,15 +47,22 @@ def test_sweep_resume_and_report(tmp_path, jax_cache, capsys):
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(toml(TINY))
     out = str(tmp_path / "out")
-    r = cli(["sweep", str(cfg), "--out", out, "--no-progress"], env)
+    r = cli(["sweep", str(cfg), "--out", out], env)        # with progress, on a pipe: plain lines, no \r
     assert r.returncode == 0, r.stderr
     assert "40 flows in 10 chunks of 4" in r.stdout
+    err = r.stderr.splitlines()
+    assert err[0].startswith("sweep: 40 flows in 10 chunks of 4 on 1 device(s), velocity 'closed_form'; output about ")
+    assert "estimated from the timed first chunk" in err[1] and "\r" not in r.stderr
+    assert [line.split(" (")[0] for line in err if " written (" in line] == [
+        f"sweep: chunk {k} of 10 written" for k in range(1, 11)]
+    assert err[-1].startswith("sweep: 10 chunks computed in ") and ", estimated " in err[-1]
     man = read_manifest(out)
     assert man["complete"] and len(man["chunks"]) == 10
     ref, _ = load_sweep(out)
     # the same command again, without --resume: refused, one line, nothing touched (in-process: no compute)
     assert main(["sweep", str(cfg), "--out", out]) == 2
-    assert capsys.readouterr().err == f"truncflow: error: --out {out} already holds a sweep; add --resume to continue it\n"
+    assert capsys.readouterr().err == (f"truncflow: error: --out {out} already holds a sweep of this configuration "
+                                       f"(10 of 10 chunks done); add --resume to continue it\n")
     # lose two chunks (as if killed), then --resume: recomputed bitwise
     for k in ("3", "7"):
         os.remove(os.path.join(out, man["chunks"][k]["file"]))
@@ -64,9 +73,11 @@ def test_sweep_resume_and_report(tmp_path, jax_cache, capsys):
     # a different config cannot resume this sweep
     cfg2 = tmp_path / "other.toml"
     cfg2.write_text(toml(dict(TINY, ensemble=dict(TINY["ensemble"], seed=4))))
-    assert main(["sweep", str(cfg2), "--out", out, "--resume"]) == 2
-    assert capsys.readouterr().err == (f"truncflow: error: --resume: {cfg2} differs from the sweep in "
-                                       f"{out}: [ensemble] seed was 3 in the stored sweep, now 4\n")
+    different = (f"truncflow: error: --out {out} holds a different sweep ([ensemble] seed was 3 in the stored "
+                 f"sweep, now 4); --resume cannot continue it with {cfg2}: choose a new --out (or move {out} away)\n")
+    for resume in ([], ["--resume"]):                          # with or without --resume: the same advice
+        assert main(["sweep", str(cfg2), "--out", out, *resume]) == 2
+        assert capsys.readouterr().err == different
     r = cli(["report", out], env)
     assert r.returncode == 0, r.stderr
     assert "fraction reaching full truncation" in r.stdout and "decay rate after s_1" in r.stdout
@@ -148,12 +159,99 @@ def test_example_config_runs_as_printed(tmp_path, jax_cache):
     r = cli(["example-config"], env)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     (tmp_path / "sweep.toml").write_text(r.stdout)
+    t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", "sweep.toml", "--out", "out", "--no-progress"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
     assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.stdout
+    # the default configuration shows the paper's phenomenon: most flows collapse (finite s_1)
+    S = json.loads(subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out", "--json", "--no-figures"],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300).stdout)
+    print(f"default sweep: {S['frac_full']:.1%} of {S['members']} flows collapse; {seconds:.1f} s (a subprocess)")
+    assert S["frac_full"] > 0.75 and S["rates_fitted"] > 0.5 * S["members"]
     r = subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "fraction reaching full truncation" in r.stdout
     assert all((tmp_path / "out" / p).stat().st_size > 1000 for p in ("s1_histogram.png", "rates.png", "gap.png"))
+
+
+def test_config_is_a_directory_or_unreadable(tmp_path, jax_cache, capsys):
+    """`truncflow sweep .` (a directory as CONFIG): one line, exit 2, no traceback, nothing created."""
+    env = subprocess_env(jax_cache)
+    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", ".", "--out", "out"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("truncflow: error: CONFIG: . is a directory, not a TOML file")
+    assert not (tmp_path / "out").exists()
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[data]\n")
+    assert main(["sweep", str(binary), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"truncflow: error: CONFIG: {binary} is not valid TOML (it is not UTF-8 text)\n"
+    out = tmp_path / "o2"
+    out.mkdir()
+    (out / "manifest.json").write_text("{not json")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml(TINY))
+    assert main(["sweep", str(cfg), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"truncflow: error: --out {out}: {out / 'manifest.json'} is not valid JSON")
+
+
+SMALL = dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4})      # in-process sweeps: compiled once
+
+
+def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):
+    """A sweep beyond the limits is refused before anything is written (exit 2, naming --yes); --yes runs it."""
+    import truncflow.cli as cli
+    huge = tmp_path / "huge.toml"
+    huge.write_text("[data]\nQ = 32\nN = 100000\n[ensemble]\nsize = 100000000\n")      # about 75 TiB
+    t0 = time.perf_counter()
+    assert main(["sweep", str(huge), "--out", str(tmp_path / "huge")]) == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - t0 < 60 and not (tmp_path / "huge").exists()
+    assert err.splitlines()[0].startswith("sweep: 100,000,000 flows in ")
+    assert err.splitlines()[1] == (
+        f"truncflow: error: the sweep is too large to start without a second look: 100,000,000 flows (more than "
+        f"10,000,000) and about 75.5 TiB of output (more than 10.0 GiB); check {huge} ([ensemble] size, [data] N "
+        f"and Q, [time] t_end, [integrator] save_every) or add --yes to run it anyway")
+    small = tmp_path / "small.toml"                          # the same rule with a lower limit, to run with --yes
+    small.write_text(toml(SMALL))
+    monkeypatch.setattr(cli, "MAX_FLOWS", 5)
+    assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress"]) == 2
+    assert "12 flows (more than 5)" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress", "--yes"]) == 0
+    assert read_manifest(str(tmp_path / "s"))["complete"]
+
+
+def test_corrupt_and_missing_chunks_and_file_modes(tmp_path, capsys):
+    """Result files get the mode of any new file (0644 under umask 022, 0600 under 077); `report` names a corrupt
+    chunk as corrupt and a deleted one as missing; --resume recomputes both, bitwise."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml(SMALL))
+    old = os.umask(0o022)
+    try:
+        out = str(tmp_path / "out")
+        assert main(["sweep", str(cfg), "--out", out, "--no-progress"]) == 0
+        os.umask(0o077)
+        private = str(tmp_path / "private")
+        assert main(["sweep", str(cfg), "--out", private, "--no-progress"]) == 0
+    finally:
+        os.umask(old)
+    for d, mode in ((out, 0o644), (private, 0o600)):
+        assert {stat.S_IMODE(os.stat(os.path.join(d, f)).st_mode) for f in os.listdir(d)} == {mode}, d
+    ref, man = load_sweep(out)
+    with open(os.path.join(out, man["chunks"]["1"]["file"]), "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"bit rot")
+    os.remove(os.path.join(out, man["chunks"]["2"]["file"]))
+    capsys.readouterr()
+    assert main(["report", out]) == 2
+    assert capsys.readouterr().err == (
+        f"truncflow: error: out_dir: in {out}, 1 of 3 chunks are corrupt (chunk_00001.npz: the file differs from the "
+        f"SHA-256 in the manifest); 1 of 3 chunks are missing (chunk_00002.npz); resume the sweep first (it computes "
+        f"them again)\n")
+    assert main(["sweep", str(cfg), "--out", out, "--resume", "--no-progress"]) == 0
+    assert f"sweep: chunk_00001.npz in {out} is corrupt (its SHA-256 differs" in capsys.readouterr().err
+    res, _ = load_sweep(out)
+    assert all(np.array_equal(ref[k], res[k], equal_nan=True) for k in ref)

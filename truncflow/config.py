@@ -23,8 +23,13 @@ CONFIG_KEYS = {
     ("data", "N"): ("int", 16, ("between", 1, 100000), "number of points N in the cluster (in each cluster for 'general')"),
     ("data", "radius"): ("float", 0.5, (">", 0), "radius of the ball the points are drawn from (uniformly)"),
     ("data", "centre_distance"): ("float", 2.0, (">=", 0), "distance |c| of the cluster centre c from the origin"),
-    ("data", "target_distance"): ("float", 1.5, (">=", 0), "distance |y~ - c| of the target from the centre"),
-    ("data", "beta_scale"): ("float", 0.3, (">=", 0), "standard deviation of beta0 + c (initial bias around -c)"),
+    ("data", "target_distance"): ("float", 2.0, (">=", 0), "distance |y~ - c| of the target from the centre"),
+    ("data", "target"): ("str", "sector", ["sector", "random"],
+                         "direction of the target y~ from the centre c: 'sector', along the diagonal of the positive "
+                         "sector of R0, so that the cluster seen from y~ lies in the negative sector of R0 (hypothesis "
+                         "(4.16) of Proposition 4.2: most flows collapse); 'random', uniform (then at most about "
+                         "1/2^Q of the flows can collapse); flows 'separated' and 'fixed_R' only"),
+    ("data", "beta_scale"): ("float", 0.15, (">=", 0), "standard deviation of beta0 + c (initial bias around -c)"),
     ("data", "clusters"): ("int", 2, ("between", 1, 32), "number J of clusters (flow 'general' only)"),
     ("flow", "kind"): ("str", "separated", ["separated", "fixed_R", "general"],
                        "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
@@ -47,7 +52,7 @@ CONFIG_KEYS = {
                                   "float32 matrix products: 'highest' (full float32) or the backend's 'default' "
                                   "(TF32 on NVIDIA GPUs: about 1e-3 relative error, faster); no effect in float64 "
                                   "or on CPUs"),
-    ("time", "t_end"): ("float", 20.0, (">", 0), "end time (rounded up to a whole number of saves)"),
+    ("time", "t_end"): ("float", 10.0, (">", 0), "end time (rounded up to a whole number of saves)"),
     ("ensemble", "size"): ("int", 256, (">=", 1), "number M of flows"),
     ("ensemble", "seed"): ("int", 0, ("between", 0, 2**31 - 1), "member i uses fold_in(PRNGKey(seed), i)"),
     ("ensemble", "chunk_size"): ("int", 0, (">=", 0), "flows per compiled call; 0: choose from memory_budget_mb"),
@@ -131,12 +136,13 @@ def sweep_steps(config: dict) -> tuple[int, int]:
     n_save = max(1, math.ceil(config["time"]["t_end"] / h / every - 1e-9))
     return n_save * every, every
 
-def config_diff(a, b) -> str:
-    for s in a:
-        for k in a[s]:
-            if a[s][k] != b.get(s, {}).get(k):
-                return f"[{s}] {k} was {b.get(s, {}).get(k)!r} in the stored sweep, now {a[s][k]!r}"
-    return "?"
+def config_diff(a: dict, b: dict) -> str:
+    """How config `a` (the one given now) differs from `b` (a stored sweep's): one phrase per differing key,
+    "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on one side count as None);
+    "" when they are equal."""
+    keys = list(dict.fromkeys([(s, k) for s in a for k in a[s]] + [(s, k) for s in b for k in b[s]]))
+    return "; ".join(f"[{s}] {k} was {b.get(s, {}).get(k)!r} in the stored sweep, now {a.get(s, {}).get(k)!r}"
+                     for s, k in keys if a.get(s, {}).get(k) != b.get(s, {}).get(k))
 
 # %% ../nbs/34_config.ipynb #c008
 FUSED_MIN_Q = 8     # below this the kernel's padding to Q = 16 costs more than fusing saves (benchmarks chapter)

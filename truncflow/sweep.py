@@ -4,7 +4,7 @@
 
 # %% ../nbs/35_sweep.ipynb #c002
 from __future__ import annotations
-import hashlib, json, os, platform, sys, tempfile, time, warnings
+import contextlib, hashlib, json, math, os, platform, secrets, socket, sys, time, warnings, zipfile
 from typing import Callable
 import numpy as np
 import jax
@@ -14,10 +14,15 @@ from .runs import run_one, run_general, synthetic_member, synthetic_general_memb
 from .sharding import (ensemble_mesh, chunk_function, bytes_per_member, choose_chunk_size, chunk_bounds,
                                 _to_host, _device_indices)
 from .config import validate_config, config_diff, sweep_steps, resolve_velocity, matmul_precision
+try:
+    import fcntl                                     # POSIX: the lock is an flock, released when its process dies
+except ImportError:                                  # Windows: the lock is the file itself
+    fcntl = None
 
 # %% auto #0
-__all__ = ['SWEEP_FORMAT', 'sweep_member_fn', 'sweep_chunk_function', 'atomic_write', 'read_manifest', 'finished_chunks',
-           'run_sweep', 'load_sweep']
+__all__ = ['SWEEP_FORMAT', 'LOCK_NAME', 'sweep_member_fn', 'sweep_chunk_function', 'atomic_write', 'read_manifest',
+           'chunk_status', 'finished_chunks', 'SweepLocked', 'lock_holder', 'sweep_lock', 'sweep_plan', 'run_sweep',
+           'load_sweep']
 
 # %% ../nbs/35_sweep.ipynb #c005
 SWEEP_FORMAT = "truncflow-sweep/2"     # 2: steps from truncflow.solvers (sweeps of format 1 are refused)
@@ -25,6 +30,11 @@ _CHUNK_CACHE: dict = {}
 
 def _platform(mesh: Mesh) -> str:
     return mesh.devices.flat[0].platform
+
+def _sector_target(p: dict, target_distance: float) -> dict:
+    """p with y~ = c + target_distance R0^T 1/sqrt(Q): the cluster, seen from y~, centred in R0's negative sector."""
+    diagonal = jnp.full((p["R0"].shape[-1],), 1.0 / math.sqrt(p["R0"].shape[-1]), p["R0"].dtype)
+    return dict(p, y_tilde=p["centre"] + target_distance * (p["R0"].T @ diagonal))
 
 def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
     """The pure function index -> results dict of member `index` of a validated sweep config (see run_one).
@@ -42,12 +52,15 @@ def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
                                          centre_distance=d["centre_distance"],
                                          target_distance=d["target_distance"], beta_scale=d["beta_scale"],
                                          h=it["step"], dtype=dtype)
-            return run_general(p, n_steps=n_steps, save_every=every, method=it["method"])
+            return run_general(p, n_steps=n_steps, save_every=every, method=it["method"], rtol=it["rtol"],
+                               atol=it["atol"], max_steps=it["max_steps"], max_events=it["max_events"])
         return member_general
     def member(i):
         p = synthetic_member(member_key(seed, i), Q=d["Q"], N=d["N"], radius=d["radius"],
                              centre_distance=d["centre_distance"], target_distance=d["target_distance"],
                              beta_scale=d["beta_scale"], h=it["step"], dtype=dtype)
+        if d["target"] == "sector":
+            p = _sector_target(p, d["target_distance"])
         return run_one(p, n_steps=n_steps, save_every=every, method=it["method"], velocity=velocity,
                        flow=fl["kind"], rtol=it["rtol"], atol=it["atol"], max_steps=it["max_steps"],
                        max_events=it["max_events"])
@@ -61,7 +74,8 @@ def sweep_chunk_function(config: dict, mesh: Mesh | None = None, velocity: str |
     velocity = velocity or resolve_velocity(config, _platform(mesh))
     ck = (json.dumps(config, sort_keys=True), tuple(d.id for d in mesh.devices.flat), velocity)
     if ck not in _CHUNK_CACHE:
-        _CHUNK_CACHE[ck] = chunk_function(sweep_member_fn(config, velocity), mesh)
+        adaptive = config["integrator"]["method"] == "adaptive"      # members one after another: ENSEMBLE_NOTE
+        _CHUNK_CACHE[ck] = chunk_function(sweep_member_fn(config, velocity), mesh, sequential=adaptive)
     return _CHUNK_CACHE[ck]
 
 # %% ../nbs/35_sweep.ipynb #c006
@@ -76,9 +90,11 @@ def _fsync_dir(path):
         pass
 
 def atomic_write(path: str, write: Callable) -> None:
-    """Write a file all-or-nothing: write(fileobj) into a temp file in the same directory, fsync, os.replace."""
+    """Write a file all-or-nothing: write(fileobj) into a temp file in the same directory, fsync, os.replace.
+    The file gets the mode of any new file (0o666 less the umask: 0644 with the usual umask 022)."""
     d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path), suffix=".tmp")
+    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -114,21 +130,182 @@ def _write_manifest(out_dir, man):
                  lambda fh: fh.write(json.dumps(man, indent=1, sort_keys=True).encode()))
 
 def read_manifest(out_dir: str) -> dict | None:
-    """The sweep manifest of out_dir (dict), or None where there is none."""
+    """The sweep manifest of out_dir (dict), or None where there is none; ValueError if it is not valid JSON."""
     p = os.path.join(out_dir, "manifest.json")
     if not os.path.exists(p):
         return None
-    with open(p) as fh:
-        return json.load(fh)
+    with open(p, "rb") as fh:
+        try:
+            return json.loads(fh.read())
+        except ValueError as e:                      # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f"out_dir: {p} is not valid JSON ({e}); the manifest is damaged, so this "
+                             f"directory cannot be resumed or loaded") from None
+
+def _chunk_file(manifest: dict, k: int) -> str:
+    return manifest.get("chunks", {}).get(str(k), {}).get("file", f"chunk_{k:05d}.npz")
+
+def chunk_status(out_dir: str, manifest: dict) -> dict[int, str]:
+    """State of every chunk k of a sweep: 'ok' (listed in the manifest, file present with the recorded SHA-256),
+    'missing' (not listed, or its file is gone) or 'corrupt' (the file is there but its SHA-256 differs)."""
+    out = {}
+    for k in range(manifest["n_chunks"]):
+        c = manifest.get("chunks", {}).get(str(k))
+        p = os.path.join(out_dir, c["file"]) if c else None
+        if p is None or not os.path.exists(p):
+            out[k] = "missing"
+        else:
+            out[k] = "ok" if _sha256(p) == c["sha256"] else "corrupt"
+    return out
 
 def finished_chunks(out_dir: str, manifest: dict) -> set[int]:
-    """Chunks recorded in the manifest whose file exists with the recorded sha256."""
-    done = set()
-    for k, c in manifest.get("chunks", {}).items():
-        p = os.path.join(out_dir, c["file"])
-        if os.path.exists(p) and _sha256(p) == c["sha256"]:
-            done.add(int(k))
-    return done
+    """Chunks recorded in the manifest whose file exists with the recorded sha256 (chunk_status 'ok')."""
+    return {k for k, s in chunk_status(out_dir, manifest).items() if s == "ok"}
+
+# %% ../nbs/35_sweep.ipynb #c006c
+LOCK_NAME = "sweep.lock"
+
+class SweepLocked(RuntimeError):
+    """The sweep directory is in use by another running sweep; the message names its process."""
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+def _read_lock(path, tries: int = 5) -> dict:
+    for i in range(tries):                           # the holder may be writing it right now
+        try:
+            with open(path) as fh:
+                text = fh.read()
+            if text:
+                return json.loads(text)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05 * (i < tries - 1))
+    return {}
+
+def _flock(fd) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:                                  # EWOULDBLOCK: held by another open file
+        return False
+
+def _who(info: dict) -> str:
+    if not info:
+        return "another process (that has not written its name into the lock file yet)"
+    return (f"process {info.get('pid')} on host {info.get('host')}, started {info.get('started')} "
+            f"({info.get('command', '?')})")
+
+def lock_holder(out_dir: str) -> dict | None:
+    """The running sweep that holds out_dir's lock: the dict of its lock file (pid, host, started, command), or
+    None where the directory is free (no lock file, or a stale one whose process is gone). Changes nothing."""
+    path = os.path.join(out_dir, LOCK_NAME)
+    if not os.path.exists(path):
+        return None
+    if fcntl is None:                                # the file itself is the lock
+        return _read_lock(path)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    except OSError:                                  # not ours to open: treat it as held
+        return _read_lock(path)
+    try:
+        return None if _flock(fd) else _read_lock(path)
+    finally:
+        os.close(fd)                                 # releases the probe's flock, if it got one
+
+# %% ../nbs/35_sweep.ipynb #c006d
+def _open_lock(path, out_dir):
+    """Open and lock `path`: (fd, the previous holder's dict or {}), or None to retry (the file was replaced)."""
+    if fcntl is None:                                # no flock (Windows): the file itself is the lock
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), {}
+        except FileExistsError:
+            raise SweepLocked(_locked_message(out_dir, path, _read_lock(path))) from None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    if not _flock(fd):
+        os.close(fd)
+        raise SweepLocked(_locked_message(out_dir, path, _read_lock(path)))
+    try:
+        same = os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:                                     # removed or replaced after we opened it: try again
+        os.close(fd)
+        return None
+    with open(path) as fh:
+        text = fh.read()
+    try:
+        return fd, json.loads(text) if text else {}
+    except ValueError:
+        return fd, {"pid": "?", "host": "?", "started": "?"}
+
+def _locked_message(out_dir, path, info) -> str:
+    hint = (f"; if that process is gone, remove {path}"
+            if fcntl is None or info and info.get("host") != socket.gethostname() else "")
+    return (f"out_dir: {out_dir} is in use by another sweep: {_who(info)}; wait until it has finished, or "
+            f"choose another directory{hint}")
+
+@contextlib.contextmanager
+def sweep_lock(out_dir: str, log: Callable[[str], None] | None = None):
+    """Hold out_dir/sweep.lock while the block runs (the directory must exist). SweepLocked, naming the holder,
+    if a running sweep holds it; a stale lock (its process is gone) is taken over, with a message to `log`
+    (default: standard error). The lock file is removed at the end."""
+    path = os.path.join(out_dir, LOCK_NAME)
+    me = dict(pid=os.getpid(), host=socket.gethostname(), command=" ".join(sys.argv)[:300],
+              started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    for _ in range(20):
+        got = _open_lock(path, out_dir)
+        if got is not None:
+            break
+    else:
+        raise SweepLocked(f"out_dir: could not lock {path}: it was replaced 20 times while we tried")
+    fd, old = got
+    if old:
+        (log or _stderr)(f"sweep: taking over the stale lock of {_who(old)} on {out_dir}: that process has ended")
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(me).encode())
+    os.fsync(fd)
+    try:
+        yield me
+    finally:                                         # POSIX: remove, then unlock (Windows: the other way)
+        if fcntl is None:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        if fcntl is not None:
+            os.close(fd)
+
+# %% ../nbs/35_sweep.ipynb #c006h
+def _npz_bytes(fields: dict, rows: int) -> int:
+    """Size of np.savez(**arrays) (uncompressed) for `rows` members of `fields` {name: (shape, dtype)}."""
+    data = sum(rows * math.prod(shape) * np.dtype(dt).itemsize for shape, dt in fields.values())
+    return 22 + data + sum(232 + 2 * len(name) for name in fields)
+
+def sweep_plan(config: dict, mesh: Mesh | None = None, *, memory_estimate: str = "shapes",
+               chunk_size: int | None = None, velocity: str | None = None) -> dict:
+    """What a sweep of a validated config will do, computed from shapes only: n_members, chunk_size (given, e.g.
+    a stored sweep's; else [ensemble] chunk_size, or the largest chunk within memory_budget_mb), n_chunks,
+    n_devices, velocity, fields {name: (shape, dtype)} per member (jax.eval_shape, plus 'index'),
+    output_bytes (all chunk files on disk), device_bytes (memory per device for one chunk: bytes_per_member
+    times the members per device; memory_estimate 'compiled' asks XLA, see bytes_per_member)."""
+    mesh = mesh or ensemble_mesh()
+    velocity = velocity or resolve_velocity(config, _platform(mesh))
+    member_fn = sweep_member_fn(config, velocity)
+    M = config["ensemble"]["size"]
+    choose = not (chunk_size or config["ensemble"]["chunk_size"])
+    mb = bytes_per_member(member_fn, compiled=choose and memory_estimate == "compiled")
+    if not chunk_size:
+        chunk_size = config["ensemble"]["chunk_size"] or choose_chunk_size(
+            M, mesh.size, mb, config["ensemble"]["memory_budget_mb"] * 2**20)
+        chunk_size = -(-chunk_size // mesh.size) * mesh.size
+    shapes = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
+    fields = {k: (tuple(v.shape), str(v.dtype)) for k, v in shapes.items()}
+    fields["index"] = ((), "int32")
+    n_chunks, last = -(-M // chunk_size), M - (-(-M // chunk_size) - 1) * chunk_size
+    out = (n_chunks - 1) * _npz_bytes(fields, chunk_size) + _npz_bytes(fields, last)
+    return dict(n_members=M, chunk_size=chunk_size, n_chunks=n_chunks, n_devices=mesh.size, velocity=velocity,
+                fields=fields, output_bytes=out, device_bytes=mb * chunk_size / mesh.size)
 
 # %% ../nbs/35_sweep.ipynb #c007
 def _resume_manifest(out_dir, man, cfg, mesh, resume):
@@ -143,7 +320,8 @@ def _resume_manifest(out_dir, man, cfg, mesh, resume):
                          f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
                          f"directory")
     if man["config"] != cfg:
-        raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}")
+        raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}; it is "
+                         f"a different sweep, which resuming cannot continue: choose another directory")
     chunk_size = man["chunk_size"]
     velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
     if velocity == "fused" and _platform(mesh) != "gpu":
@@ -154,26 +332,18 @@ def _resume_manifest(out_dir, man, cfg, mesh, resume):
     return man, chunk_size, velocity
 
 def _new_manifest(out_dir, cfg, mesh, memory_estimate):
-    """Choose the velocity and chunk size of a new sweep, write its manifest; return (manifest, chunk_size, velocity)."""
-    M = cfg["ensemble"]["size"]
-    velocity = resolve_velocity(cfg, _platform(mesh))
-    member_fn = sweep_member_fn(cfg, velocity)
-    chunk_size = cfg["ensemble"]["chunk_size"]
-    if not chunk_size:
-        mb = bytes_per_member(member_fn, compiled=memory_estimate == "compiled")
-        chunk_size = choose_chunk_size(M, mesh.size, mb, cfg["ensemble"]["memory_budget_mb"] * 2**20)
-    chunk_size = -(-chunk_size // mesh.size) * mesh.size
-    fields = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
-    man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size,
-               n_chunks=len(chunk_bounds(M, chunk_size)), steps=list(sweep_steps(cfg)), velocity=velocity,
-               devices=[str(d) for d in mesh.devices.flat],
-               fields={k: dict(shape=list(v.shape), dtype=str(v.dtype)) for k, v in fields.items()},
+    """Plan a new sweep (velocity, chunk size, fields), write its manifest; return (manifest, chunk_size, velocity)."""
+    plan = sweep_plan(cfg, mesh, memory_estimate=memory_estimate)
+    M, chunk_size = plan["n_members"], plan["chunk_size"]
+    man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size, n_chunks=plan["n_chunks"],
+               steps=list(sweep_steps(cfg)), velocity=plan["velocity"], devices=[str(d) for d in mesh.devices.flat],
+               fields={k: dict(shape=list(s), dtype=dt) for k, (s, dt) in plan["fields"].items() if k != "index"},
                key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
                versions=_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                chunks={}, complete=False)
     if jax.process_index() == 0:
         _write_manifest(out_dir, man)
-    return man, chunk_size, velocity
+    return man, chunk_size, plan["velocity"]
 
 def _write_chunk(out_dir, man, k, lo, hi, arrays, seconds):
     """Chunk k's arrays to chunk_NNNNN.npz (atomically) and its entry in the manifest (process 0 only)."""
@@ -185,69 +355,134 @@ def _write_chunk(out_dir, man, k, lo, hi, arrays, seconds):
                                  seconds=round(seconds, 3))
     _write_manifest(out_dir, man)
 
+def _seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
+    return f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+# %% ../nbs/35_sweep.ipynb #c007a
+def _run_chunks(out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, info, on_chunk) -> dict:
+    """Compute and write the chunks `todo`; log the time estimate after the first one and, with `progress`, a
+    tqdm bar (if `tty`) or one plain line per chunk. Returns the timing of this run."""
+    n, C = len(bounds), man["chunk_size"]
+    bar = None
+    if progress and tty:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n, initial=n - len(todo), unit="chunk", desc="sweep")
+    timing = dict(chunks=len(todo), compile_seconds=0.0, first_chunk_seconds=0.0, estimated_seconds=0.0,
+                  seconds=0.0)
+    for j, k in enumerate(todo):
+        lo, hi = bounds[k]
+        idx = np.arange(lo, lo + C, dtype=np.int32)       # members >= M pad the last chunk; dropped below
+        x = _device_indices(idx, sharding)
+        with matmul_precision(cfg):
+            if j == 0:                                     # compile apart, so that the first chunk times the run
+                t0 = time.perf_counter()
+                f.lower(x).compile()
+                timing["compile_seconds"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            res = _to_host(f(x))
+        dt = time.perf_counter() - t0
+        arrays = dict({name: a[: hi - lo] for name, a in res.items()}, index=idx[: hi - lo])
+        _write_chunk(out_dir, man, k, lo, hi, arrays, dt)
+        if on_chunk is not None:
+            on_chunk(k, arrays)
+        if j == 0:
+            timing.update(first_chunk_seconds=round(dt, 6), estimated_seconds=round(dt * (len(todo) - 1), 6))
+            if len(todo) > 1:
+                info(f"sweep: compiled in {_seconds(timing['compile_seconds'])}; the first chunk took "
+                     f"{_seconds(dt)}, so the {len(todo) - 1} chunks left take about "
+                     f"{_seconds(timing['estimated_seconds'])} (estimated from the timed first chunk)")
+        else:
+            timing["seconds"] = round(timing["seconds"] + dt, 6)
+        if bar is not None:
+            bar.update(1)
+        elif progress:
+            left = (timing["seconds"] + timing["first_chunk_seconds"]) / (j + 1) * (len(todo) - j - 1)
+            info(f"sweep: chunk {k + 1} of {n} written ({hi - lo} flows, {_seconds(dt)}); "
+                 f"{n - len(todo) + j + 1} of {n} done" + (f", about {_seconds(left)} left" if left else ""))
+    if bar is not None:
+        bar.close()
+    return timing
+
+# %% ../nbs/35_sweep.ipynb #c007b
 def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool = True,
-              mesh: Mesh | None = None, memory_estimate: str = "shapes", on_chunk: Callable | None = None) -> dict:
+              mesh: Mesh | None = None, memory_estimate: str = "shapes", on_chunk: Callable | None = None,
+              log: Callable[[str], None] | None = None) -> dict:
     """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into out_dir atomically.
 
-    The config is validated first (ConfigError). If out_dir holds a sweep, it is resumed when `resume` (the config
-    must be the same; the stored chunk size is reused) and refused otherwise. Member i's random key is
-    fold_in(PRNGKey(seed), i), so the results do not depend on chunking or interruptions. The velocity
-    ([flow] velocity, 'auto' resolved for the mesh's platform by resolve_velocity) is stored in the manifest as
-    `velocity`, and a resumed sweep keeps it; matrix products use [integrator] precision. memory_estimate:
-    'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays) is called after chunk k is on disk.
-    Returns the final manifest."""
-    from tqdm.auto import tqdm
+    The config is validated first (ConfigError). out_dir is locked while the sweep runs (sweep_lock: SweepLocked
+    if another running sweep holds it). If out_dir holds a sweep, it is resumed when `resume` (the config must be
+    the same; the stored chunk size is reused; missing and corrupt chunks are computed again) and refused
+    otherwise. Member i's random key is fold_in(PRNGKey(seed), i), so the results do not depend on chunking or
+    interruptions. The velocity ([flow] velocity, 'auto' resolved for the mesh's platform by resolve_velocity) is
+    stored in the manifest as `velocity`, and a resumed sweep keeps it; matrix products use [integrator]
+    precision. memory_estimate: 'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays) is called
+    after chunk k is on disk. Messages (a stale lock taken over, corrupt chunks; with `progress` or a `log`, the
+    time estimate after the first chunk; with `progress`, one line per chunk, or a tqdm bar where there is no log
+    and standard error is a terminal) go to log (default: standard error). Returns the final manifest; its
+    `timing` is this run's (seconds of compilation, of the first chunk, estimated and taken by the others)."""
     cfg = validate_config(config)
     if memory_estimate not in ("shapes", "compiled"):
         raise ValueError(f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}")
     mesh = mesh or ensemble_mesh()
     os.makedirs(out_dir, exist_ok=True)
-    man = read_manifest(out_dir)
-    man, chunk_size, velocity = (_resume_manifest(out_dir, man, cfg, mesh, resume) if man is not None
-                                 else _new_manifest(out_dir, cfg, mesh, memory_estimate))
-    bounds = chunk_bounds(cfg["ensemble"]["size"], chunk_size)
-    done = finished_chunks(out_dir, man)
-    todo = [k for k in range(len(bounds)) if k not in done]
-    if jax.process_index() == 0:                    # temp files of writes that a kill interrupted
-        for name in os.listdir(out_dir):
-            if name.startswith(".") and name.endswith(".tmp"):
-                os.remove(os.path.join(out_dir, name))
-    f, sharding = sweep_chunk_function(cfg, mesh, velocity) if todo else (None, None)
-    bar = tqdm(total=len(bounds), initial=len(done), unit="chunk", desc="sweep", disable=not progress)
-    for k in todo:
-        lo, hi = bounds[k]
-        t0 = time.perf_counter()
-        idx = np.arange(lo, lo + chunk_size, dtype=np.int32)     # members >= M pad the last chunk; dropped below
-        with matmul_precision(cfg):
-            res = _to_host(f(_device_indices(idx, sharding)))
-        arrays = dict({name: a[: hi - lo] for name, a in res.items()}, index=idx[: hi - lo])
-        _write_chunk(out_dir, man, k, lo, hi, arrays, time.perf_counter() - t0)
-        if on_chunk is not None:
-            on_chunk(k, arrays)
-        bar.update(1)
-    bar.close()
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        multihost_utils.sync_global_devices("truncflow sweep done")
-    if not man["complete"] and jax.process_index() == 0:
-        man["complete"] = True
-        _write_manifest(out_dir, man)
+    say = log or _stderr
+    info = say if (progress or log is not None) else (lambda msg: None)
+    lock = sweep_lock(out_dir, say) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock:                                       # only process 0 writes, so only it locks
+        man = read_manifest(out_dir)
+        man, chunk_size, velocity = (_resume_manifest(out_dir, man, cfg, mesh, resume) if man is not None
+                                     else _new_manifest(out_dir, cfg, mesh, memory_estimate))
+        bounds = chunk_bounds(cfg["ensemble"]["size"], chunk_size)
+        status = chunk_status(out_dir, man)
+        for k in (k for k, s in status.items() if s == "corrupt"):
+            say(f"sweep: {_chunk_file(man, k)} in {out_dir} is corrupt (its SHA-256 differs from the manifest's); "
+                f"computing it again")
+        todo = [k for k in range(len(bounds)) if status[k] != "ok"]
+        if jax.process_index() == 0:                 # we hold the lock: temp files are a killed run's leftovers
+            for name in os.listdir(out_dir):
+                if name.startswith(".") and name.endswith(".tmp"):
+                    os.remove(os.path.join(out_dir, name))
+        f, sharding = sweep_chunk_function(cfg, mesh, velocity) if todo else (None, None)
+        timing = _run_chunks(out_dir, man, cfg, bounds, todo, f, sharding, progress=progress, info=info,
+                             tty=log is None and sys.stderr.isatty(), on_chunk=on_chunk)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+            multihost_utils.sync_global_devices("truncflow sweep done")
+        man["timing"] = timing
+        if (todo or not man["complete"]) and jax.process_index() == 0:
+            man["complete"] = True
+            _write_manifest(out_dir, man)
     return man
+
+def _chunks_message(out_dir, man, status) -> str:
+    n, parts = man["n_chunks"], []
+    for what, why in (("corrupt", ": the file differs from the SHA-256 in the manifest"), ("missing", "")):
+        names = [_chunk_file(man, k) for k, s in sorted(status.items()) if s == what]
+        if names:
+            shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
+            parts.append(f"{len(names)} of {n} chunks are {what} ({shown}{why})")
+    return (f"out_dir: in {out_dir}, " + "; ".join(parts) + "; resume the sweep first (it computes them again)")
 
 def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict]:
     """(results, manifest) of a sweep directory: results[name] is an (M, ...) NumPy array, member order.
-    Raises ValueError if chunks are missing (unless allow_partial: then only finished chunks, with 'index')."""
+    Raises ValueError naming the chunks that are missing and those that are corrupt (present, but not the file
+    the manifest recorded, or unreadable), unless allow_partial: then only the finished chunks, with 'index'."""
     man = read_manifest(out_dir)
     if man is None:
         raise ValueError(f"out_dir: no manifest.json in {out_dir}; is it a sweep directory?")
-    done = sorted(finished_chunks(out_dir, man))
-    if len(done) < man["n_chunks"] and not allow_partial:
-        raise ValueError(f"out_dir: {man['n_chunks'] - len(done)} of {man['n_chunks']} chunks are missing; "
-                         f"resume the sweep first")
+    status = chunk_status(out_dir, man)
+    if any(s != "ok" for s in status.values()) and not allow_partial:
+        raise ValueError(_chunks_message(out_dir, man, status))
     parts = []
-    for k in done:
-        with np.load(os.path.join(out_dir, man["chunks"][str(k)]["file"])) as z:
-            parts.append({name: z[name] for name in z.files})
+    for k in sorted(k for k, s in status.items() if s == "ok"):
+        try:
+            with np.load(os.path.join(out_dir, _chunk_file(man, k))) as z:
+                parts.append({name: z[name] for name in z.files})
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"out_dir: {_chunk_file(man, k)} in {out_dir} is corrupt: NumPy cannot read it "
+                             f"({type(e).__name__}: {e}); resume the sweep to compute it again") from None
     if not parts:
         return {}, man
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, man
