@@ -109,9 +109,9 @@ export NB_EXEC_PY
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 15_integrate 99_errata 17_general 16_orbits 10_network 30_ensemble 13_separated 20_training \
-           30_widgets 18_standard 31_fused 12_moments
-NB_FAST := 11_plot 37_cli 00_index 95_equations 40_benchmarks 01_validation 98_api
+NB_SLOW := 17_general 16_orbits 15_integrate 32_runs 03_solvers 99_errata 13_separated 30_widgets 14_events \
+           10_network 20_training 18_standard 31_fused 12_moments 11_plot
+NB_FAST := 37_cli 00_index 95_equations 40_benchmarks 01_validation 98_api
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
 .PHONY: $(NB_JOBS)

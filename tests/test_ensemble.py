@@ -203,7 +203,7 @@ def test_staircase_rates_on_synthetic_steps():
     ({"data": {"radius": True}}, "[data] radius: expected a finite number (> 0), got True"),
     ({"flow": {"kind": "deep"}}, "[flow] kind: must be one of 'separated', 'fixed_R', 'general', got 'deep'"),
     ({"flow": {"kind": "general"}, "integrator": {"method": "rkmk4"}},
-     "[integrator] method: flow 'general' needs one of 'rkmk2', 'lie_euler', got 'rkmk4'"),
+     "[integrator] method: flow 'general' needs one of 'rkmk2', 'lie_euler', 'adaptive', got 'rkmk4'"),
     ({"integrator": {"methd": "rkmk2"}}, "[integrator] methd: unknown key; allowed keys in [integrator]: method,"),
     ({"ensembel": {}}, "config: unknown section [ensembel]; allowed sections: data, flow, integrator, time, ensemble"),
     ({"time": 3}, "[time]: expected a table of keys, got 3"),

@@ -101,8 +101,12 @@ def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
     signs = jnp.concatenate([base[None], base[None] + 2.0 * onehot], axis=0)            # (K+1, F)
     Os, dxs = jax.vmap(lambda s: flow.forced(R, x, force, s))(signs)
     rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)        # (K+1, K)
-    M = jnp.where(valid[:, None] & valid[None, :], (rt[1:] - rt[0][None]).T, jnp.eye(K, dtype=dt))
-    a = jnp.where(valid, jnp.linalg.solve(M, jnp.where(valid, -rt[0], 0.0)), 0.0)
+    M = (rt[1:] - rt[0][None]).T
+    # a face whose two sides give the same rate (it became a repeat of another face) has no Filippov weight:
+    # it gets a = 2, outside [0, 1], so that sliding on it ends there
+    ok = valid & (jnp.abs(jnp.diagonal(M)) > 1e-12 * (1.0 + jnp.max(jnp.abs(rt))))
+    M = jnp.where(ok[:, None] & ok[None, :], M, jnp.eye(K, dtype=dt))
+    a = jnp.where(ok, jnp.linalg.solve(M, jnp.where(ok, -rt[0], 0.0)), jnp.where(valid, 2.0, 0.0))
     comb = lambda v: v[0] + jnp.tensordot(a, v[1:] - v[0][None], axes=1)
     return skew(comb(Os)), comb(dxs), a, valid, idx
 

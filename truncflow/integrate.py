@@ -87,13 +87,16 @@ class Status(IntEnum):
     FINISHED = 0        # reached t1
     MAX_STEPS = 1       # max_steps exhausted before t1
     CHATTERING = 2      # stopped at a face the state chatters about
+    NON_FINITE = 3      # a trial step gave a non-finite state
 
     @property
     def message(self) -> str:
         return {0: "reached t1", 1: "max_steps exhausted before t1",
                 2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
                    "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
-                   "(more than max_sliding faces at once, or max_sliding = 0)"}[int(self)]
+                   "(more than max_sliding faces at once, or max_sliding = 0)",
+                3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan there); the "
+                   "saved states are those before it"}[int(self)]
 
 STATUS_MEANING = {int(s): s.message for s in Status}
 
@@ -114,6 +117,7 @@ class LoopState(NamedTuple):
     n_acc: jax.Array; n_rej: jax.Array                           # accepted and rejected trial steps
     t_cross: jax.Array; n_chatter: jax.Array                     # last crossing time, crossings in a row
     sliding: jax.Array                                           # (F,) faces the state slides on
+    nonfinite: jax.Array                                         # a trial that would be accepted was not finite
     falsi: jax.Array; m_lo: jax.Array; m_hi: jax.Array           # regula falsi on the faces' margins: on?, the
     last: jax.Array                                              # margins (F,) at lo and hi, end moved last (+1/-1)
 
@@ -144,7 +148,8 @@ def _step_pair(vp, faces, R, x, h, P, skip, rtol, atol):
         return (st.R, st.x, jnp.where(i == 0, ok_chain, ok_all), mg), (st.R, st.x, ok_all)
     init = (R, x, jnp.ones((), bool), jnp.full(P.shape, jnp.inf, x.dtype))
     (Rb, xb, _, margin), (Rs, xs, oks) = lax.scan(sub, init, jnp.arange(3))
-    return Rb, xb, oks[0] & oks[2], _err_norm(Rs[0], xs[0], Rb, xb, rtol, atol), margin
+    err = _err_norm(Rs[0], xs[0], Rb, xb, rtol, atol)
+    return Rb, xb, oks[0] & oks[2], jnp.where(jnp.isfinite(err), err, jnp.inf), margin    # nan: reject, shrink
 
 # %% ../nbs/15_integrate.ipynb #c016c
 class _Control(NamedTuple):
@@ -254,6 +259,9 @@ def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events
         ctl = _control(c, h_try, theta, limited, t_next, clean, err, event_tol)
         margin0 = jnp.where(skip, jnp.inf, jnp.where(P, -1.0, 1.0) * flow.faces(c.R, c.beta))
         falsi, m_lo, m_hi, last = _bracket_margins(c, clean, margin0, margin)
+        bad = ctl.accept & ~(jnp.all(jnp.isfinite(Rb)) & jnp.all(jnp.isfinite(xb)))
+        ctl = ctl._replace(accept=ctl.accept & ~bad, acc_normal=ctl.acc_normal & ~bad, hit=ctl.hit & ~bad,
+                           cross=ctl.cross & ~bad, t=jnp.where(bad, c.t, ctl.t))
         R_new, x_new = jnp.where(ctl.accept, Rb, c.R), jnp.where(ctl.accept, xb, c.beta)
         c = _record(c, flow, R_new, x_new, P, vp(R_new, x_new)[2], h_try, ctl, K, max_sliding, max_events)
         n_ch = jnp.where(ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter)
@@ -262,7 +270,7 @@ def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events
             k=c.k + ctl.hit.astype(jnp.int32), Rsv=jnp.where(ctl.hit, c.Rsv.at[c.k].set(R_new), c.Rsv),
             bsv=jnp.where(ctl.hit, c.bsv.at[c.k].set(x_new), c.bsv), n_acc=c.n_acc + ctl.accept.astype(jnp.int32),
             n_rej=c.n_rej + (~ctl.accept).astype(jnp.int32), t_cross=jnp.where(ctl.cross, ctl.t, c.t_cross),
-            n_chatter=n_ch.astype(jnp.int32), falsi=falsi, m_lo=m_lo, m_hi=m_hi, last=last)
+            n_chatter=n_ch.astype(jnp.int32), nonfinite=c.nonfinite | bad, falsi=falsi, m_lo=m_lo, m_hi=m_hi, last=last)
     return body
 
 # %% ../nbs/15_integrate.ipynb #c016h
@@ -275,7 +283,8 @@ def _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win) -> LoopState:
     return LoopState(t0, R0, x0, h0, jnp.full((), Mode.STEP, i32), z, z + 1, h0, jnp.sum(on0).astype(i32),
                      sv(R0), sv(x0), jnp.full((max_events,), jnp.inf, dt), jnp.full((max_events,), -1, i32),
                      jnp.zeros((max_events,), i32), jnp.zeros((max_events,), i32), zi, zi, zi, t0 - 2 * win - 1.0, zi,
-                     jnp.zeros((F,), bool), jnp.zeros((), bool), jnp.zeros((F,), dt), jnp.zeros((F,), dt), zi)
+                     jnp.zeros((F,), bool), jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((F,), dt),
+                     jnp.zeros((F,), dt), zi)
 
 def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
     """The FlowSolution of the final loop state: saves not reached repeat the last state, events sorted in time."""
@@ -284,8 +293,8 @@ def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
     keep = lambda sv, a: jnp.where(ok.reshape((-1,) + (1,) * a.ndim), sv, a[None])   # never NaN after a stop
     Rsv, bsv = keep(out.Rsv, out.R), keep(out.bsv, out.beta)
     success = out.k >= S
-    status = jnp.where(success, Status.FINISHED, jnp.where(out.n_chatter >= max_chatter, Status.CHATTERING,
-                                                           Status.MAX_STEPS)).astype(jnp.int32)
+    status = jnp.select([success, out.nonfinite, out.n_chatter >= max_chatter],
+                        [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING], Status.MAX_STEPS).astype(jnp.int32)
     near = jnp.argmin(jnp.abs(flow.faces(out.R, out.beta))).astype(jnp.int32)
     stop = [jnp.where(success, -1, v).astype(jnp.int32) for v in face_index(near, flow.shape)]
     o = jnp.argsort(out.ev_t)
@@ -301,7 +310,8 @@ def adaptive_solve(flow: PiecewiseFlow, R0, x0, t0, t1, save_ts, rtol, atol, h0,
     control, located face crossings, Filippov sliding on up to max_sliding faces. Pure and traceable (no checks)."""
     win = 100.0 * event_tol          # crossings closer than this in time count as chattering
     body = _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win)
-    cond = lambda c: (c.k < save_ts.shape[0]) & (c.n_acc + c.n_rej < max_steps) & (c.n_chatter < max_chatter)
+    cond = lambda c: ((c.k < save_ts.shape[0]) & (c.n_acc + c.n_rej < max_steps) & (c.n_chatter < max_chatter)
+                      & ~c.nonfinite)
     out = lax.while_loop(cond, body, _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win))
     return _solution(flow, out, save_ts, max_chatter)
 
