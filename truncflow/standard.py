@@ -15,9 +15,9 @@ from .solvers import RKMK4, rkmk_step, implicit_midpoint_step
 # %% auto #0
 __all__ = ['collapsed_error', 'collapsed_cost', 'collapsed_velocity', 'error_velocity', 'conserved_quantity', 'spectral_gap',
            'rk4_trajectory', 'midpoint_trajectory', 'collapsed_flow', 'integrate_collapsed', 'propagator_velocity',
-           'collapsed_propagators', 'propagated_error', 'cost_bound', 'extended_targets', 'clustered_cost',
-           'clustered_velocity', 'clustered_solution_core', 'clustered_solution', 'clustered_limit', 'right_inverse',
-           'range_projector']
+           'collapsed_propagators', 'propagated_error', 'cost_bound', 'collapsed_configuration', 'extended_targets',
+           'clustered_cost', 'clustered_velocity', 'clustered_solution_core', 'clustered_solution', 'clustered_limit',
+           'right_inverse', 'range_projector']
 
 # %% ../nbs/18_standard.ipynb #c006
 def collapsed_error(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
@@ -126,6 +126,43 @@ def propagated_error(UB: jax.Array, UW: jax.Array, E0: jax.Array) -> jax.Array:
 def cost_bound(B0: jax.Array, W0: jax.Array, Y: jax.Array, s: jax.Array) -> jax.Array:
     """The bound e^{-2 s lambda_0} C(0) of Eq. (8.27), lambda_0 = spectral_gap(B0, W0). s (...) -> (...)."""
     return jnp.exp(-2 * jnp.asarray(s) * spectral_gap(B0, W0)) * collapsed_cost(B0, W0, Y)
+
+# %% ../nbs/18_standard.ipynb #p802
+def _cone_weight(u: np.ndarray, t: float) -> np.ndarray:
+    """W (Q, Q) with rows u + t s_r, s_r a regular simplex of unit vectors orthogonal to the unit
+    vector u: W z > 0 for z within arctan(1/t) of u, and W z < 0 within arctan(1/t) of -u."""
+    Q = u.shape[0]
+    h = np.ones(Q) / np.sqrt(Q) - u
+    H = np.eye(Q) - 2 * np.outer(h, h) / (h @ h) if h @ h > 1e-12 else np.eye(Q)  # 1/sqrt(Q) -> u
+    return u[None, :] + t * np.sqrt(Q / (Q - 1)) * (np.eye(Q) - 1.0 / Q) @ H.T
+
+def collapsed_configuration(centers, radius: float, *, t: float = 0.3):
+    """Cumulative (Wc (Q, Q, Q), betas (Q, Q)) with Eq. (8.1) for clusters in B_radius(centers[l]):
+    tau^(l) sends all of ball l to -beta^(l) (fully truncated) and leaves the balls l' > l and the
+    points -beta^(l'), l' < l, untouched, so tau^(Q) o ... o tau^(1) maps cluster l to -beta^(l).
+    The apex -beta^(l) lies radius + 1/2 from centre l towards the others; W^(l) = `_cone_weight`.
+    centers (Q, Q), Q >= 2. Raises ValueError if a ball or apex is not in the sector it needs."""
+    C = np.asarray(check_square("centers", centers), dtype=np.float64)
+    Q = C.shape[0]
+    if Q < 2:
+        raise ValueError("centers: need Q >= 2 clusters")
+    r, t = check_positive("radius", radius, allow_zero=True), check_positive("t", t)
+    Wc, apexes = [], []
+    for l in range(Q):
+        u = np.mean(apexes + [C[k] for k in range(l + 1, Q)], axis=0) - C[l]
+        u /= np.linalg.norm(u)
+        W, p = _cone_weight(u, t), C[l] + (r + 0.5) * u
+        rows = np.linalg.norm(W, axis=1)
+        inside = [np.max(W @ (C[l] - p) + r * rows) < 0]                      # ball l in S^-
+        inside += [np.min(W @ (C[k] - p) - r * rows) > 0 for k in range(l + 1, Q)]
+        inside += [np.min(W @ (a - p)) > 0 for a in apexes]                    # apexes in S^+
+        if not all(inside):
+            raise ValueError(f"centers: the clusters are too close for layer {l + 1} to collapse "
+                             f"cluster {l + 1} and leave the others alone (radius {r:g}, t {t:g})")
+        Wc.append(W)
+        apexes.append(p)
+    dt = jnp.result_type(float)
+    return jnp.asarray(np.stack(Wc), dtype=dt), jnp.asarray(-np.stack(apexes), dtype=dt)
 
 # %% ../nbs/18_standard.ipynb #c040
 def extended_targets(Y_clusters: jax.Array, labels: jax.Array) -> jax.Array:

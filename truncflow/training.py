@@ -16,10 +16,10 @@ from .validate import as_array, check_labels, check_positive_int, check_positive
 
 # %% auto #0
 __all__ = ['class_means', 'class_covariances', 'nc1', 'equinorm_equiangularity', 'self_duality', 'ncc_agreement', 'NCMetrics',
-           'nc_metrics', 'layer_input_points', 'truncation_states', 'cluster_truncation_counts',
-           'cluster_coordinate_counts', 'truncated_cluster_means', 'cluster_spread', 'alignment_defect',
-           'clusters_touched', 'TrainingLog', 'Diagnostics', 'diagnose', 'params_cost', 'gradient_descent',
-           'least_squares_output', 'untruncated_init', 'train_network']
+           'nc_metrics', 'LayerNC', 'collapse_measures', 'layer_nc', 'ensemble_layer_nc', 'layer_input_points',
+           'truncation_states', 'cluster_truncation_counts', 'cluster_coordinate_counts', 'truncated_cluster_means',
+           'cluster_spread', 'alignment_defect', 'clusters_touched', 'TrainingLog', 'Diagnostics', 'diagnose',
+           'params_cost', 'gradient_descent', 'least_squares_output', 'untruncated_init', 'train_network']
 
 # %% ../nbs/20_training.ipynb #c006
 def class_means(features: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
@@ -108,6 +108,55 @@ def nc_metrics(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: 
     acc = jnp.mean((jnp.argmax(features @ W_out.T + b_out, axis=-1) == labels).astype(features.dtype))
     return NCMetrics(nc1(features, labels, J), cv, sc, ma, cvw, scw, self_duality(W_out, M),
                      ncc_agreement(features, labels, W_out, b_out), acc)
+
+# %% ../nbs/20_training.ipynb #nc02
+class LayerNC(NamedTuple):
+    """NC1 and the NC2 terms of ref. [12] at the layers x^(0) (input), x^(1), ..., x^(L).
+
+    Each field has shape (..., L+1); index l is the layer x^(l) of Eq. (2.1)."""
+    nc1: jax.Array          # Tr(Sigma_W Sigma_B^+) / J
+    equinorm: jax.Array     # std / mean of |mu_j - mu_G|
+    equiangular: jax.Array  # std of the cosines between distinct centred class means
+    max_angle: jax.Array    # mean |cos + 1/(J-1)|
+
+def collapse_measures(features: jax.Array, labels: jax.Array, num_classes: int) -> LayerNC:
+    """NC1 (`nc1`) and NC2 (`equinorm_equiangularity` of mu_j - mu_G) of features (N, D).
+
+    Returns a LayerNC of scalars, Papyan, Han and Donoho (2020), the paper's ref. [12]."""
+    means, mu_G = class_means(features, labels, num_classes)
+    return LayerNC(nc1(features, labels, num_classes), *equinorm_equiangularity(means - mu_G))
+
+def layer_nc(Ws: jax.Array, bs: jax.Array, X: jax.Array, labels: jax.Array,
+             num_classes: int) -> LayerNC:
+    """NC1 and NC2 of ref. [12] at the input x^(0) = X and every hidden layer x^(l), Eq. (2.1).
+
+    Ws (L, Q, Q), bs (L, Q), X (N, Q), labels (N,) in [0, J) -> LayerNC of arrays (L+1,).
+    Pure and jittable (num_classes static); no validation (that is `ensemble_layer_nc`'s job)."""
+    H = jnp.concatenate([X[None], hidden_layers(Ws, bs, X)])              # (L+1, N, Q)
+    return jax.vmap(lambda h: collapse_measures(h, labels, num_classes))(H)
+
+# %% ../nbs/20_training.ipynb #nc05
+def _ensemble_layer_nc(Ws, bs, X, labels, num_classes, shared_X):
+    one = lambda W, b, x: layer_nc(W, b, x, labels, num_classes)
+    return jax.vmap(one, in_axes=(0, 0, None if shared_X else 0))(Ws, bs, X)
+
+_ensemble_layer_nc_jit = jax.jit(_ensemble_layer_nc, static_argnames=("num_classes", "shared_X"))
+
+def ensemble_layer_nc(Ws, bs, X, labels, num_classes: int | None = None) -> LayerNC:
+    """`layer_nc` for an ensemble of E networks in one vmapped call: fields of shape (E, L+1).
+
+    Ws (E, L, Q, Q), bs (E, L, Q); X (N, Q) shared by the members or (E, N, Q) one set per member;
+    labels (N,) in [0, J), J = num_classes (default max label + 1; every class needs a point)."""
+    Ws = as_array("Ws", Ws, ndim=4)
+    E, L, Q, _ = Ws.shape
+    bs = as_array("bs", bs, shape=(E, L, Q))
+    if Ws.shape[-1] != Ws.shape[-2]:
+        raise ValueError(f"Ws: expected square layers (E, L, Q, Q), got shape {Ws.shape}")
+    X = as_array("X", X)
+    if X.ndim not in (2, 3) or X.shape[-1] != Q or (X.ndim == 3 and X.shape[0] != E):
+        raise ValueError(f"X: expected shape (N, {Q}) or ({E}, N, {Q}) to match Ws, got {X.shape}")
+    labels, J = check_labels("labels", labels, num_classes, n_points=X.shape[-2])
+    return _ensemble_layer_nc_jit(Ws, bs, X, labels, J, X.ndim == 2)
 
 # %% ../nbs/20_training.ipynb #c010
 def layer_input_points(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
@@ -203,6 +252,7 @@ class Diagnostics(NamedTuple):
     alignment: np.ndarray     # (K, L) alignment defect of W^(l), Definition 2.2
     cond: np.ndarray          # (K, L) condition number of W^(l)
     T: np.ndarray             # (K, N, Q) T^(L)(x) of every training point
+    layer_nc: LayerNC         # each field (K, L+1): NC1 and NC2 at x^(0), ..., x^(L)
 
 def _diagnose_one(Ws, bs, W_out, b_out, X, labels, J):
     Wc, _, betas = cumulative_parameters(Ws, bs)
@@ -211,7 +261,8 @@ def _diagnose_one(Ws, bs, W_out, b_out, X, labels, J):
     return (nc_metrics(feats, labels, W_out, b_out),
             cluster_truncation_counts(Wc, betas, X, labels, J), cluster_truncation_counts(Wc, betas, X, labels, J, composed=False),
             cluster_coordinate_counts(Wc, betas, X, labels, J, composed=False), truncated_cluster_means(Wc, betas, X, labels, J),
-            cluster_spread(T, labels, J), cluster_spread(feats, labels, J), alignment_defect(Wc), jnp.linalg.cond(Wc), T)
+            cluster_spread(T, labels, J), cluster_spread(feats, labels, J), alignment_defect(Wc), jnp.linalg.cond(Wc),
+            T, layer_nc(Ws, bs, X, labels, J))
 
 @jax.jit
 def _diagnose_all(Ws, bs, W_out, b_out, X, labels, onehot_J):
@@ -221,6 +272,8 @@ def _diagnose_all(Ws, bs, W_out, b_out, X, labels, onehot_J):
 def diagnose(log: TrainingLog, X, labels, num_clusters: int | None = None) -> Diagnostics:
     """Map every logged iterate to cumulative parameters (Eq. (2.6)) and measure truncations, collapse and NC1-NC4.
 
+    NC1-NC4 are measured on the last hidden layer, NC1-NC2 also at every layer (`layer_nc`).
+
     log from `train_network` on X (N, Q), labels (N,); num_clusters defaults to the number of rows of W_out."""
     if not isinstance(log, TrainingLog):
         raise ValueError(f"log: expected a TrainingLog from train_network, got {type(log).__name__}")
@@ -229,11 +282,11 @@ def diagnose(log: TrainingLog, X, labels, num_clusters: int | None = None) -> Di
     if X.shape[1] != Q:
         raise ValueError(f"X: dimension {X.shape[1]} does not match the network (Q={Q})")
     labels, J = check_labels("labels", labels, num_clusters or log.W_out.shape[1], n_points=X.shape[0])
-    nc, counts, counts_raw, n_r, means, spread, fspread, align, cond, T = _diagnose_all(
+    nc, counts, counts_raw, n_r, means, spread, fspread, align, cond, T, lnc = _diagnose_all(
         jnp.asarray(log.Ws), jnp.asarray(log.bs), jnp.asarray(log.W_out), jnp.asarray(log.b_out), X, labels, jnp.zeros(J))
     to_np = lambda a: np.asarray(a)
     return Diagnostics(log.step, log.cost, NCMetrics(*map(to_np, nc)), *map(to_np, (counts, counts_raw, n_r, means,
-                       spread, fspread, align, cond, T)))
+                       spread, fspread, align, cond, T)), LayerNC(*map(to_np, lnc)))
 
 # %% ../nbs/20_training.ipynb #c016
 def params_cost(params, X: jax.Array, labels: jax.Array, Y: jax.Array) -> jax.Array:
