@@ -25,7 +25,7 @@ PUBLIC_API = {
                 "layer_inputs", "separated_configuration", "is_cluster_separated", "integrate_general"),
     "standard": ("collapsed_velocity", "collapsed_flow", "conserved_quantity", "clustered_velocity",
                  "clustered_solution"),
-    "training": ("train_network", "nc_metrics", "diagnose"),
+    "training": ("train_network", "nc_metrics", "diagnose", "layer_nc", "ensemble_layer_nc"),
     "datasets": ("load_dataset",),
     "plot": ("plot_sectors", "plot_cost", "frame_player", "slider_explorer"),
     "widgets": ("Explorer",),
