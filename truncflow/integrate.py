@@ -82,6 +82,8 @@ class FlowSolution(NamedTuple):
     event_layer: jax.Array   # (E,) layer l (0-based) of the face, -1 unused (always 0 for one cluster)
     stop_layer: jax.Array    # () layer of the stopping face, else -1
 
+
+# %% ../nbs/15_integrate.ipynb #c016t
 class Status(IntEnum):
     """How an integration ended (FlowSolution.status); each member carries its message."""
     FINISHED = 0        # reached t1
