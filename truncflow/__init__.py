@@ -8,23 +8,65 @@ __all__ = ['PUBLIC_API']
 # %% ../nbs/98_api.ipynb #c002
 __version__ = "0.2.0"
 
-# The curated top level: module -> the names a reader of the paper uses. Loaded on first use (PEP 562).
+# The curated top level: module -> the names a reader of the paper uses. Loaded on first use (PEP
+# 562).
 PUBLIC_API = {
-    "network": ("random_network", "random_orthogonal", "cumulative_parameters", "layer_parameters",
-                "hidden_layers", "hidden_layers_from_truncations", "network_output", "truncation_map",
-                "orthogonal_truncation_map", "composed_truncation", "truncation_state", "clustered_data",
-                "input_space_cost", "standard_cost", "pulled_back_targets", "UNTRUNCATED", "PARTIAL", "FULL"),
+    "network": (
+        "random_network",
+        "random_orthogonal",
+        "cumulative_parameters",
+        "layer_parameters",
+        "hidden_layers",
+        "hidden_layers_from_truncations",
+        "network_output",
+        "truncation_map",
+        "orthogonal_truncation_map",
+        "composed_truncation",
+        "truncation_state",
+        "clustered_data",
+        "input_space_cost",
+        "standard_cost",
+        "pulled_back_targets",
+        "UNTRUNCATED",
+        "PARTIAL",
+        "FULL",
+    ),
     "lie": ("skew", "expm", "haar_orthogonal", "autodiff_velocity", "rotation"),
     "solvers": ("TABLEAUS", "rkmk_step", "fixed_steps"),
     "moments": ("cluster_moments", "sector_moments"),
-    "separated": ("separated_cost", "separated_velocity", "separated_velocity_autodiff",
-                  "separated_velocity_ensemble", "bias_velocity", "omega"),
+    "separated": (
+        "separated_cost",
+        "separated_velocity",
+        "separated_velocity_autodiff",
+        "separated_velocity_ensemble",
+        "bias_velocity",
+        "omega",
+    ),
     "integrate": ("integrate_separated", "fixed_step", "fixed_R_velocity", "FlowSolution"),
-    "orbits": ("truncation_times", "exact_bias", "exact_fixed_R_bias", "fixed_R_events", "prop42_example"),
-    "general": ("general_cost", "general_velocity", "general_velocity_autodiff", "general_velocity_ensemble",
-                "layer_inputs", "separated_configuration", "is_cluster_separated", "integrate_general"),
-    "standard": ("collapsed_velocity", "collapsed_flow", "conserved_quantity", "clustered_velocity",
-                 "clustered_solution"),
+    "orbits": (
+        "truncation_times",
+        "exact_bias",
+        "exact_fixed_R_bias",
+        "fixed_R_events",
+        "prop42_example",
+    ),
+    "general": (
+        "general_cost",
+        "general_velocity",
+        "general_velocity_autodiff",
+        "general_velocity_ensemble",
+        "layer_inputs",
+        "separated_configuration",
+        "is_cluster_separated",
+        "integrate_general",
+    ),
+    "standard": (
+        "collapsed_velocity",
+        "collapsed_flow",
+        "conserved_quantity",
+        "clustered_velocity",
+        "clustered_solution",
+    ),
     "training": ("train_network", "nc_metrics", "diagnose", "layer_nc", "ensemble_layer_nc"),
     "datasets": ("load_dataset",),
     "plot": ("plot_sectors", "plot_cost", "frame_player", "slider_explorer"),
@@ -37,15 +79,21 @@ PUBLIC_API = {
 _HOME = {name: mod for mod, names in PUBLIC_API.items() for name in names}
 __all__ = ["__version__"] + list(_HOME)
 
+
 def __getattr__(name: str):
-    """Import the module of a public name on first use; internals are reached through their modules."""
+    """Import the module of a public name on first use; internals are reached through their
+    modules."""
     if name in _HOME:
         import importlib
+
         value = getattr(importlib.import_module(f"truncflow.{_HOME[name]}"), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'truncflow' has no attribute {name!r} (the top level holds the names of "
-                         f"truncflow.__all__; other functions live in their modules, e.g. truncflow.network.{name})")
+    raise AttributeError(
+        f"module 'truncflow' has no attribute {name!r} (the top level holds the names of "
+        f"truncflow.__all__; other functions live in their modules, e.g. truncflow.network.{name})"
+    )
+
 
 def __dir__():
     return sorted(set(globals()) | set(_HOME))

@@ -8,5 +8,7 @@ __all__ = []
 # %% ../nbs/38_main.ipynb #c002
 from .cli import main
 
-if __name__ == "__main__" and "__file__" in globals():     # python -m truncflow (not this notebook's kernel)
+if (
+    __name__ == "__main__" and "__file__" in globals()
+):  # python -m truncflow (not this notebook's kernel)
     raise SystemExit(main())

@@ -11,9 +11,24 @@ import sys
 import textwrap
 import tomllib
 import numpy as np
-from .config import CONFIG_KEYS, ConfigError, validate_config, config_diff, describe_allowed
-from .sweep import (read_manifest, run_sweep, load_sweep, sweep_plan, finished_chunks, lock_holder,
-                             SweepLocked, SWEEP_FORMAT, _who)
+from truncflow.config import (
+    CONFIG_KEYS,
+    ConfigError,
+    validate_config,
+    config_diff,
+    describe_allowed,
+)
+from truncflow.sweep import (
+    read_manifest,
+    run_sweep,
+    load_sweep,
+    sweep_plan,
+    finished_chunks,
+    lock_holder,
+    SweepLocked,
+    SWEEP_FORMAT,
+    _who,
+)
 from .stats import summarize, summarize_general, fit_decay_rates, staircase_rates
 
 # %% auto #0
@@ -23,18 +38,25 @@ __all__ = ['MAX_OUTPUT_BYTES', 'MAX_FLOWS', 'config_table', 'example_config', 'C
 
 # %% ../nbs/37_cli.ipynb #c005
 def config_table() -> str:
-    """Markdown table of every configuration key: table, key, type, default, allowed values, meaning."""
+    """Markdown table of every configuration key: table, key, type, default, allowed values,
+    meaning."""
     rows = ["| table | key | type | default | allowed | meaning |", "|---|---|---|---|---|---|"]
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         esc = lambda text: str(text).replace("|", "\\|")
-        rows.append(f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | {esc(meaning)} |")
+        rows.append(
+            f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | {esc(meaning)} |"
+        )
     return "\n".join(rows)
 
+
 def example_config() -> str:
-    """A complete example configuration (TOML): every key at its default value, commented with its meaning,
+    """A complete example configuration (TOML): every key at its default value, commented with its
+    meaning,
     type and allowed values. `truncflow example-config` prints it; it runs as printed."""
-    lines = ["# A truncflow sweep: every key at its default value (every key is optional; delete or change any).",
-             "# Run it:  truncflow sweep THIS_FILE.toml --out DIR    then:  truncflow report DIR"]
+    lines = [
+        "# A truncflow sweep: every key at its default value (every key is optional; delete or change any).",
+        "# Run it:  truncflow sweep THIS_FILE.toml --out DIR    then:  truncflow report DIR",
+    ]
     section = None
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         if s != section:
@@ -48,8 +70,10 @@ def example_config() -> str:
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
+
 def _fill(text: str) -> str:
     return textwrap.fill(text, width=88)
+
 
 def _keys_epilog() -> str:
     lines = ["configuration keys (TOML tables and keys; all optional):"]
@@ -58,74 +82,124 @@ def _keys_epilog() -> str:
         lines.append(f"      {meaning}")
     return "\n".join(lines)
 
+
 def _add_sweep_parser(sub) -> None:
     s = sub.add_parser(
-        "sweep", help="run (or resume) an ensemble sweep described by a TOML file",
-        description=_fill("Run the sweep described by CONFIG (TOML) and write its results into DIR: one "
-                          "chunk_NNNNN.npz per chunk and manifest.json (configuration, chunk list, versions). "
-                          "Every file is written atomically, so a sweep killed at any time is continued with "
-                          "the same command plus --resume; the results are the same as an uninterrupted "
-                          "run's. Before computing it prints the plan (flows, chunks, bytes on disk, device "
-                          "memory) and, after the first chunk, the estimated time; DIR is locked while the "
-                          "sweep runs, so that a second sweep on it is refused."),
-        epilog=_keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "sweep",
+        help="run (or resume) an ensemble sweep described by a TOML file",
+        description=_fill(
+            "Run the sweep described by CONFIG (TOML) and write its results into DIR: one "
+            "chunk_NNNNN.npz per chunk and manifest.json (configuration, chunk list, versions). "
+            "Every file is written atomically, so a sweep killed at any time is continued with "
+            "the same command plus --resume; the results are the same as an uninterrupted "
+            "run's. Before computing it prints the plan (flows, chunks, bytes on disk, device "
+            "memory) and, after the first chunk, the estimated time; DIR is locked while the "
+            "sweep runs, so that a second sweep on it is refused."
+        ),
+        epilog=_keys_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("config", metavar="CONFIG", help="TOML file describing the sweep (keys below)")
-    s.add_argument("--out", metavar="DIR", required=True, help="output directory (created if missing)")
-    s.add_argument("--resume", action="store_true",
-                   help="continue the sweep already in DIR (its configuration must equal CONFIG); "
-                        "without it, a DIR that holds a sweep is an error")
-    s.add_argument("--devices", metavar="K", type=int, default=0,
-                   help="shard over the first K devices only (default 0: all devices of all processes)")
-    s.add_argument("--memory-estimate", choices=["shapes", "compiled"], default="shapes",
-                   help="how the chunk size is chosen when chunk_size = 0: from array shapes (fast) or "
-                        "from XLA's memory analysis of a compiled probe (one extra compilation)")
-    s.add_argument("--no-progress", action="store_true",
-                   help="no progress bar or per-chunk lines (the plan, the time estimate and the result "
-                        "are still printed)")
-    s.add_argument("--yes", action="store_true",
-                   help=f"run even a sweep beyond the limits (more than {MAX_FLOWS:,} flows or "
-                        f"{MAX_OUTPUT_BYTES // 2**30} GiB of output), which are refused otherwise")
+    s.add_argument(
+        "--out", metavar="DIR", required=True, help="output directory (created if missing)"
+    )
+    s.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep already in DIR (its configuration must equal CONFIG); "
+        "without it, a DIR that holds a sweep is an error",
+    )
+    s.add_argument(
+        "--devices",
+        metavar="K",
+        type=int,
+        default=0,
+        help="shard over the first K devices only (default 0: all devices of all processes)",
+    )
+    s.add_argument(
+        "--memory-estimate",
+        choices=["shapes", "compiled"],
+        default="shapes",
+        help="how the chunk size is chosen when chunk_size = 0: from array shapes (fast) or "
+        "from XLA's memory analysis of a compiled probe (one extra compilation)",
+    )
+    s.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar or per-chunk lines (the plan, the time estimate and the result "
+        "are still printed)",
+    )
+    s.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"run even a sweep beyond the limits (more than {MAX_FLOWS:,} flows or "
+        f"{MAX_OUTPUT_BYTES // 2**30} GiB of output), which are refused otherwise",
+    )
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of `truncflow` with the subcommands `sweep`, `report` and `example-config`."""
+    """The argparse parser of `truncflow` with the subcommands `sweep`, `report` and
+    `example-config`."""
     from truncflow import __version__
+
     p = argparse.ArgumentParser(
         prog="truncflow",
-        description=_fill("Ensembles of the gradient flows of truncation maps (Chen, 'Derivation of effective "
-                          "gradient flow equations and dynamical truncation of training data in deep learning': "
-                          "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run on "
-                          "all available devices."),
-        epilog=_fill("Run 'truncflow sweep --help' for the configuration keys. Exit status: 0 success, "
-                     "2 bad command line or configuration, 1 other errors.") + "\n\n" +
-               _fill("A first sweep: truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR; "
-                     "truncflow report DIR"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"truncflow {__version__}",
-                   help="print the version of truncflow and exit")
+        description=_fill(
+            "Ensembles of the gradient flows of truncation maps (Chen, 'Derivation of effective "
+            "gradient flow equations and dynamical truncation of training data in deep learning': "
+            "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run on "
+            "all available devices."
+        ),
+        epilog=_fill(
+            "Run 'truncflow sweep --help' for the configuration keys. Exit status: 0 success, "
+            "2 bad command line or configuration, 1 other errors."
+        )
+        + "\n\n"
+        + _fill(
+            "A first sweep: truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR; "
+            "truncflow report DIR"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"truncflow {__version__}",
+        help="print the version of truncflow and exit",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_sweep_parser(sub)
     r = sub.add_parser(
-        "report", help="print the summary of a finished sweep and write its figures",
-        description=_fill("Print the summary statistics of the sweep in DIR (fraction of runs reaching full "
-                          "truncation, quantiles of the collapse time s_1, fitted decay rates after collapse "
-                          "against the predicted rate 1 of Eq. (4.37), and for flow.kind = 'fixed_R' the "
-                          "staircase rates n/N of Eq. (4.47)) and write PNG figures (s1_histogram.png, "
-                          "rates.png, gap.png) into DIR; for flow.kind = 'general' sweeps, the cost at the start "
-                          "and the end (and cost.png)."),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "report",
+        help="print the summary of a finished sweep and write its figures",
+        description=_fill(
+            "Print the summary statistics of the sweep in DIR (fraction of runs reaching full "
+            "truncation, quantiles of the collapse time s_1, fitted decay rates after collapse "
+            "against the predicted rate 1 of Eq. (4.37), and for flow.kind = 'fixed_R' the "
+            "staircase rates n/N of Eq. (4.47)) and write PNG figures (s1_histogram.png, "
+            "rates.png, gap.png) into DIR; for flow.kind = 'general' sweeps, the cost at the start "
+            "and the end (and cost.png)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("dir", metavar="DIR", help="a sweep directory written by 'truncflow sweep'")
     r.add_argument("--no-figures", action="store_true", help="print the summary only")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     sub.add_parser(
-        "example-config", help="print a complete, commented example configuration (TOML)",
-        description=_fill("Print a TOML configuration for 'truncflow sweep' with every key at its default value, "
-                          "commented with its meaning, type and allowed values. It runs as printed: "
-                          "truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR."),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "example-config",
+        help="print a complete, commented example configuration (TOML)",
+        description=_fill(
+            "Print a TOML configuration for 'truncflow sweep' with every key at its default value, "
+            "commented with its meaning, type and allowed values. It runs as printed: "
+            "truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return p
 
 # %% ../nbs/37_cli.ipynb #c011
-MAX_OUTPUT_BYTES, MAX_FLOWS = 10 * 2**30, 10**7     # beyond these `truncflow sweep` asks for --yes
+MAX_OUTPUT_BYTES, MAX_FLOWS = 10 * 2**30, 10**7  # beyond these `truncflow sweep` asks for --yes
+
 
 def format_bytes(n: float) -> str:
     """n bytes in binary units: '512 B', '3.2 MiB', '72.8 TiB'."""
@@ -134,21 +208,32 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
 
+
 def format_plan(plan: dict) -> str:
     """A sweep_plan in words: what `truncflow sweep` prints before it computes."""
     p = plan
-    time = ("estimated from the first chunk, once it is done" if p["n_chunks"] > 1 else
-            "not estimated (one chunk: timing it is running the sweep)")
-    return (f"sweep: {p['n_members']:,} flows in {p['n_chunks']:,} {_chunks(p['n_chunks'])} of {p['chunk_size']:,} "
-            f"on {p['n_devices']} device(s), velocity {p['velocity']!r}; output about "
-            f"{format_bytes(p['output_bytes'])} on disk; device memory about {format_bytes(p['device_bytes'])} "
-            f"per device for one chunk; time: {time}")
+    time = (
+        "estimated from the first chunk, once it is done"
+        if p["n_chunks"] > 1
+        else "not estimated (one chunk: timing it is running the sweep)"
+    )
+    return (
+        f"sweep: {p['n_members']:,} flows in {p['n_chunks']:,} {_chunks(p['n_chunks'])} of {p['chunk_size']:,} "
+        f"on {p['n_devices']} device(s), velocity {p['velocity']!r}; output about "
+        f"{format_bytes(p['output_bytes'])} on disk; device memory about {format_bytes(p['device_bytes'])} "
+        f"per device for one chunk; time: {time}"
+    )
+
 
 def _chunks(n: int) -> str:
     return "chunk" if n == 1 else "chunks"
 
-def plan_limits(plan: dict, *, max_output_bytes: float | None = None, max_flows: int | None = None) -> list[str]:
-    """What makes a planned sweep too large to start by accident ([] if nothing): more than max_flows flows
+
+def plan_limits(
+    plan: dict, *, max_output_bytes: float | None = None, max_flows: int | None = None
+) -> list[str]:
+    """What makes a planned sweep too large to start by accident ([] if nothing): more than
+    max_flows flows
     (default MAX_FLOWS), more than max_output_bytes on disk (default MAX_OUTPUT_BYTES)."""
     max_output_bytes = MAX_OUTPUT_BYTES if max_output_bytes is None else max_output_bytes
     max_flows = MAX_FLOWS if max_flows is None else max_flows
@@ -156,14 +241,20 @@ def plan_limits(plan: dict, *, max_output_bytes: float | None = None, max_flows:
     if plan["n_members"] > max_flows:
         why.append(f"{plan['n_members']:,} flows (more than {max_flows:,})")
     if plan["output_bytes"] > max_output_bytes:
-        why.append(f"about {format_bytes(plan['output_bytes'])} of output (more than {format_bytes(max_output_bytes)})")
+        why.append(
+            f"about {format_bytes(plan['output_bytes'])} of output (more than {format_bytes(max_output_bytes)})"
+        )
     return why
 
+
 def read_config(path: str) -> dict:
-    """Read and validate a TOML sweep configuration; CLIError with a one-line message if it is bad."""
+    """Read and validate a TOML sweep configuration; CLIError with a one-line message if it is
+    bad."""
     if os.path.isdir(path):
-        raise CLIError(f"CONFIG: {path} is a directory, not a TOML file (the output directory is --out DIR; "
-                       f"'truncflow example-config > sweep.toml' writes a configuration to start from)")
+        raise CLIError(
+            f"CONFIG: {path} is a directory, not a TOML file (the output directory is --out DIR; "
+            f"'truncflow example-config > sweep.toml' writes a configuration to start from)"
+        )
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
@@ -184,9 +275,12 @@ def read_config(path: str) -> dict:
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
+
 def _stored_sweep(args, cfg: dict) -> dict | None:
-    """The manifest of the sweep already in --out (None if there is none); CLIError where --out cannot take
-    this sweep: not a directory, in use by a running sweep, a damaged manifest, a different sweep, no --resume."""
+    """The manifest of the sweep already in --out (None if there is none); CLIError where --out
+    cannot take
+    this sweep: not a directory, in use by a running sweep, a damaged manifest, a different sweep,
+    no --resume."""
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise CLIError(f"--out {out} exists and is not a directory")
@@ -194,8 +288,10 @@ def _stored_sweep(args, cfg: dict) -> dict | None:
         return None
     holder = lock_holder(out)
     if holder is not None:
-        raise CLIError(f"--out {out} is in use by another sweep: {_who(holder)}; wait until it has finished, "
-                       f"or choose another --out")
+        raise CLIError(
+            f"--out {out} is in use by another sweep: {_who(holder)}; wait until it has finished, "
+            f"or choose another --out"
+        )
     try:
         man = read_manifest(out)
     except ValueError as e:
@@ -203,67 +299,109 @@ def _stored_sweep(args, cfg: dict) -> dict | None:
     if man is None:
         return None
     if man.get("format") != SWEEP_FORMAT or man.get("config") != cfg:
-        what = (f"a sweep of format {man.get('format')!r} (this truncflow continues {SWEEP_FORMAT!r} sweeps only)"
-                if man.get("format") != SWEEP_FORMAT else
-                f"a different sweep ({config_diff(cfg, man.get('config', {}))})")
-        raise CLIError(f"--out {out} holds {what}; --resume cannot continue it with {args.config}: "
-                       f"choose a new --out (or move {out} away)")
+        what = (
+            f"a sweep of format {man.get('format')!r} (this truncflow continues {SWEEP_FORMAT!r} sweeps only)"
+            if man.get("format") != SWEEP_FORMAT
+            else f"a different sweep ({config_diff(cfg, man.get('config', {}))})"
+        )
+        raise CLIError(
+            f"--out {out} holds {what}; --resume cannot continue it with {args.config}: "
+            f"choose a new --out (or move {out} away)"
+        )
     if not args.resume:
-        raise CLIError(f"--out {out} already holds a sweep of this configuration ("
-                       f"{len(finished_chunks(out, man))} of {man['n_chunks']} chunks done); add --resume to "
-                       f"continue it")
+        raise CLIError(
+            f"--out {out} already holds a sweep of this configuration ("
+            f"{len(finished_chunks(out, man))} of {man['n_chunks']} chunks done); add --resume to "
+            f"continue it"
+        )
     return man
+
 
 def _mesh(args, man):
     import jax
+
     devices = jax.devices()
     if args.devices < 0 or args.devices > len(devices):
-        raise CLIError(f"--devices: must be between 0 and {len(devices)} (the devices present), got {args.devices}")
+        raise CLIError(
+            f"--devices: must be between 0 and {len(devices)} (the devices present), got {args.devices}"
+        )
     from truncflow.sharding import ensemble_mesh
+
     mesh = ensemble_mesh(devices[: args.devices] if args.devices else None)
     if man is not None and man["chunk_size"] % mesh.size:
-        raise CLIError(f"--devices: the sweep's chunk size {man['chunk_size']} is not a multiple of "
-                       f"{mesh.size} devices; use a divisor of it")
+        raise CLIError(
+            f"--devices: the sweep's chunk size {man['chunk_size']} is not a multiple of "
+            f"{mesh.size} devices; use a divisor of it"
+        )
     return mesh
 
+
 def _check_plan(args, cfg: dict, man: dict | None, mesh) -> dict:
-    """Print the sweep's plan on stderr; CLIError if it is beyond the limits and --yes is not given."""
-    plan = sweep_plan(cfg, mesh, memory_estimate=args.memory_estimate, chunk_size=man and man["chunk_size"],
-                      velocity=man and man.get("velocity"))
-    done = f"; {len(finished_chunks(args.out, man))} of {man['n_chunks']} chunks are done" if man else ""
+    """Print the sweep's plan on stderr; CLIError if it is beyond the limits and --yes is not
+    given."""
+    plan = sweep_plan(
+        cfg,
+        mesh,
+        memory_estimate=args.memory_estimate,
+        chunk_size=man and man["chunk_size"],
+        velocity=man and man.get("velocity"),
+    )
+    done = (
+        f"; {len(finished_chunks(args.out, man))} of {man['n_chunks']} chunks are done"
+        if man
+        else ""
+    )
     _stderr(format_plan(plan) + done)
     why = plan_limits(plan)
     if why and not args.yes:
-        raise CLIError(f"the sweep is too large to start without a second look: {' and '.join(why)}; check "
-                       f"{args.config} ([ensemble] size, [data] N and Q, [time] t_end, [integrator] save_every) "
-                       f"or add --yes to run it anyway")
+        raise CLIError(
+            f"the sweep is too large to start without a second look: {' and '.join(why)}; check "
+            f"{args.config} ([ensemble] size, [data] N and Q, [time] t_end, [integrator] save_every) "
+            f"or add --yes to run it anyway"
+        )
     return plan
+
 
 def cmd_sweep(args) -> int:
     """`truncflow sweep`: validate everything and print the plan, then run or resume the sweep."""
     import jax
-    jax.config.update("jax_enable_x64", True)        # float64 configs need it; float32 ones are unaffected
+
+    jax.config.update(
+        "jax_enable_x64", True
+    )  # float64 configs need it; float32 ones are unaffected
     cfg = read_config(args.config)
     man = _stored_sweep(args, cfg)
     mesh = _mesh(args, man)
     _check_plan(args, cfg, man, mesh)
     try:
-        man = run_sweep(cfg, args.out, resume=True, progress=not args.no_progress, mesh=mesh,
-                        memory_estimate=args.memory_estimate, log=_stderr if args.no_progress else None)
-    except SweepLocked as e:                         # another sweep took the directory after our check
+        man = run_sweep(
+            cfg,
+            args.out,
+            resume=True,
+            progress=not args.no_progress,
+            mesh=mesh,
+            memory_estimate=args.memory_estimate,
+            log=_stderr if args.no_progress else None,
+        )
+    except SweepLocked as e:  # another sweep took the directory after our check
         raise CLIError(str(e)) from None
     t = man.get("timing") or {}
     if t.get("chunks", 0) > 1:
-        _stderr(f"sweep: {t['chunks']} chunks computed in {t['first_chunk_seconds'] + t['seconds']:.2f} s, after "
-                f"{t['compile_seconds']:.1f} s of compilation; the {t['chunks'] - 1} after the first took "
-                f"{t['seconds']:.2f} s, estimated {t['estimated_seconds']:.2f} s")
-    print(f"truncflow: {man['n_members']} flows in {man['n_chunks']} {_chunks(man['n_chunks'])} of {man['chunk_size']} "
-          f"on {mesh.size} device(s), velocity {man['velocity']!r}: {args.out}")
+        _stderr(
+            f"sweep: {t['chunks']} chunks computed in {t['first_chunk_seconds'] + t['seconds']:.2f} s, after "
+            f"{t['compile_seconds']:.1f} s of compilation; the {t['chunks'] - 1} after the first took "
+            f"{t['seconds']:.2f} s, estimated {t['estimated_seconds']:.2f} s"
+        )
+    print(
+        f"truncflow: {man['n_members']} flows in {man['n_chunks']} {_chunks(man['n_chunks'])} of {man['chunk_size']} "
+        f"on {mesh.size} device(s), velocity {man['velocity']!r}: {args.out}"
+    )
     return 0
 
 # %% ../nbs/37_cli.ipynb #c011a
 def cmd_example_config(args) -> int:
-    """`truncflow example-config`: print `example_config()` (redirect it into a file to start a sweep)."""
+    """`truncflow example-config`: print `example_config()` (redirect it into a file to start a
+    sweep)."""
     sys.stdout.write(example_config())
     return 0
 
@@ -273,43 +411,61 @@ def format_summary(S: dict, man: dict) -> str:
     c = man["config"]
     q = lambda d: "  ".join(f"p{k}={v:.4g}" for k, v in d.items())
     if c["flow"]["kind"] == "general":
-        return "\n".join([
-            f"sweep: {man['n_members']} flows, flow 'general', Q={c['data']['Q']}, J={c['data']['clusters']} "
-            f"clusters of N={c['data']['N']}, L={c['flow']['layers'] or c['data']['clusters']} layers, "
-            f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
-            f"cost at s=0 (Eq. (2.26)): {q(S['cost_start'])}",
-            f"cost at the end:          {q(S['cost_end'])}",
-            f"largest cost increase between saves (0 for the exact gradient flow, Eq. (3.24)): "
-            f"{S['max_cost_increase']:.3g}",
-            f"max |R_l^T R_l - 1| at the end: {S['max_orth_err']:.3g}"])
-    lines = [f"sweep: {man['n_members']} flows, flow {c['flow']['kind']!r}, Q={c['data']['Q']}, N={c['data']['N']}, "
-             f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}, "
-             f"velocity {man.get('velocity', c['flow']['velocity'])!r}, {c['integrator']['dtype']}",
-             f"fraction reaching full truncation (finite s_1, Eq. (4.18)): {S['frac_full']:.4f}",
-             f"fraction fully truncated at the end:                       {S['frac_full_at_end']:.4f}",
-             f"collapse time s_1:         {q(S['s1_quantiles'])}",
-             f"last truncation event:     {q(S['t_last_quantiles'])}",
-             f"decay rate after s_1 (predicted 1, Eq. (4.37)): median {S['rate_median']:.6g}, "
-             f"max |rate - 1| {S['rate_max_dev']:.3g} over {S['rates_fitted']} runs",
-             f"max |R^T R - 1| at the end: {S['max_orth_err']:.3g}"]
+        return "\n".join(
+            [
+                f"sweep: {man['n_members']} flows, flow 'general', Q={c['data']['Q']}, J={c['data']['clusters']} "
+                f"clusters of N={c['data']['N']}, L={c['flow']['layers'] or c['data']['clusters']} layers, "
+                f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
+                f"cost at s=0 (Eq. (2.26)): {q(S['cost_start'])}",
+                f"cost at the end:          {q(S['cost_end'])}",
+                f"largest cost increase between saves (0 for the exact gradient flow, Eq. (3.24)): "
+                f"{S['max_cost_increase']:.3g}",
+                f"max |R_l^T R_l - 1| at the end: {S['max_orth_err']:.3g}",
+            ]
+        )
+    lines = [
+        f"sweep: {man['n_members']} flows, flow {c['flow']['kind']!r}, Q={c['data']['Q']}, N={c['data']['N']}, "
+        f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}, "
+        f"velocity {man.get('velocity', c['flow']['velocity'])!r}, {c['integrator']['dtype']}",
+        f"fraction reaching full truncation (finite s_1, Eq. (4.18)): {S['frac_full']:.4f}",
+        f"fraction fully truncated at the end:                       {S['frac_full_at_end']:.4f}",
+        f"collapse time s_1:         {q(S['s1_quantiles'])}",
+        f"last truncation event:     {q(S['t_last_quantiles'])}",
+        f"decay rate after s_1 (predicted 1, Eq. (4.37)): median {S['rate_median']:.6g}, "
+        f"max |rate - 1| {S['rate_max_dev']:.3g} over {S['rates_fitted']} runs",
+        f"max |R^T R - 1| at the end: {S['max_orth_err']:.3g}",
+    ]
     if "staircase_max_dev" in S:
-        lines.append(f"staircase rates vs n/N (Eq. (4.47)): {S['staircase_intervals']} intervals, "
-                     f"max |rate - n/N| {S['staircase_max_dev']:.3g}")
+        lines.append(
+            f"staircase rates vs n/N (Eq. (4.47)): {S['staircase_intervals']} intervals, "
+            f"max |rate - n/N| {S['staircase_max_dev']:.3g}"
+        )
     if S.get("stopped_early"):
-        lines.append(f"WARNING: {S['stopped_early']} flows stopped early (adaptive integrator, status != 0: a sliding "
-                     f"mode it could not follow, or max_steps); their saves after t_final repeat the last state")
+        lines.append(
+            f"WARNING: {S['stopped_early']} flows stopped early (adaptive integrator, status != 0: a sliding "
+            f"mode it could not follow, or max_steps); their saves after t_final repeat the last state"
+        )
     return "\n".join(lines)
 
-_COLLAPSED, _NOT_COLLAPSED = "#0072B2", "#E69F00"      # Okabe-Ito blue and orange
+
+_COLLAPSED, _NOT_COLLAPSED = "#0072B2", "#E69F00"  # Okabe-Ito blue and orange
+
 
 def figure_title(man: dict) -> str:
-    """The configuration of a sweep in one line, for figure titles: flow kind, Q, N, method, step, t_end, size."""
+    """The configuration of a sweep in one line, for figure titles: flow kind, Q, N, method, step,
+    t_end, size."""
     c = man["config"]
     d, it, kind = c["data"], c["integrator"], c["flow"]["kind"]
-    shape = (f"J={d['clusters']} clusters of N={d['N']}, L={c['flow']['layers'] or d['clusters']} layers"
-             if kind == "general" else f"N={d['N']}")
-    return (f"{kind} flow, Q={d['Q']}, {shape}, {it['method']} (h={it['step']:g}), t_end={c['time']['t_end']:g}, "
-            f"{man['n_members']} flows")
+    shape = (
+        f"J={d['clusters']} clusters of N={d['N']}, L={c['flow']['layers'] or d['clusters']} layers"
+        if kind == "general"
+        else f"N={d['N']}"
+    )
+    return (
+        f"{kind} flow, Q={d['Q']}, {shape}, {it['method']} (h={it['step']:g}), t_end={c['time']['t_end']:g}, "
+        f"{man['n_members']} flows"
+    )
+
 
 def _new_figure(plt, man, title):
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -317,8 +473,10 @@ def _new_figure(plt, man, title):
     ax.set_title(title, fontsize=10)
     return fig, ax
 
+
 def _s1_figure(plt, res, man):
     from matplotlib.ticker import MaxNLocator
+
     s1 = np.asarray(res["s1"], float)
     fin = np.isfinite(s1)
     t_end = man["config"]["time"]["t_end"]
@@ -327,11 +485,16 @@ def _s1_figure(plt, res, man):
     bins = np.linspace(0.0, top, 31)
     ax.hist(s1[fin], bins=bins, color=_COLLAPSED, label=f"collapsed: {fin.sum()} flows")
     ticks = [t for t in ax.get_xticks() if 0 <= t <= top]
-    if (~fin).any():                                 # a bar of its own, past a dashed line, ticked 'never'
+    if (~fin).any():  # a bar of its own, past a dashed line, ticked 'never'
         w = bins[1] - bins[0]
         ax.axvline(top + 1.5 * w, color="k", ls="--", lw=0.8)
-        ax.bar([top + 3.5 * w], [(~fin).sum()], width=3 * w, color=_NOT_COLLAPSED,
-               label=f"no collapse by $s$ = {t_end:g}: {(~fin).sum()} flows")
+        ax.bar(
+            [top + 3.5 * w],
+            [(~fin).sum()],
+            width=3 * w,
+            color=_NOT_COLLAPSED,
+            label=f"no collapse by $s$ = {t_end:g}: {(~fin).sum()} flows",
+        )
         ax.set_xticks(ticks + [top + 3.5 * w], [f"{t:g}" for t in ticks] + ["never"])
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("collapse time $s_1$ (whole cluster in the negative sector), Eq. (4.18)")
@@ -339,56 +502,93 @@ def _s1_figure(plt, res, man):
     ax.legend(fontsize=7)
     return fig
 
-_AMPLIFICATION = {"lie_euler": lambda h: 1 - h, "exp_euler": lambda h: np.exp(-h),       # of db/ds = -b per step
-                  "rkmk2": lambda h: 1 - h + h * h / 2, "rkmk4": lambda h: 1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24}
+
+_AMPLIFICATION = {
+    "lie_euler": lambda h: 1 - h,
+    "exp_euler": lambda h: np.exp(-h),  # of db/ds = -b per step
+    "rkmk2": lambda h: 1 - h + h * h / 2,
+    "rkmk4": lambda h: 1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24,
+}
+
 
 def _log_panel(ax, x, dev, colour, label, own=None, own_label=None):
-    """|fitted - predicted| against x on a log scale, with the integrator's own error as a dotted line."""
+    """|fitted - predicted| against x on a log scale, with the integrator's own error as a dotted
+    line."""
     dev = np.maximum(dev, 1e-17)
     ax.semilogy(x, dev, "s", ms=3, color=colour, label=label)
     if own is not None:
         ax.axhline(max(own, 1e-17), color="k", ls=":", lw=1, label=own_label)
         dev = np.append(dev, max(own, 1e-17))
-    if dev.size:                                     # at least two decades, so that the ticks are readable
+    if dev.size:  # at least two decades, so that the ticks are readable
         ax.set_ylim(dev.min() / 10, dev.max() * 10)
     else:
         ax.text(0.5, 0.5, "nothing to fit", transform=ax.transAxes, ha="center", fontsize=8)
     ax.legend(fontsize=7)
 
+
 def _rates_figure(plt, res, man):
     c = man["config"]
-    N, kind, method, h = c["data"]["N"], c["flow"]["kind"], c["integrator"]["method"], c["integrator"]["step"]
+    N, kind, method, h = (
+        c["data"]["N"],
+        c["flow"]["kind"],
+        c["integrator"]["method"],
+        c["integrator"]["step"],
+    )
     s1 = np.asarray(res["s1"], float)
     rates = fit_decay_rates(res["t"], res["gap"], res["n_full"], N, s1)
     ok = np.isfinite(rates)
-    fig, axes = plt.subplots(1, 2 if kind == "fixed_R" else 1, figsize=(11 if kind == "fixed_R" else 6.4, 4.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        2 if kind == "fixed_R" else 1,
+        figsize=(11 if kind == "fixed_R" else 6.4, 4.0),
+        squeeze=False,
+    )
     fig.suptitle(figure_title(man), fontsize=8)
     own = abs(np.log(_AMPLIFICATION[method](h)) / h + 1) if method in _AMPLIFICATION else None
     ax = axes[0, 0]
     ax.set_title("decay rate after collapse against the predicted rate 1, Eq. (4.37)", fontsize=10)
-    _log_panel(ax, s1[ok], np.abs(rates[ok] - 1), _COLLAPSED, f"collapsed flows: {ok.sum()} fitted", own,
-               None if own is None else f"{method} with h = {h:g} on $db/ds = -b$: rate error {own:.2g}")
+    _log_panel(
+        ax,
+        s1[ok],
+        np.abs(rates[ok] - 1),
+        _COLLAPSED,
+        f"collapsed flows: {ok.sum()} fitted",
+        own,
+        None if own is None else f"{method} with h = {h:g} on $db/ds = -b$: rate error {own:.2g}",
+    )
     ax.set_xlabel("collapse time $s_1$ of the flow")
     ax.set_ylabel("|fitted rate - 1|  (log scale)")
     if kind == "fixed_R":
         pred, fit = staircase_rates(res["t"], res["btilde"], res["n_coord"], N)
         ax = axes[0, 1]
         ax.set_title("rates between truncation events against $n_r/N$, Eq. (4.47)", fontsize=10)
-        _log_panel(ax, pred, np.abs(fit - pred), _NOT_COLLAPSED, f"{pred.size} intervals between events")
+        _log_panel(
+            ax, pred, np.abs(fit - pred), _NOT_COLLAPSED, f"{pred.size} intervals between events"
+        )
         ax.set_xlabel("predicted rate $n_r/N$")
         ax.set_ylabel("|fitted rate - n_r/N|  (log scale)")
     return fig
 
+
 def _gap_figure(plt, res, man, most: int = 40):
     s1 = np.asarray(res["s1"], float)
-    fig, ax = _new_figure(plt, man, r"bias error $|\beta + \tilde y|$: after collapse it decays like $e^{-s}$")
-    for sel, colour, what in ((np.isfinite(s1), _COLLAPSED, "collapsed"),
-                              (~np.isfinite(s1), _NOT_COLLAPSED, "not collapsed")):
+    fig, ax = _new_figure(
+        plt, man, r"bias error $|\beta + \tilde y|$: after collapse it decays like $e^{-s}$"
+    )
+    for sel, colour, what in (
+        (np.isfinite(s1), _COLLAPSED, "collapsed"),
+        (~np.isfinite(s1), _NOT_COLLAPSED, "not collapsed"),
+    ):
         idx = np.flatnonzero(sel)[:most]
         for j, m in enumerate(idx):
-            ax.semilogy(res["t"][m], np.maximum(res["gap"][m], 1e-300), color=colour, lw=0.7, alpha=0.6,
-                        label=f"{what}: {sel.sum()} flows ({len(idx)} drawn)" if j == 0 else None)
+            ax.semilogy(
+                res["t"][m],
+                np.maximum(res["gap"][m], 1e-300),
+                color=colour,
+                lw=0.7,
+                alpha=0.6,
+                label=f"{what}: {sel.sum()} flows ({len(idx)} drawn)" if j == 0 else None,
+            )
         if what == "collapsed" and len(idx):
             g = [np.interp(s1[m], res["t"][m], res["gap"][m]) for m in idx]
             ax.semilogy(s1[idx], g, ".", color="k", ms=3, label="collapse times $s_1$")
@@ -397,43 +597,67 @@ def _gap_figure(plt, res, man, most: int = 40):
     ax.legend(fontsize=7)
     return fig
 
+
 def _cost_figure(plt, res, man, most: int = 40):
-    fig, ax = _new_figure(plt, man, "cost of the general flow (a gradient flow: it never increases)")
+    fig, ax = _new_figure(
+        plt, man, "cost of the general flow (a gradient flow: it never increases)"
+    )
     c = np.asarray(res["cost"], float)
     for m in range(min(most, c.shape[0])):
-        ax.semilogy(res["t"][m], c[m], color="#999999", lw=0.7, label=f"flows ({min(most, c.shape[0])} drawn)"
-                    if m == 0 else None)
-    ax.semilogy(res["t"][0], np.median(c, axis=0), color=_COLLAPSED, lw=2, label=f"median of {c.shape[0]} flows")
+        ax.semilogy(
+            res["t"][m],
+            c[m],
+            color="#999999",
+            lw=0.7,
+            label=f"flows ({min(most, c.shape[0])} drawn)" if m == 0 else None,
+        )
+    ax.semilogy(
+        res["t"][0],
+        np.median(c, axis=0),
+        color=_COLLAPSED,
+        lw=2,
+        label=f"median of {c.shape[0]} flows",
+    )
     ax.set_xlabel("flow time $s$")
     ax.set_ylabel("cost, Eq. (2.26) (log scale)")
     ax.legend(fontsize=7)
     return fig
 
+
 def report_figures(res: dict, man: dict) -> dict:
     """The report's figures (matplotlib Figures, by file name), each titled with the configuration
-    (figure_title): s1_histogram.png, rates.png and gap.png for flows 'separated' and 'fixed_R' (collapsed flows
+    (figure_title): s1_histogram.png, rates.png and gap.png for flows 'separated' and 'fixed_R'
+    (collapsed flows
     in blue, the others in orange), cost.png for flow 'general'."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     if man["config"]["flow"]["kind"] == "general":
         figs = {"cost.png": _cost_figure(plt, res, man)}
     else:
-        figs = {"s1_histogram.png": _s1_figure(plt, res, man), "rates.png": _rates_figure(plt, res, man),
-                "gap.png": _gap_figure(plt, res, man)}
+        figs = {
+            "s1_histogram.png": _s1_figure(plt, res, man),
+            "rates.png": _rates_figure(plt, res, man),
+            "gap.png": _gap_figure(plt, res, man),
+        }
     for fig in figs.values():
         fig.tight_layout()
     return figs
 
+
 def write_figures(res: dict, man: dict, out_dir: str) -> list[str]:
     """Write the report's PNG figures (report_figures) into out_dir; returns their paths."""
     import matplotlib.pyplot as plt
+
     paths = []
     for name, fig in report_figures(res, man).items():
         paths.append(os.path.join(out_dir, name))
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
     return paths
+
 
 def cmd_report(args) -> int:
     """`truncflow report`: summary to stdout, figures into DIR."""
@@ -458,22 +682,30 @@ def cmd_report(args) -> int:
             print(f"wrote {p}", file=sys.stderr)
     return 0
 
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `truncflow` command (console script `truncflow = truncflow.cli:main`).
     Returns the exit status: 0 success, 2 bad command line or configuration (one line on stderr)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:                         # argparse already printed usage and its message
+    except SystemExit as e:  # argparse already printed usage and its message
         return int(e.code or 0)
     try:
-        return {"sweep": cmd_sweep, "report": cmd_report, "example-config": cmd_example_config}[args.command](args)
+        return {"sweep": cmd_sweep, "report": cmd_report, "example-config": cmd_example_config}[
+            args.command
+        ](args)
     except CLIError as e:
         print(f"truncflow: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("truncflow: interrupted; continue with the same command and --resume", file=sys.stderr)
+        print(
+            "truncflow: interrupted; continue with the same command and --resume", file=sys.stderr
+        )
         return 130
 
-if __name__ == "__main__" and "__file__" in globals():   # python -m truncflow.cli (not in a notebook)
+
+if (
+    __name__ == "__main__" and "__file__" in globals()
+):  # python -m truncflow.cli (not in a notebook)
     sys.exit(main())

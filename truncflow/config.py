@@ -16,83 +16,206 @@ __all__ = ['CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'FUSED_MIN_Q', 'ConfigError'
 class ConfigError(ValueError):
     """A sweep configuration is invalid; the message names the key and the allowed values."""
 
-# (section, key): (type, default, allowed, meaning). allowed: a list of choices, or (op, bound[, bound2]).
+
+# (section, key): (type, default, allowed, meaning). allowed: a list of choices, or (op, bound[,
+# bound2]).
 CONFIG_KEYS = {
-    ("data", "kind"): ("str", "synthetic", ["synthetic"], "how the data set of each member is made"),
+    ("data", "kind"): (
+        "str",
+        "synthetic",
+        ["synthetic"],
+        "how the data set of each member is made",
+    ),
     ("data", "Q"): ("int", 2, ("between", 1, 32), "dimension Q of the input space"),
-    ("data", "N"): ("int", 16, ("between", 1, 100000), "number of points N in the cluster (in each cluster for 'general')"),
-    ("data", "radius"): ("float", 0.5, (">", 0), "radius of the ball the points are drawn from (uniformly)"),
-    ("data", "centre_distance"): ("float", 2.0, (">=", 0), "distance |c| of the cluster centre c from the origin"),
-    ("data", "target_distance"): ("float", 2.0, (">=", 0), "distance |y~ - c| of the target from the centre"),
-    ("data", "target"): ("str", "sector", ["sector", "random"],
-                         "direction of the target y~ from the centre c: 'sector', along the diagonal of the positive "
-                         "sector of R0, so that the cluster seen from y~ lies in the negative sector of R0 (hypothesis "
-                         "(4.16) of Proposition 4.2: most flows collapse); 'random', uniform (then at most about "
-                         "1/2^Q of the flows can collapse); flows 'separated' and 'fixed_R' only"),
-    ("data", "beta_scale"): ("float", 0.15, (">=", 0), "standard deviation of beta0 + c (initial bias around -c)"),
-    ("data", "clusters"): ("int", 2, ("between", 1, 32), "number J of clusters (flow 'general' only)"),
-    ("flow", "kind"): ("str", "separated", ["separated", "fixed_R", "general"],
-                       "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
-                       "'general': L layers and J clusters, Eqs. (5.4)-(5.7)"),
-    ("flow", "layers"): ("int", 0, ("between", 0, 64), "number L of layers (flow 'general' only; 0: L = J)"),
-    ("flow", "velocity"): ("str", "auto", ["auto", "closed_form", "autodiff", "fused"],
-                           "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), the closed "
-                           "form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere), or "
-                           "'auto': 'fused' on GPUs when Q >= 8, else 'closed_form' (see resolve_velocity)"),
-    ("integrator", "method"): ("str", "rkmk2", ["rkmk2", "rkmk4", "lie_euler", "exp_euler", "adaptive"],
-                               "Lie-group integrator: fixed step, or 'adaptive' (RKMK4, error control, located events)"),
-    ("integrator", "step"): ("float", 0.02, (">", 0), "step size h (for 'adaptive': the initial step)"),
+    ("data", "N"): (
+        "int",
+        16,
+        ("between", 1, 100000),
+        "number of points N in the cluster (in each cluster for 'general')",
+    ),
+    ("data", "radius"): (
+        "float",
+        0.5,
+        (">", 0),
+        "radius of the ball the points are drawn from (uniformly)",
+    ),
+    ("data", "centre_distance"): (
+        "float",
+        2.0,
+        (">=", 0),
+        "distance |c| of the cluster centre c from the origin",
+    ),
+    ("data", "target_distance"): (
+        "float",
+        2.0,
+        (">=", 0),
+        "distance |y~ - c| of the target from the centre",
+    ),
+    ("data", "target"): (
+        "str",
+        "sector",
+        ["sector", "random"],
+        "direction of the target y~ from the centre c: 'sector', along the diagonal of the positive "
+        "sector of R0, so that the cluster seen from y~ lies in the negative sector of R0 (hypothesis "
+        "(4.16) of Proposition 4.2: most flows collapse); 'random', uniform (then at most about "
+        "1/2^Q of the flows can collapse); flows 'separated' and 'fixed_R' only",
+    ),
+    ("data", "beta_scale"): (
+        "float",
+        0.15,
+        (">=", 0),
+        "standard deviation of beta0 + c (initial bias around -c)",
+    ),
+    ("data", "clusters"): (
+        "int",
+        2,
+        ("between", 1, 32),
+        "number J of clusters (flow 'general' only)",
+    ),
+    ("flow", "kind"): (
+        "str",
+        "separated",
+        ["separated", "fixed_R", "general"],
+        "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
+        "'general': L layers and J clusters, Eqs. (5.4)-(5.7)",
+    ),
+    ("flow", "layers"): (
+        "int",
+        0,
+        ("between", 0, 64),
+        "number L of layers (flow 'general' only; 0: L = J)",
+    ),
+    ("flow", "velocity"): (
+        "str",
+        "auto",
+        ["auto", "closed_form", "autodiff", "fused"],
+        "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), the closed "
+        "form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere), or "
+        "'auto': 'fused' on GPUs when Q >= 8, else 'closed_form' (see resolve_velocity)",
+    ),
+    ("integrator", "method"): (
+        "str",
+        "rkmk2",
+        ["rkmk2", "rkmk4", "lie_euler", "exp_euler", "adaptive"],
+        "Lie-group integrator: fixed step, or 'adaptive' (RKMK4, error control, located events)",
+    ),
+    ("integrator", "step"): (
+        "float",
+        0.02,
+        (">", 0),
+        "step size h (for 'adaptive': the initial step)",
+    ),
     ("integrator", "rtol"): ("float", 1e-8, (">", 0), "relative tolerance ('adaptive' only)"),
     ("integrator", "atol"): ("float", 1e-10, (">", 0), "absolute tolerance ('adaptive' only)"),
-    ("integrator", "max_steps"): ("int", 20000, (">=", 1), "most accepted steps per flow ('adaptive' only)"),
-    ("integrator", "max_events"): ("int", 256, (">=", 1), "most recorded sector crossings per flow ('adaptive' only)"),
-    ("integrator", "save_every"): ("int", 10, (">=", 1), "save every this many steps (saves are step * save_every apart)"),
-    ("integrator", "dtype"): ("str", "float64", ["float64", "float32"], "floating point type of the computation"),
-    ("integrator", "precision"): ("str", "highest", ["highest", "default"],
-                                  "float32 matrix products: 'highest' (full float32) or the backend's 'default' "
-                                  "(TF32 on NVIDIA GPUs: about 1e-3 relative error, faster); no effect in float64 "
-                                  "or on CPUs"),
-    ("time", "t_end"): ("float", 10.0, (">", 0), "end time (rounded up to a whole number of saves)"),
+    ("integrator", "max_steps"): (
+        "int",
+        20000,
+        (">=", 1),
+        "most accepted steps per flow ('adaptive' only)",
+    ),
+    ("integrator", "max_events"): (
+        "int",
+        256,
+        (">=", 1),
+        "most recorded sector crossings per flow ('adaptive' only)",
+    ),
+    ("integrator", "save_every"): (
+        "int",
+        10,
+        (">=", 1),
+        "save every this many steps (saves are step * save_every apart)",
+    ),
+    ("integrator", "dtype"): (
+        "str",
+        "float64",
+        ["float64", "float32"],
+        "floating point type of the computation",
+    ),
+    ("integrator", "precision"): (
+        "str",
+        "highest",
+        ["highest", "default"],
+        "float32 matrix products: 'highest' (full float32) or the backend's 'default' "
+        "(TF32 on NVIDIA GPUs: about 1e-3 relative error, faster); no effect in float64 "
+        "or on CPUs",
+    ),
+    ("time", "t_end"): (
+        "float",
+        10.0,
+        (">", 0),
+        "end time (rounded up to a whole number of saves)",
+    ),
     ("ensemble", "size"): ("int", 256, (">=", 1), "number M of flows"),
-    ("ensemble", "seed"): ("int", 0, ("between", 0, 2**31 - 1), "member i uses fold_in(PRNGKey(seed), i)"),
-    ("ensemble", "chunk_size"): ("int", 0, (">=", 0), "flows per compiled call; 0: choose from memory_budget_mb"),
-    ("ensemble", "memory_budget_mb"): ("float", 256.0, (">", 0), "device memory per device for one chunk, MiB"),
+    ("ensemble", "seed"): (
+        "int",
+        0,
+        ("between", 0, 2**31 - 1),
+        "member i uses fold_in(PRNGKey(seed), i)",
+    ),
+    ("ensemble", "chunk_size"): (
+        "int",
+        0,
+        (">=", 0),
+        "flows per compiled call; 0: choose from memory_budget_mb",
+    ),
+    ("ensemble", "memory_budget_mb"): (
+        "float",
+        256.0,
+        (">", 0),
+        "device memory per device for one chunk, MiB",
+    ),
 }
 
+
 def describe_allowed(allowed) -> str:
-    """The allowed values of a CONFIG_KEYS entry in words: "one of 'a', 'b'", "between 1 and 32", "> 0"."""
+    """The allowed values of a CONFIG_KEYS entry in words: "one of 'a', 'b'", "between 1 and 32", ">
+    0"."""
     if isinstance(allowed, list):
         return "one of " + ", ".join(repr(a) for a in allowed)
     op, *b = allowed
     return f"between {b[0]} and {b[1]}" if op == "between" else f"{op} {b[0]}"
 
+
 def _check_value(where, typ, allowed, v):
     if typ == "str":
         if not isinstance(v, str):
-            raise ConfigError(f"{where}: expected a string ({describe_allowed(allowed)}), got {v!r}")
+            raise ConfigError(
+                f"{where}: expected a string ({describe_allowed(allowed)}), got {v!r}"
+            )
     elif typ == "int":
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{where}: expected an integer ({describe_allowed(allowed)}), got {v!r}")
+            raise ConfigError(
+                f"{where}: expected an integer ({describe_allowed(allowed)}), got {v!r}"
+            )
     else:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"{where}: expected a finite number ({describe_allowed(allowed)}), got {v!r}")
+            raise ConfigError(
+                f"{where}: expected a finite number ({describe_allowed(allowed)}), got {v!r}"
+            )
         v = float(v)
     if isinstance(allowed, list):
         ok = v in allowed
     else:
         op, *b = allowed
-        ok = {"between": lambda: b[0] <= v <= b[1], ">": lambda: v > b[0], ">=": lambda: v >= b[0]}[op]()
+        ok = {"between": lambda: b[0] <= v <= b[1], ">": lambda: v > b[0], ">=": lambda: v >= b[0]}[
+            op
+        ]()
     if not ok:
         raise ConfigError(f"{where}: must be {describe_allowed(allowed)}, got {v!r}")
     return v
 
-MAX_STEPS, MAX_SAVES = 10_000_000, 100_000     # per flow: beyond these a sweep is a typo, not a plan
+
+MAX_STEPS, MAX_SAVES = 10_000_000, 100_000  # per flow: beyond these a sweep is a typo, not a plan
+
 
 def validate_config(config: dict) -> dict:
-    """Check a whole sweep configuration (nested dict, e.g. from TOML) before any computation; fill in defaults.
+    """Check a whole sweep configuration (nested dict, e.g. from TOML) before any computation; fill
+    in defaults.
 
-    Raises ConfigError naming the first bad key ([section] key), its allowed values and what was given:
-    unknown sections or keys, wrong types, values out of range, more than MAX_STEPS steps or MAX_SAVES saved
+    Raises ConfigError naming the first bad key ([section] key), its allowed values and what was
+    given:
+    unknown sections or keys, wrong types, values out of range, more than MAX_STEPS steps or
+    MAX_SAVES saved
     times per flow. Returns the complete normalised dict."""
     if not isinstance(config, dict):
         raise ConfigError(f"config: expected a table of sections, got {type(config).__name__}")
@@ -100,7 +223,9 @@ def validate_config(config: dict) -> dict:
     out = {s: {} for s in sections}
     for s, table in config.items():
         if s not in out:
-            raise ConfigError(f"config: unknown section [{s}]; allowed sections: {', '.join(sections)}")
+            raise ConfigError(
+                f"config: unknown section [{s}]; allowed sections: {', '.join(sections)}"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"[{s}]: expected a table of keys, got {table!r}")
         for k in table:
@@ -112,48 +237,77 @@ def validate_config(config: dict) -> dict:
         out[s][k] = _check_value(f"[{s}] {k}", typ, allowed, v)
     if out["flow"]["kind"] == "general":
         if out["integrator"]["method"] not in GENERAL_METHODS:
-            raise ConfigError(f"[integrator] method: flow 'general' needs one of "
-                              f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got {out['integrator']['method']!r}")
+            raise ConfigError(
+                f"[integrator] method: flow 'general' needs one of "
+                f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got {out['integrator']['method']!r}"
+            )
         if out["flow"]["velocity"] not in ("auto", "closed_form"):
-            raise ConfigError("[flow] velocity: flow 'general' uses 'closed_form' or 'auto' "
-                              "(truncflow.general.general_velocity), "
-                              f"got {out['flow']['velocity']!r}")
+            raise ConfigError(
+                "[flow] velocity: flow 'general' uses 'closed_form' or 'auto' "
+                "(truncflow.general.general_velocity), "
+                f"got {out['flow']['velocity']!r}"
+            )
     if out["integrator"]["dtype"] == "float64" and not jax.config.jax_enable_x64:
-        raise ConfigError("[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
-                          "use 'float32' or enable x64")
+        raise ConfigError(
+            "[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
+            "use 'float32' or enable x64"
+        )
     n_steps, every = sweep_steps(out)
     if n_steps > MAX_STEPS:
-        raise ConfigError(f"[integrator] step: [time] t_end / step needs {n_steps:,} steps per flow, more than "
-                          f"{MAX_STEPS:,}; raise the step or lower t_end")
+        raise ConfigError(
+            f"[integrator] step: [time] t_end / step needs {n_steps:,} steps per flow, more than "
+            f"{MAX_STEPS:,}; raise the step or lower t_end"
+        )
     if n_steps // every > MAX_SAVES:
-        raise ConfigError(f"[integrator] save_every: {n_steps // every:,} saved times per flow, more than "
-                          f"{MAX_SAVES:,}; raise save_every")
+        raise ConfigError(
+            f"[integrator] save_every: {n_steps // every:,} saved times per flow, more than "
+            f"{MAX_SAVES:,}; raise save_every"
+        )
     return out
 
+
 def sweep_steps(config: dict) -> tuple[int, int]:
-    """(n_steps, save_every) for a validated config: t_end / step rounded up to a multiple of save_every."""
+    """(n_steps, save_every) for a validated config: t_end / step rounded up to a multiple of
+    save_every."""
     h, every = config["integrator"]["step"], config["integrator"]["save_every"]
     n_save = max(1, math.ceil(config["time"]["t_end"] / h / every - 1e-9))
     return n_save * every, every
 
+
 def config_diff(a: dict, b: dict) -> str:
-    """How config `a` (the one given now) differs from `b` (a stored sweep's): one phrase per differing key,
-    "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on one side count as None);
+    """How config `a` (the one given now) differs from `b` (a stored sweep's): one phrase per
+    differing key,
+    "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on one side count
+    as None);
     "" when they are equal."""
-    keys = list(dict.fromkeys([(s, k) for s in a for k in a[s]] + [(s, k) for s in b for k in b[s]]))
-    return "; ".join(f"[{s}] {k} was {b.get(s, {}).get(k)!r} in the stored sweep, now {a.get(s, {}).get(k)!r}"
-                     for s, k in keys if a.get(s, {}).get(k) != b.get(s, {}).get(k))
+    keys = list(
+        dict.fromkeys([(s, k) for s in a for k in a[s]] + [(s, k) for s in b for k in b[s]])
+    )
+    return "; ".join(
+        f"[{s}] {k} was {b.get(s, {}).get(k)!r} in the stored sweep, now {a.get(s, {}).get(k)!r}"
+        for s, k in keys
+        if a.get(s, {}).get(k) != b.get(s, {}).get(k)
+    )
 
 # %% ../nbs/34_config.ipynb #c008
-FUSED_MIN_Q = 8     # below this the kernel's padding to Q = 16 costs more than fusing saves (benchmarks chapter)
+FUSED_MIN_Q = (
+    8  # below this the kernel's padding to Q = 16 costs more than fusing saves (benchmarks chapter)
+)
+
 
 def resolve_velocity(config: dict, platform: str | None = None) -> str:
-    """The velocity a sweep uses: [flow] velocity of a validated config, with 'auto' resolved for `platform`
-    ('cpu', 'gpu', ...; default: JAX's default backend): the fused kernel (truncflow.fused) on GPUs when
-    Q >= FUSED_MIN_Q, else the closed form; always 'closed_form' for flow 'general'. The rule is measured
-    (benchmarks/results/gpu_checks.json, scaling_gpu.json; one H200, 2026-11-27): whole sweeps at Q = 16 ran 1.5x
-    (float32), 2.0x (float64) faster with 'fused', the velocity alone 2.4x, while at Q = 4 the kernel (padded
-    to Q = 16) was slower than the closed form; on CPUs the kernel would run in (slow) interpret mode."""
+    """The velocity a sweep uses: [flow] velocity of a validated config, with 'auto' resolved for
+    `platform`
+    ('cpu', 'gpu', ...; default: JAX's default backend): the fused kernel (truncflow.fused) on GPUs
+    when
+    Q >= FUSED_MIN_Q, else the closed form; always 'closed_form' for flow 'general'. The rule is
+    measured
+    (benchmarks/results/gpu_checks.json, scaling_gpu.json; one H200, 2026-11-27): whole sweeps at Q
+    = 16 ran 1.5x
+    (float32), 2.0x (float64) faster with 'fused', the velocity alone 2.4x, while at Q = 4 the
+    kernel (padded
+    to Q = 16) was slower than the closed form; on CPUs the kernel would run in (slow) interpret
+    mode."""
     v = config["flow"]["velocity"]
     if config["flow"]["kind"] == "general":
         return "closed_form"
@@ -162,7 +316,9 @@ def resolve_velocity(config: dict, platform: str | None = None) -> str:
     platform = platform or jax.default_backend()
     return "fused" if platform == "gpu" and config["data"]["Q"] >= FUSED_MIN_Q else "closed_form"
 
+
 def matmul_precision(config: dict):
-    """Context manager that sets JAX's default matmul precision from [integrator] precision ('default': leave it)."""
+    """Context manager that sets JAX's default matmul precision from [integrator] precision
+    ('default': leave it)."""
     p = config["integrator"]["precision"]
     return jax.default_matmul_precision(None if p == "default" else p)

@@ -17,28 +17,43 @@ __all__ = ['SKLEARN_DATASETS', 'FILE_TYPES', 'DataError', 'Dataset', 'check_poin
            'subsample_per_class', 'prepare', 'transform', 'describe', 'sklearn_dataset', 'file_dataset', 'load_dataset']
 
 # %% ../nbs/21_datasets.ipynb #c007
-SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits")   # scikit-learn's bundled sets, no download
+SKLEARN_DATASETS = (
+    "iris",
+    "wine",
+    "breast_cancer",
+    "digits",
+)  # scikit-learn's bundled sets, no download
 FILE_TYPES = (".npz", ".npy", ".csv")
+
 
 class DataError(ValueError):
     """Bad input data or an impossible option: a missing file or array, non-finite values, unusable
-    labels, too few points in a class, Q > D. A `ValueError`, so callers treat it like a bad argument."""
+    labels, too few points in a class, Q > D. A `ValueError`, so callers treat it like a bad
+    argument."""
+
 
 class Dataset(NamedTuple):
     """A labelled data set prepared for a square network of width Q (points are rows)."""
-    X: np.ndarray                  # (N, Q) prepared points z_i = V (x_i - mean) / scale, in the requested dtype
-    labels: np.ndarray             # (N,) int32 class of each point, in 0..J-1; every class has points
-    name: str                      # the bundled set's name, or the path of the file as given
-    class_names: tuple             # (J,) str: name of class j (the original label value when relabelled)
-    D: int                         # dimension of the raw points
-    Q: int                         # dimension of the prepared points (D without PCA)
-    n_per_class: tuple             # (J,) int: number of points of each class in X
-    explained_variance: float      # fraction of the variance kept by the Q principal directions (1.0 without PCA)
-    mean: np.ndarray               # (D,) float64 subtracted from raw points (the means; zeros if not needed)
-    scale: np.ndarray              # (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
-    components: np.ndarray | None  # (Q, D) float64 orthonormal principal directions (rows); None without PCA
-    rows: np.ndarray               # (N,) int: row of each point in the source data (before subsampling)
-    standardized: bool             # whether the features were standardised
+
+    X: np.ndarray  # (N, Q) prepared points z_i = V (x_i - mean) / scale, in the requested dtype
+    labels: np.ndarray  # (N,) int32 class of each point, in 0..J-1; every class has points
+    name: str  # the bundled set's name, or the path of the file as given
+    class_names: tuple  # (J,) str: name of class j (the original label value when relabelled)
+    D: int  # dimension of the raw points
+    Q: int  # dimension of the prepared points (D without PCA)
+    n_per_class: tuple  # (J,) int: number of points of each class in X
+    explained_variance: (
+        float  # fraction of the variance kept by the Q principal directions (1.0 without PCA)
+    )
+    mean: np.ndarray  # (D,) float64 subtracted from raw points (the means; zeros if not needed)
+    scale: (
+        np.ndarray
+    )  # (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
+    components: (
+        np.ndarray | None
+    )  # (Q, D) float64 orthonormal principal directions (rows); None without PCA
+    rows: np.ndarray  # (N,) int: row of each point in the source data (before subsampling)
+    standardized: bool  # whether the features were standardised
 
     @property
     def J(self) -> int:
@@ -49,7 +64,8 @@ class Dataset(NamedTuple):
 def check_points(name: str, X) -> np.ndarray:
     """Raw points X (N, D), N, D >= 1, real and finite, as a float64 NumPy array.
 
-    Raises `DataError` starting with `name`; for non-finite values it gives their number and the first one."""
+    Raises `DataError` starting with `name`; for non-finite values it gives their number and the
+    first one."""
     try:
         a = np.asarray(X)
     except Exception as e:  # ragged nested lists and the like
@@ -57,13 +73,17 @@ def check_points(name: str, X) -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
         raise DataError(f"{name}: expected real numbers, got dtype {a.dtype}")
     if a.ndim != 2 or 0 in a.shape:
-        raise DataError(f"{name}: expected a 2-dimensional array (N, D) with N, D >= 1, got shape {a.shape}")
+        raise DataError(
+            f"{name}: expected a 2-dimensional array (N, D) with N, D >= 1, got shape {a.shape}"
+        )
     a = a.astype(np.float64)
     bad = ~np.isfinite(a)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise DataError(f"{name}: contains {int(bad.sum())} non-finite value(s) (nan or inf); "
-                        f"the first is X[{i}, {j}] = {a[i, j]}")
+        raise DataError(
+            f"{name}: contains {int(bad.sum())} non-finite value(s) (nan or inf); "
+            f"the first is X[{i}, {j}] = {a[i, j]}"
+        )
     return a
 
 # %% ../nbs/21_datasets.ipynb #c014
@@ -71,10 +91,13 @@ def relabel(labels, *, name: str = "labels") -> tuple[np.ndarray, tuple]:
     """Map class labels (N,) — integers, whole floats or strings — to 0..J-1 in sorted order.
 
     Returns (codes (N,) int32 in 0..J-1, class_names (J,) of str: the original value of each code).
-    Strings that all read as numbers sort as numbers. Floats with a fractional part, nan or inf are refused."""
+    Strings that all read as numbers sort as numbers. Floats with a fractional part, nan or inf are
+    refused."""
     a = np.asarray(labels)
     if a.ndim != 1 or a.size == 0:
-        raise DataError(f"{name}: expected a non-empty 1-dimensional array of class labels, got shape {a.shape}")
+        raise DataError(
+            f"{name}: expected a non-empty 1-dimensional array of class labels, got shape {a.shape}"
+        )
     if a.dtype.kind in "US":
         try:  # numbers written as text, as in a CSV column
             a = np.array([float(s) for s in a.tolist()])
@@ -86,8 +109,10 @@ def relabel(labels, *, name: str = "labels") -> tuple[np.ndarray, tuple]:
         bad = ~np.isfinite(a) | (a != np.round(a))
         if bad.any():
             i = int(np.argmax(bad))
-            raise DataError(f"{name}: {int(bad.sum())} label(s) are not whole numbers (the first is row {i}: "
-                            f"{a[i]}); class labels must be integers or strings")
+            raise DataError(
+                f"{name}: {int(bad.sum())} label(s) are not whole numbers (the first is row {i}: "
+                f"{a[i]}); class labels must be integers or strings"
+            )
         a = a.astype(np.int64)
     elif not (np.issubdtype(a.dtype, np.integer) or a.dtype.kind in "US"):
         raise DataError(f"{name}: expected integer or string class labels, got dtype {a.dtype}")
@@ -97,10 +122,13 @@ def relabel(labels, *, name: str = "labels") -> tuple[np.ndarray, tuple]:
 
 # %% ../nbs/21_datasets.ipynb #c017
 def standard_scores(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardise each feature: X (N, D) -> (Z (N, D), mean (D,), scale (D,)), Z = (X - mean) / scale.
+    """Standardise each feature: X (N, D) -> (Z (N, D), mean (D,), scale (D,)), Z = (X - mean) /
+    scale.
 
-    `scale` is the population (ddof = 0) standard deviation of each feature, so Z has mean 0 and variance 1
-    per feature. A constant feature (all values equal) gets mean = its value and scale 1: its column of Z is 0."""
+    `scale` is the population (ddof = 0) standard deviation of each feature, so Z has mean 0 and
+    variance 1
+    per feature. A constant feature (all values equal) gets mean = its value and scale 1: its column
+    of Z is 0."""
     X = np.asarray(X, dtype=np.float64)
     constant = np.all(X == X[:1], axis=0)
     mean = np.where(constant, X[0], X.mean(axis=0))
@@ -109,32 +137,42 @@ def standard_scores(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # %% ../nbs/21_datasets.ipynb #c020
 def pca(X: np.ndarray, Q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Principal component analysis by SVD: X (N, D) -> (Z (N, Q), components (Q, D), mean (D,), kept).
+    """Principal component analysis by SVD: X (N, D) -> (Z (N, Q), components (Q, D), mean (D,),
+    kept).
 
-    Z = (X - mean) @ components.T: the centred points in the Q orthonormal directions of largest variance
-    (rows of `components`, largest first; signs fixed so the largest-magnitude entry of each is positive).
-    kept = fraction of the total variance those directions carry (1.0 when the data have none). Q <= D."""
+    Z = (X - mean) @ components.T: the centred points in the Q orthonormal directions of largest
+    variance
+    (rows of `components`, largest first; signs fixed so the largest-magnitude entry of each is
+    positive).
+    kept = fraction of the total variance those directions carry (1.0 when the data have none). Q <=
+    D."""
     X = np.asarray(X, dtype=np.float64)
     N, D = X.shape
     Q = check_positive_int("Q", Q)
     if Q > D:
-        raise DataError(f"Q: must be at most D = {D}, the dimension of the data (PCA cannot add dimensions); got Q = {Q}")
+        raise DataError(
+            f"Q: must be at most D = {D}, the dimension of the data (PCA cannot add dimensions); got Q = {Q}"
+        )
     mean = X.mean(axis=0)
     Xc = X - mean
-    padded = np.vstack([Xc, np.zeros((max(D - N, 0), D))])   # zero rows: all D directions even when N < D
+    padded = np.vstack(
+        [Xc, np.zeros((max(D - N, 0), D))]
+    )  # zero rows: all D directions even when N < D
     _, s, Vt = np.linalg.svd(padded, full_matrices=False)
     V = Vt[:Q]
     top = V[np.arange(Q), np.argmax(np.abs(V), axis=1)]
     V = V * np.where(top < 0, -1.0, 1.0)[:, None]
-    total = float(np.sum(s ** 2))
+    total = float(np.sum(s**2))
     kept = float(np.sum(s[:Q] ** 2)) / total if total > 0 else 1.0
     return Xc @ V.T, V, mean, kept
 
 # %% ../nbs/21_datasets.ipynb #c024
-def subsample_per_class(labels, n: int, *, seed: int = 0, class_names: tuple | None = None,
-                        name: str = "data") -> np.ndarray:
+def subsample_per_class(
+    labels, n: int, *, seed: int = 0, class_names: tuple | None = None, name: str = "data"
+) -> np.ndarray:
     """Rows (J*n,) of labels (N,) in 0..J-1 to keep: n of each class, drawn without replacement with
-    NumPy's generator seeded by `seed`, in increasing order. J = len(class_names) if given, else max + 1.
+    NumPy's generator seeded by `seed`, in increasing order. J = len(class_names) if given, else max
+    + 1.
 
     A class with fewer than n points raises `DataError` naming it (by class name) and its size."""
     labels = np.asarray(labels)
@@ -145,8 +183,10 @@ def subsample_per_class(labels, n: int, *, seed: int = 0, class_names: tuple | N
     short = np.flatnonzero(counts < n)
     if short.size:
         which = ", ".join(f"{names[j]!r} ({counts[j]} points)" for j in short)
-        raise DataError(f"{name}: per_class = {n}, but class(es) {which} have fewer; "
-                        f"per_class can be at most {counts.min()} here")
+        raise DataError(
+            f"{name}: per_class = {n}, but class(es) {which} have fewer; "
+            f"per_class can be at most {counts.min()} here"
+        )
     rng = np.random.default_rng(seed)
     keep = [rng.choice(np.flatnonzero(labels == j), n, replace=False) for j in range(J)]
     return np.sort(np.concatenate(keep))
@@ -159,8 +199,10 @@ def _check_options(name: str, D: int, standardize, Q, per_class, seed, dtype) ->
     if Q is not None:
         Q = check_positive_int("Q", Q)
         if Q > D:
-            raise DataError(f"Q: must be at most D = {D}, the dimension of {name} (PCA cannot add dimensions); "
-                            f"got Q = {Q}")
+            raise DataError(
+                f"Q: must be at most D = {D}, the dimension of {name} (PCA cannot add dimensions); "
+                f"got Q = {Q}"
+            )
     if per_class is not None:
         check_positive_int("per_class", per_class)
     check_positive_int("seed", seed, minimum=0)
@@ -172,8 +214,10 @@ def _check_options(name: str, D: int, standardize, Q, per_class, seed, dtype) ->
         raise ValueError(f"dtype: expected a floating-point dtype (float32, float64), got {dt}")
     return Q, dt
 
+
 def _check_labels(name: str, labels, N: int, class_names) -> tuple[np.ndarray, tuple]:
-    """Labels (N,) as int32 codes in 0..J-1 and the class names: relabelled, or checked against class_names."""
+    """Labels (N,) as int32 codes in 0..J-1 and the class names: relabelled, or checked against
+    class_names."""
     lab = np.asarray(labels)
     if lab.ndim == 1 and lab.shape[0] != N:
         raise DataError(f"{name}: has {lab.shape[0]} labels but {N} points")
@@ -187,20 +231,38 @@ def _check_labels(name: str, labels, N: int, class_names) -> tuple[np.ndarray, t
     return np.asarray(codes, dtype=np.int32), names
 
 # %% ../nbs/21_datasets.ipynb #c028
-def prepare(X, labels, *, name: str = "data", class_names=None, standardize: bool = True,
-            Q: int | None = None, per_class: int | None = None, seed: int = 0, dtype=np.float64) -> Dataset:
-    """A `Dataset` from raw points X (N, D) and labels (N,): checked, relabelled, subsampled, standardised, projected.
+def prepare(
+    X,
+    labels,
+    *,
+    name: str = "data",
+    class_names=None,
+    standardize: bool = True,
+    Q: int | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+    dtype=np.float64,
+) -> Dataset:
+    """A `Dataset` from raw points X (N, D) and labels (N,): checked, relabelled, subsampled,
+    standardised, projected.
 
-    labels: integers, whole floats or strings, relabelled to 0..J-1 in sorted order; or, when class_names (J,)
-    is given, integers in 0..J-1 that index it. Then, in this order: `per_class` points of each class (seed
-    `seed`); standard scores of each feature (if `standardize`); PCA to Q dimensions (if Q is given; Q = D
-    rotates). X is returned in `dtype`. Everything is checked first; data errors are `DataError` naming `name`."""
+    labels: integers, whole floats or strings, relabelled to 0..J-1 in sorted order; or, when
+    class_names (J,)
+    is given, integers in 0..J-1 that index it. Then, in this order: `per_class` points of each
+    class (seed
+    `seed`); standard scores of each feature (if `standardize`); PCA to Q dimensions (if Q is given;
+    Q = D
+    rotates). X is returned in `dtype`. Everything is checked first; data errors are `DataError`
+    naming `name`."""
     X = check_points(f"{name}: X", X)
     N, D = X.shape
     labels, class_names = _check_labels(name, labels, N, class_names)
     Q, dtype = _check_options(name, D, standardize, Q, per_class, seed, dtype)
-    rows = np.arange(N) if per_class is None else subsample_per_class(
-        labels, per_class, seed=seed, class_names=class_names, name=name)
+    rows = (
+        np.arange(N)
+        if per_class is None
+        else subsample_per_class(labels, per_class, seed=seed, class_names=class_names, name=name)
+    )
     X, labels = X[rows], labels[rows]
     mean, scale = np.zeros(D), np.ones(D)
     if standardize:
@@ -208,28 +270,47 @@ def prepare(X, labels, *, name: str = "data", class_names=None, standardize: boo
     components, kept = None, 1.0
     if Q is not None:
         X, components, centre, kept = pca(X, Q)
-        mean = mean + centre * scale          # (x - m1)/s - m2 = (x - (m1 + m2 s))/s
+        mean = mean + centre * scale  # (x - m1)/s - m2 = (x - (m1 + m2 s))/s
     n_per_class = tuple(int(c) for c in np.bincount(labels, minlength=len(class_names)))
-    return Dataset(X.astype(dtype), labels.astype(np.int32), str(name), class_names, D, D if Q is None else Q,
-                   n_per_class, float(kept), mean, scale, components, rows, bool(standardize))
+    return Dataset(
+        X.astype(dtype),
+        labels.astype(np.int32),
+        str(name),
+        class_names,
+        D,
+        D if Q is None else Q,
+        n_per_class,
+        float(kept),
+        mean,
+        scale,
+        components,
+        rows,
+        bool(standardize),
+    )
 
 # %% ../nbs/21_datasets.ipynb #c032
 def transform(ds: Dataset, X) -> np.ndarray:
-    """Prepare new raw points X (M, D) the way `ds` was prepared: (M, Q) = ((X - mean) / scale) @ components.T."""
+    """Prepare new raw points X (M, D) the way `ds` was prepared: (M, Q) = ((X - mean) / scale) @
+    components.T."""
     X = check_points("X", X)
     if X.shape[1] != ds.D:
         raise DataError(f"X: has {X.shape[1]} features, but {ds.name} has D = {ds.D}")
     Z = (X - ds.mean) / ds.scale
     return (Z if ds.components is None else Z @ ds.components.T).astype(ds.X.dtype)
 
+
 def describe(ds: Dataset) -> str:
     """One line for a report: name, N and the size of each class, D, Q and the preprocessing."""
     counts = ", ".join(f"{c}: {n}" for c, n in zip(ds.class_names, ds.n_per_class))
     steps = ["standardized" if ds.standardized else "not standardized"]
     if ds.components is not None:
-        steps.append(f"PCA {ds.D} -> {ds.Q} keeps {100 * ds.explained_variance:.1f} % of the variance")
-    return (f"{ds.name}: N = {len(ds.labels)} in J = {ds.J} classes ({counts}); D = {ds.D}, Q = {ds.Q}; "
-            + ", ".join(steps))
+        steps.append(
+            f"PCA {ds.D} -> {ds.Q} keeps {100 * ds.explained_variance:.1f} % of the variance"
+        )
+    return (
+        f"{ds.name}: N = {len(ds.labels)} in J = {ds.J} classes ({counts}); D = {ds.D}, Q = {ds.Q}; "
+        + ", ".join(steps)
+    )
 
 # %% ../nbs/21_datasets.ipynb #c035
 def sklearn_dataset(name: str, **options) -> Dataset:
@@ -239,20 +320,33 @@ def sklearn_dataset(name: str, **options) -> Dataset:
     options: standardize, Q, per_class, seed, dtype, as for `prepare`. Needs scikit-learn."""
     key = str(name).lower().replace("-", "_")
     if key not in SKLEARN_DATASETS:
-        raise DataError(f"unknown data set {name!r}: the bundled ones are {', '.join(SKLEARN_DATASETS)}; "
-                        f"or give the path of a {', '.join(FILE_TYPES)} file")
+        raise DataError(
+            f"unknown data set {name!r}: the bundled ones are {', '.join(SKLEARN_DATASETS)}; "
+            f"or give the path of a {', '.join(FILE_TYPES)} file"
+        )
     try:
         from sklearn import datasets as skd
     except ImportError:
-        raise ImportError("the bundled data sets come with scikit-learn: pip install scikit-learn") from None
+        raise ImportError(
+            "the bundled data sets come with scikit-learn: pip install scikit-learn"
+        ) from None
     bunch = getattr(skd, f"load_{key}")()
-    return prepare(bunch.data, bunch.target, name=key, class_names=[str(c) for c in bunch.target_names], **options)
+    return prepare(
+        bunch.data,
+        bunch.target,
+        name=key,
+        class_names=[str(c) for c in bunch.target_names],
+        **options,
+    )
 
 # %% ../nbs/21_datasets.ipynb #c041
 def _read_npz(path: Path) -> tuple:
-    """(X, labels, class_names or None) from an .npz archive with arrays X and labels (and class_names)."""
+    """(X, labels, class_names or None) from an .npz archive with arrays X and labels (and
+    class_names)."""
     if not zipfile.is_zipfile(path):
-        raise DataError(f"{path}: is not a .npz archive (not a zip file); write one with np.savez(path, X=X, labels=labels)")
+        raise DataError(
+            f"{path}: is not a .npz archive (not a zip file); write one with np.savez(path, X=X, labels=labels)"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -260,16 +354,23 @@ def _read_npz(path: Path) -> tuple:
         raise DataError(f"{path}: could not be read as a .npz archive ({e})") from None
     missing = [k for k in ("X", "labels") if k not in arrays]
     if missing:
-        raise DataError(f"{path}: has no array {' or '.join(map(repr, missing))}; it has arrays {sorted(arrays)}. "
-                        f"Write it with np.savez(path, X=X, labels=labels)")
+        raise DataError(
+            f"{path}: has no array {' or '.join(map(repr, missing))}; it has arrays {sorted(arrays)}. "
+            f"Write it with np.savez(path, X=X, labels=labels)"
+        )
     return arrays["X"], arrays["labels"], arrays.get("class_names")
+
 
 def _read_npy(path: Path) -> tuple:
     """(X, labels all 0, None) from a .npy file holding the points only."""
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY":
-        hint = "it is a .npz archive: rename it" if zipfile.is_zipfile(path) else "write one with np.save(path, X)"
+        hint = (
+            "it is a .npz archive: rename it"
+            if zipfile.is_zipfile(path)
+            else "write one with np.save(path, X)"
+        )
         raise DataError(f"{path}: is not a .npy file (it lacks NumPy's header); {hint}")
     try:
         X = np.load(path, allow_pickle=False)
@@ -287,46 +388,66 @@ def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: could not be read as a CSV file ({e})") from None
     if len(records) < 2:
-        raise DataError(f"{path}: needs a header row naming the columns and at least one row of data; "
-                        f"it has {len(records)} non-blank line(s)")
+        raise DataError(
+            f"{path}: needs a header row naming the columns and at least one row of data; "
+            f"it has {len(records)} non-blank line(s)"
+        )
     return records
 
+
 def _read_csv(path: Path, label_column: str | None) -> tuple:
-    """(X (N, D), labels (N,) as text, None) from a CSV file; errors give the line and the column."""
+    """(X (N, D), labels (N,) as text, None) from a CSV file; errors give the line and the
+    column."""
     records = _csv_records(path)
     header = [h.strip() for h in records[0][1]]
     if label_column is None:
-        raise DataError(f"label_column: a .csv file needs the name of its label column; {path} has columns {header}")
+        raise DataError(
+            f"label_column: a .csv file needs the name of its label column; {path} has columns {header}"
+        )
     if label_column not in header:
         raise DataError(f"{path}: has no column {label_column!r}; its columns are {header}")
     if len(set(header)) < len(header) or len(header) < 2:
-        raise DataError(f"{path}: needs distinct column names and at least one feature column; header {header}")
+        raise DataError(
+            f"{path}: needs distinct column names and at least one feature column; header {header}"
+        )
     X, labels = _csv_table(path, records, header, header.index(label_column))
     return X, labels, None
 
 # %% ../nbs/21_datasets.ipynb #c043
-def _csv_table(path: Path, records: list, header: list[str], li: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N, D) as floats and labels (N,) as text from the data records; column `li` holds the labels."""
-    features = header[:li] + header[li + 1:]
+def _csv_table(
+    path: Path, records: list, header: list[str], li: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, D) as floats and labels (N,) as text from the data records; column `li` holds
+    the labels."""
+    features = header[:li] + header[li + 1 :]
     X, labels = np.empty((len(records) - 1, len(features))), []
     for n, (line, r) in enumerate(records[1:]):
         if len(r) != len(header):
-            raise DataError(f"{path}, line {line}: has {len(r)} fields, the header has {len(header)}")
+            raise DataError(
+                f"{path}, line {line}: has {len(r)} fields, the header has {len(header)}"
+            )
         labels.append(r[li].strip())
         if not labels[-1] or _fractional(labels[-1]):
-            raise DataError(f"{path}, line {line}, column {header[li]!r}: the label {r[li]!r} is "
-                            f"{'empty' if not labels[-1] else 'not a whole number'}; class labels are integers or names")
-        for k, v in enumerate(r[:li] + r[li + 1:]):
+            raise DataError(
+                f"{path}, line {line}, column {header[li]!r}: the label {r[li]!r} is "
+                f"{'empty' if not labels[-1] else 'not a whole number'}; class labels are integers or names"
+            )
+        for k, v in enumerate(r[:li] + r[li + 1 :]):
             try:
                 X[n, k] = float(v)
             except ValueError:
-                raise DataError(f"{path}, line {line}, column {features[k]!r}: {v!r} is not a number") from None
+                raise DataError(
+                    f"{path}, line {line}, column {features[k]!r}: {v!r} is not a number"
+                ) from None
     bad = ~np.isfinite(X)
     if bad.any():
         n, k = np.argwhere(bad)[0]
-        raise DataError(f"{path}: contains {int(bad.sum())} non-finite value(s) (nan or inf); the first is on "
-                        f"line {records[n + 1][0]}, column {features[k]!r}")
+        raise DataError(
+            f"{path}: contains {int(bad.sum())} non-finite value(s) (nan or inf); the first is on "
+            f"line {records[n + 1][0]}, column {features[k]!r}"
+        )
     return X, np.asarray(labels)
+
 
 def _fractional(text: str) -> bool:
     """Whether `text` reads as a number that is not a whole number ('0.5', 'nan'); names are not."""
@@ -340,14 +461,19 @@ def _fractional(text: str) -> bool:
 def file_dataset(path, *, label_column: str | None = None, **options) -> Dataset:
     """A user's data file, told apart by its extension, prepared by `prepare(..., **options)`:
 
-    .npz with arrays X (N, D) and labels (N,) (and optionally class_names (J,), which the labels then index);
-    .npy with the points X (N, D) only, all labels 0; .csv with a header row, the class labels in the column
-    `label_column` and numeric features in all others. options: standardize, Q, per_class, seed, dtype."""
+    .npz with arrays X (N, D) and labels (N,) (and optionally class_names (J,), which the labels
+    then index);
+    .npy with the points X (N, D) only, all labels 0; .csv with a header row, the class labels in
+    the column
+    `label_column` and numeric features in all others. options: standardize, Q, per_class, seed,
+    dtype."""
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in FILE_TYPES:
-        raise DataError(f"{path}: unsupported file type {p.suffix or '(no extension)'!r}; use .npz (arrays X and "
-                        f"labels), .npy (the points only) or .csv (a header row and a label column)")
+        raise DataError(
+            f"{path}: unsupported file type {p.suffix or '(no extension)'!r}; use .npz (arrays X and "
+            f"labels), .npy (the points only) or .csv (a header row and a label column)"
+        )
     if not p.is_file():
         raise DataError(f"{path}: {'is a directory, not a file' if p.is_dir() else 'no such file'}")
     if ext != ".csv" and label_column is not None:
@@ -360,13 +486,16 @@ def file_dataset(path, *, label_column: str | None = None, **options) -> Dataset
 
 # %% ../nbs/21_datasets.ipynb #c050
 def load_dataset(source, *, label_column: str | None = None, **options) -> Dataset:
-    """A data set by name or by path: 'iris', 'wine', 'breast_cancer', 'digits' (scikit-learn's bundled sets,
+    """A data set by name or by path: 'iris', 'wine', 'breast_cancer', 'digits' (scikit-learn's
+    bundled sets,
     `sklearn_dataset`) or a .npz, .npy or .csv file (`file_dataset`; `label_column` for a .csv).
 
     A `Path`, or a string with an extension or a path separator, is a file. options: standardize, Q,
     per_class, seed, dtype, as for `prepare`."""
     if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(f"source: expected a data set name or a file path, got {type(source).__name__}")
+        raise ValueError(
+            f"source: expected a data set name or a file path, got {type(source).__name__}"
+        )
     s = os.fspath(source)
     if isinstance(source, os.PathLike) or Path(s).suffix or "/" in s or os.sep in s:
         return file_dataset(source, label_column=label_column, **options)

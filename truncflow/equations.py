@@ -23,9 +23,11 @@ PAPER_RESULTS = {
     "Lemma": ("6.1", "7.1", "7.2", "7.3", "8.1", "8.2"),
 }
 
+
 def paper_equations() -> list[str]:
     """All equation numbers of the paper, in order: ['1.1', ..., '9.12']."""
     return [f"{s}.{k}" for s, n in PAPER_EQUATION_COUNTS.items() for k in range(1, n + 1)]
+
 
 def _key(eq: str):
     s, k = eq.split(".")
@@ -36,8 +38,10 @@ _EQ = re.compile(r"\bEqs?\.\s*((?:\(\d+\.\d+\)(?:\s*(?:-|–|,|and|or)\s*)?)+)")
 _ONE = re.compile(r"\((\d+\.\d+)\)")
 _RESULT = re.compile(r"\b(Definition|Theorem|Corollary|Proposition|Lemma)\s+(\d+\.\d+)")
 
+
 def cited_equations(text: str) -> list[str]:
-    """Equation numbers cited in `text` as 'Eq. (a.b)' or 'Eqs. (a.b)-(c.d), (e.f)', ranges expanded, in order."""
+    """Equation numbers cited in `text` as 'Eq. (a.b)' or 'Eqs. (a.b)-(c.d), (e.f)', ranges
+    expanded, in order."""
     out = []
     for m in _EQ.finditer(text or ""):
         group = m.group(1)
@@ -57,13 +61,15 @@ def cited_equations(text: str) -> list[str]:
             res.append(e)
     return res
 
+
 def cited_results(text: str) -> list[str]:
     """Named results cited in `text`, e.g. ['Theorem 3.2', 'Definition 2.1']."""
     return list(dict.fromkeys(f"{a} {b}" for a, b in _RESULT.findall(text or "")))
 
 # %% ../nbs/95_equations.ipynb #c009
 def public_functions(package: str = "truncflow"):
-    """(qualified name, object) for every public callable of every truncflow module, in module order."""
+    """(qualified name, object) for every public callable of every truncflow module, in module
+    order."""
     pkg = importlib.import_module(package)
     out = []
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -76,8 +82,10 @@ def public_functions(package: str = "truncflow"):
                 out.append((f"{package}.{info.name}.{name}", obj))
     return out
 
+
 def equation_index(package: str = "truncflow") -> dict[str, list[str]]:
-    """Map 'a.b' (and 'Theorem a.b', ...) -> qualified names of the functions whose docstrings cite it."""
+    """Map 'a.b' (and 'Theorem a.b', ...) -> qualified names of the functions whose docstrings cite
+    it."""
     idx: dict[str, list[str]] = {}
     for qual, obj in public_functions(package):
         doc = inspect.getdoc(obj) or ""
@@ -85,16 +93,22 @@ def equation_index(package: str = "truncflow") -> dict[str, list[str]]:
             idx.setdefault(e, []).append(qual)
     return idx
 
+
 def check_citations(package: str = "truncflow") -> None:
-    """Raise ValueError listing every docstring citation of an equation or result the paper does not have."""
+    """Raise ValueError listing every docstring citation of an equation or result the paper does not
+    have."""
     valid = set(paper_equations()) | {f"{k} {n}" for k, v in PAPER_RESULTS.items() for n in v}
     bad = [(e, f) for e, fs in equation_index(package).items() if e not in valid for f in fs]
     if bad:
-        raise ValueError("docstrings cite equations the paper does not have: "
-                         + "; ".join(f"{f} cites {e}" for e, f in bad))
+        raise ValueError(
+            "docstrings cite equations the paper does not have: "
+            + "; ".join(f"{f} cites {e}" for e, f in bad)
+        )
+
 
 def find_equation(eq: str, package: str = "truncflow") -> list[str]:
-    """The functions implementing equation `eq` ('3.36', '(3.36)', 'Eq. (3.36)' or 'Theorem 3.2')."""
+    """The functions implementing equation `eq` ('3.36', '(3.36)', 'Eq. (3.36)' or 'Theorem
+    3.2')."""
     m = _RESULT.search(eq)
     key = f"{m.group(1)} {m.group(2)}" if m else re.search(r"\d+\.\d+", eq).group(0)
     return equation_index(package).get(key, [])

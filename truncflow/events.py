@@ -17,10 +17,12 @@ __all__ = ['SLIDE_TOL', 'face_values', 'truncation_pattern', 'velocity_field', '
 
 # %% ../nbs/14_events.ipynb #c005
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """The face values g_{i,r} = (R (x_i + beta))_r of Eq. (3.40), whose zero set are the sector faces.
+    """The face values g_{i,r} = (R (x_i + beta))_r of Eq. (3.40), whose zero set are the sector
+    faces.
 
     R (Q, Q), beta (Q,), X (N, Q) -> (N, Q)."""
     return (X + beta) @ R.T
+
 
 def truncation_pattern(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """Boolean (N, Q): coordinate r of point i is truncated, g_{i,r} <= 0 (h(0) = 0), Eq. (3.40)."""
@@ -28,32 +30,50 @@ def truncation_pattern(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array
 
 # %% ../nbs/14_events.ipynb #c009
 def velocity_field(vel: Callable, X: jax.Array, y_tilde: jax.Array) -> Callable:
-    """The field (R, beta) -> (Omega, dbeta) of a velocity vel(R, beta, X, y_tilde) -> (dR, dbeta), for the
-    solvers of truncflow.solvers: Omega = pi_-(dR R^T), re-projected onto o(Q), Eqs. (3.36)-(3.37)."""
+    """The field (R, beta) -> (Omega, dbeta) of a velocity vel(R, beta, X, y_tilde) -> (dR, dbeta),
+    for the
+    solvers of truncflow.solvers: Omega = pi_-(dR R^T), re-projected onto o(Q), Eqs.
+    (3.36)-(3.37)."""
+
     def field(R, beta):
         dR, db = vel(R, beta, X, y_tilde)
         return skew(dR @ R.T), db
+
     return field
 
+
 class PiecewiseFlow(NamedTuple):
-    """A gradient flow on O(Q)^L x R^n that is smooth between the faces {g_k = 0}: what the event functions
-    and the adaptive integrator need of it. Built inside a traced function (its functions close over data)."""
-    field: Callable     # (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
-    faces: Callable     # (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
-    forced: Callable    # (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in
-                        # `force` approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
-    cost: Callable      # (R, x) -> (): the cost the flow descends
-    shape: tuple        # (L, N, Q): face k = (l N + i) Q + r is coordinate r of point i at layer l
-    representative: Callable | None = None   # (R, x) -> (F,) int: the face each face repeats exactly (itself if
-                                             # none): coinciding faces flip together and count as one
+    """A gradient flow on O(Q)^L x R^n that is smooth between the faces {g_k = 0}: what the event
+    functions
+    and the adaptive integrator need of it. Built inside a traced function (its functions close over
+    data)."""
+
+    field: Callable  # (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
+    faces: (
+        Callable  # (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
+    )
+    # (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in
+    forced: Callable
+    # `force` approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
+    cost: Callable  # (R, x) -> (): the cost the flow descends
+    shape: tuple  # (L, N, Q): face k = (l N + i) Q + r is coordinate r of point i at layer l
+    representative: Callable | None = (
+        None  # (R, x) -> (F,) int: the face each face repeats exactly (itself if
+    )
+    # none): coinciding faces flip together and count as one
 
 # %% ../nbs/14_events.ipynb #c010
-def separated_flow(velocity: Callable, cost: Callable, X: jax.Array, y_tilde: jax.Array) -> PiecewiseFlow:
-    """The one-cluster flow of Eqs. (3.36)-(3.37) as a PiecewiseFlow, faces g_{i,r} of Eq. (3.40), F = N Q.
+def separated_flow(
+    velocity: Callable, cost: Callable, X: jax.Array, y_tilde: jax.Array
+) -> PiecewiseFlow:
+    """The one-cluster flow of Eqs. (3.36)-(3.37) as a PiecewiseFlow, faces g_{i,r} of Eq. (3.40), F
+    = N Q.
 
-    One-sided limits for any `velocity` (R, beta, X, y_tilde) -> (dR, dbeta): x_i is moved along R^T e_r to
+    One-sided limits for any `velocity` (R, beta, X, y_tilde) -> (dR, dbeta): x_i is moved along R^T
+    e_r to
     g_{i,r} = side d and side 2d; 2 v(d) - v(2d) removes the O(d) term (d = 1e-6 (1 + max |g|))."""
     N, Q = X.shape
+
     def forced(R, b, force, side):
         Z = face_values(R, b, X)
         d = 1e-6 * (1.0 + jnp.max(jnp.abs(Z)))
@@ -61,48 +81,66 @@ def separated_flow(velocity: Callable, cost: Callable, X: jax.Array, y_tilde: ja
         at = lambda m: velocity(R, b, X + jnp.where(f, m * d * s - Z, 0.0) @ R, y_tilde)
         (dR1, db1), (dR2, db2) = at(1.0), at(2.0)
         return skew((2 * dR1 - dR2) @ R.T), 2 * db1 - db2
-    return PiecewiseFlow(velocity_field(velocity, X, y_tilde), lambda R, b: face_values(R, b, X).reshape(-1),
-                         forced, lambda R, b: cost(R, b, X, y_tilde), (1, N, Q))
+
+    return PiecewiseFlow(
+        velocity_field(velocity, X, y_tilde),
+        lambda R, b: face_values(R, b, X).reshape(-1),
+        forced,
+        lambda R, b: cost(R, b, X, y_tilde),
+        (1, N, Q),
+    )
 
 # %% ../nbs/14_events.ipynb #c014
 def representatives(flow: PiecewiseFlow, R, x) -> jax.Array:
-    """The face each face repeats, (F,) int32 (itself when it repeats none; always itself for one cluster)."""
+    """The face each face repeats, (F,) int32 (itself when it repeats none; always itself for one
+    cluster)."""
     if flow.representative is None:
         return jnp.arange(flow.faces(R, x).shape[0], dtype=jnp.int32)
     return flow.representative(R, x)
 
+
 def face_rates_along(flow: PiecewiseFlow, R, x, Omega, dx) -> jax.Array:
-    """The rates dg_k/ds (F,) of all face values along the velocity (Omega, dx) (dR = Omega R), one jvp."""
+    """The rates dg_k/ds (F,) of all face values along the velocity (Omega, dx) (dR = Omega R), one
+    jvp."""
     return jax.jvp(flow.faces, (R, x), (Omega @ R, dx))[1]
 
+
 def one_sided_rates(flow: PiecewiseFlow, R, x, k) -> tuple:
-    """(dg+_k/ds, dg-_k/ds): the rate of face k under the velocity just on its untruncated (+) and on its
-    truncated (-) side. dg+ < 0 < dg- means both sides push the state onto the face: the flow slides on it."""
+    """(dg+_k/ds, dg-_k/ds): the rate of face k under the velocity just on its untruncated (+) and
+    on its
+    truncated (-) side. dg+ < 0 < dg- means both sides push the state onto the face: the flow slides
+    on it."""
     F = flow.faces(R, x).shape[0]
     force = jnp.arange(F) == k
+
     def rate(s):
         O, d = flow.forced(R, x, force, jnp.full((F,), s, R.dtype))
         return face_rates_along(flow, R, x, O, d)[k]
+
     return rate(1.0), rate(-1.0)
 
 # %% ../nbs/14_events.ipynb #c017
-SLIDE_TOL = 1e-10    # slack on the sliding weights (the one-sided limits are accurate to ~1e-12)
+SLIDE_TOL = 1e-10  # slack on the sliding weights (the one-sided limits are accurate to ~1e-12)
+
 
 def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
-    """The Filippov velocity that keeps the sliding faces `sl` (F,) bool (at most K of them) at g = 0; optionally
-    one more face `extra` (F,) one-hot forced to side extra_sign. Returns (Omega, dx, a (K,) the weights,
+    """The Filippov velocity that keeps the sliding faces `sl` (F,) bool (at most K of them) at g =
+    0; optionally
+    one more face `extra` (F,) one-hot forced to side extra_sign. Returns (Omega, dx, a (K,) the
+    weights,
     valid (K,) which of the K slots hold a sliding face, idx (K,) their face numbers)."""
     F, dt = sl.shape[0], R.dtype
     idx = jnp.argsort(~sl, stable=True)[:K].astype(jnp.int32)
     valid = sl[idx]
-    onehot = (jnp.arange(F)[None, :] == idx[:, None]) & valid[:, None]                 # (K, F)
+    onehot = (jnp.arange(F)[None, :] == idx[:, None]) & valid[:, None]  # (K, F)
     force = sl if extra is None else sl | extra
     base = -jnp.ones((F,), dt) if extra is None else jnp.where(extra, extra_sign, -1.0).astype(dt)
-    signs = jnp.concatenate([base[None], base[None] + 2.0 * onehot], axis=0)            # (K+1, F)
+    signs = jnp.concatenate([base[None], base[None] + 2.0 * onehot], axis=0)  # (K+1, F)
     Os, dxs = jax.vmap(lambda s: flow.forced(R, x, force, s))(signs)
-    rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)        # (K+1, K)
+    rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)  # (K+1, K)
     M = (rt[1:] - rt[0][None]).T
-    # a face whose two sides give the same rate (it became a repeat of another face) has no Filippov weight:
+    # a face whose two sides give the same rate (it became a repeat of another face) has no Filippov
+    # weight:
     # it gets a = 2, outside [0, 1], so that sliding on it ends there
     ok = valid & (jnp.abs(jnp.diagonal(M)) > 1e-12 * (1.0 + jnp.max(jnp.abs(rt))))
     M = jnp.where(ok[:, None] & ok[None, :], M, jnp.eye(K, dtype=dt))
@@ -110,8 +148,10 @@ def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
     comb = lambda v: v[0] + jnp.tensordot(a, v[1:] - v[0][None], axes=1)
     return skew(comb(Os)), comb(dxs), a, valid, idx
 
+
 def enters_sliding(flow: PiecewiseFlow, R, x, sl, cell, K: int):
-    """Does the flow slide on face `cell` (F,) one-hot, the faces `sl` sliding already: do both one-sided rates
+    """Does the flow slide on face `cell` (F,) one-hot, the faces `sl` sliding already: do both
+    one-sided rates
     of that face point into it (a = dg- / (dg- - dg+) in (0, 1])? Bool ()."""
     up = filippov(flow, R, x, sl, K, cell, 1.0)
     dn = filippov(flow, R, x, sl, K, cell, -1.0)
@@ -121,27 +161,37 @@ def enters_sliding(flow: PiecewiseFlow, R, x, sl, cell, K: int):
 
 # %% ../nbs/14_events.ipynb #c018
 def sliding_field(flow: PiecewiseFlow, sl, K: int) -> Callable:
-    """The field the stages of a step see with the faces `sl` (F,) sliding: (R, x) -> (Omega, dx, pattern (F,)).
-    pattern: g <= 0 per face; for a sliding face, "its Filippov weight is in [0, 1]"; a face that repeats another
+    """The field the stages of a step see with the faces `sl` (F,) sliding: (R, x) -> (Omega, dx,
+    pattern (F,)).
+    pattern: g <= 0 per face; for a sliding face, "its Filippov weight is in [0, 1]"; a face that
+    repeats another
     (`representatives`) takes that face's entry. K = 0: no sliding."""
+
     def vp(R, x):
         P = (flow.faces(R, x) <= 0)[representatives(flow, R, x)]
+
         def plain(_):
             return flow.field(R, x) + (P,)
+
         if K == 0:
             return plain(None)
+
         def sliding(_):
             O, d, a, valid, idx = filippov(flow, R, x, sl, K)
             inside = (a >= -SLIDE_TOL) & (a <= 1 + SLIDE_TOL) | ~valid
             P_sl = jnp.where(sl, jnp.ones_like(P).at[idx].set(inside), P)
             return O, d, P_sl[representatives(flow, R, x)]
+
         return lax.cond(jnp.any(sl), sliding, plain, None)
+
     return vp
 
 # %% ../nbs/14_events.ipynb #c022
 def crossing_fraction(g_start, g_end):
-    """Fraction in [0, 1] of a step at which each face value crosses zero, by linear interpolation."""
+    """Fraction in [0, 1] of a step at which each face value crosses zero, by linear
+    interpolation."""
     return jnp.clip(g_start / jnp.where(g_start == g_end, 1.0, g_start - g_end), 0.0, 1.0)
+
 
 def face_index(k, shape: tuple):
     """Face number k -> (layer l, point i, coordinate r) for faces of `shape` (L, N, Q)."""

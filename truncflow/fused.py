@@ -17,21 +17,24 @@ __all__ = ['fused_sums', 'separated_velocity_fused', 'lower_for_cuda']
 def _next_pow2(n: int, minimum: int = 16) -> int:
     return max(minimum, 1 << (int(n) - 1).bit_length())
 
-def _sums_kernel(x_ref, r_ref, beta_ref, y_ref, g_ref, p_ref, n_ref, *, tile: int, n_points: int, n_tiles: int):
+
+def _sums_kernel(
+    x_ref, r_ref, beta_ref, y_ref, g_ref, p_ref, n_ref, *, tile: int, n_points: int, n_tiles: int
+):
     R, beta, y = r_ref[...], beta_ref[...], y_ref[...]
     Q = R.shape[0]
-    b = jnp.sum(R * (beta + y)[None, :], axis=1)                        # b~ = R (beta + y~)
+    b = jnp.sum(R * (beta + y)[None, :], axis=1)  # b~ = R (beta + y~)
 
     def body(k, carry):
         G, p, n = carry
-        x = x_ref[pl.ds(k * tile, tile), :]                             # (T, Q) tile of points
-        Z = pltr.dot(x + beta[None, :], R, trans_b=True)                # z_i = R (x_i + beta), rows
+        x = x_ref[pl.ds(k * tile, tile), :]  # (T, Q) tile of points
+        Z = pltr.dot(x + beta[None, :], R, trans_b=True)  # z_i = R (x_i + beta), rows
         on = Z > 0
-        if n_points % tile:                                             # mask the padded rows
+        if n_points % tile:  # mask the padded rows
             on = on & (k * tile + jax.lax.broadcasted_iota(jnp.int32, (tile, Q), 0) < n_points)
         Hd = jnp.where(on, 1.0, 0.0).astype(Z.dtype)
-        P = Hd * Z                                                      # relu(z_i)
-        G = G + pltr.dot(P - Hd * b[None, :], Z, trans_a=True)          # sum (relu(z) - H b~) z^T
+        P = Hd * Z  # relu(z_i)
+        G = G + pltr.dot(P - Hd * b[None, :], Z, trans_a=True)  # sum (relu(z) - H b~) z^T
         return G, p + jnp.sum(P, axis=0), n + jnp.sum(Hd, axis=0)
 
     zero = jnp.zeros((Q,), R.dtype)
@@ -42,14 +45,26 @@ def _sums_kernel(x_ref, r_ref, beta_ref, y_ref, g_ref, p_ref, n_ref, *, tile: in
 def _interpret(interpret) -> bool:
     return jax.default_backend() != "gpu" if interpret is None else bool(interpret)
 
-def fused_sums(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array, *, tile: int = 256,
-               num_warps: int = 4, interpret: bool | None = None):
-    """The three point sums behind Eqs. (3.36)-(3.37), (3.40), in one Pallas kernel (no (N, Q) intermediates kept).
+
+def fused_sums(
+    R: jax.Array,
+    beta: jax.Array,
+    X: jax.Array,
+    y_tilde: jax.Array,
+    *,
+    tile: int = 256,
+    num_warps: int = 4,
+    interpret: bool | None = None,
+):
+    """The three point sums behind Eqs. (3.36)-(3.37), (3.40), in one Pallas kernel (no (N, Q)
+    intermediates kept).
 
     R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,) -> (G (Q, Q) = sum_i (relu(z_i) - H_i b~) z_i^T,
     p (Q,) = sum_i relu(z_i), n (Q,) = sum_i h(z_i)) with z_i = R (x_i + beta), b~ = R (beta + y~).
-    tile: points per step of the kernel's loop (rounded up to a power of two >= 16, at most N rounded up);
-    interpret: None = Pallas interpret mode unless the default backend is a GPU. vmap over R, beta batches it."""
+    tile: points per step of the kernel's loop (rounded up to a power of two >= 16, at most N
+    rounded up);
+    interpret: None = Pallas interpret mode unless the default backend is a GPU. vmap over R, beta
+    batches it."""
     Q, N = R.shape[-1], X.shape[0]
     Qp = _next_pow2(Q)
     tile = min(_next_pow2(tile), _next_pow2(N))
@@ -59,32 +74,56 @@ def fused_sums(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array, 
     Xp = jnp.pad(X, ((0, n_tiles * tile - N), (0, pad)))
     bp, yp = jnp.pad(beta, (0, pad)), jnp.pad(y_tilde, (0, pad))
     kernel = functools.partial(_sums_kernel, tile=tile, n_points=N, n_tiles=n_tiles)
-    out = (jax.ShapeDtypeStruct((Qp, Qp), R.dtype), jax.ShapeDtypeStruct((Qp,), R.dtype),
-           jax.ShapeDtypeStruct((Qp,), R.dtype))
-    G, p, n = pl.pallas_call(kernel, out_shape=out, interpret=_interpret(interpret), name="truncflow_fused_sums",
-                             compiler_params=pltr.CompilerParams(num_warps=num_warps, num_stages=2))(Xp, Rp, bp, yp)
+    out = (
+        jax.ShapeDtypeStruct((Qp, Qp), R.dtype),
+        jax.ShapeDtypeStruct((Qp,), R.dtype),
+        jax.ShapeDtypeStruct((Qp,), R.dtype),
+    )
+    G, p, n = pl.pallas_call(
+        kernel,
+        out_shape=out,
+        interpret=_interpret(interpret),
+        name="truncflow_fused_sums",
+        compiler_params=pltr.CompilerParams(num_warps=num_warps, num_stages=2),
+    )(Xp, Rp, bp, yp)
     return G[:Q, :Q], p[:Q], n[:Q]
 
 # %% ../nbs/31_fused.ipynb #c010
-def separated_velocity_fused(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array, *, tile: int = 256,
-                             num_warps: int = 4, interpret: bool | None = None):
-    """Closed-form velocity of Eqs. (3.36)-(3.37) with the corrected Eq. (3.22), from the fused sums (fused_sums).
+def separated_velocity_fused(
+    R: jax.Array,
+    beta: jax.Array,
+    X: jax.Array,
+    y_tilde: jax.Array,
+    *,
+    tile: int = 256,
+    num_warps: int = 4,
+    interpret: bool | None = None,
+):
+    """Closed-form velocity of Eqs. (3.36)-(3.37) with the corrected Eq. (3.22), from the fused sums
+    (fused_sums).
 
     R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)): the values of
-    truncflow.separated.separated_velocity. vmap over (R, beta) gives an ensemble in one kernel launch.
+    truncflow.separated.separated_velocity. vmap over (R, beta) gives an ensemble in one kernel
+    launch.
     Jittable and vmappable, not differentiable (use separated_velocity under jax.grad)."""
     N = X.shape[0]
     G, p, n = fused_sums(R, beta, X, y_tilde, tile=tile, num_warps=num_warps, interpret=interpret)
     b = R @ (beta + y_tilde)
-    A = G / N - (p / N)[:, None] * b[None, :]                          # (dC/dR) R^T up to a symmetric part
-    Om = 0.5 * (A.T - A)                                                # -pi_-(A), Eq. (3.22) corrected
-    return Om @ R, -((1.0 - n / N) * b) @ R                             # Eqs. (3.36)-(3.37)
+    A = G / N - (p / N)[:, None] * b[None, :]  # (dC/dR) R^T up to a symmetric part
+    Om = 0.5 * (A.T - A)  # -pi_-(A), Eq. (3.22) corrected
+    return Om @ R, -((1.0 - n / N) * b) @ R  # Eqs. (3.36)-(3.37)
 
 # %% ../nbs/31_fused.ipynb #c016
 def lower_for_cuda(M: int, N: int, Q: int, *, tile: int = 256, dtype=jnp.float32) -> str:
-    """StableHLO text of vmap(separated_velocity_fused) over M members lowered for CUDA (runs Pallas' Triton
-    lowering; no GPU needed). Raises RuntimeError where this JAX cannot lower Triton without a device."""
-    f = jax.jit(jax.vmap(functools.partial(separated_velocity_fused, tile=tile, interpret=False),
-                         in_axes=(0, 0, None, None)))
+    """StableHLO text of vmap(separated_velocity_fused) over M members lowered for CUDA (runs
+    Pallas' Triton
+    lowering; no GPU needed). Raises RuntimeError where this JAX cannot lower Triton without a
+    device."""
+    f = jax.jit(
+        jax.vmap(
+            functools.partial(separated_velocity_fused, tile=tile, interpret=False),
+            in_axes=(0, 0, None, None),
+        )
+    )
     s = lambda *shape: jax.ShapeDtypeStruct(shape, dtype)
     return f.trace(s(M, Q, Q), s(M, Q), s(N, Q), s(Q)).lower(lowering_platforms=("cuda",)).as_text()

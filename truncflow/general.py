@@ -9,13 +9,30 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from functools import partial
-from .network import (relu, heaviside, orthogonal_truncation_map, weighted_square_error,
-                               cluster_weights)
-from .validate import as_array, check_orthogonal, check_labels, check_same_dim, check_positive
+from truncflow.network import (
+    relu,
+    heaviside,
+    orthogonal_truncation_map,
+    weighted_square_error,
+    cluster_weights,
+)
+from truncflow.validate import (
+    as_array,
+    check_orthogonal,
+    check_labels,
+    check_same_dim,
+    check_positive,
+)
 from .lie import autodiff_velocity, projected_velocity
 from .lie import skew
 from .events import PiecewiseFlow
-from .integrate import FlowSolution, adaptive_solve, adaptive_options, warn_stopped, ENSEMBLE_NOTE
+from truncflow.integrate import (
+    FlowSolution,
+    adaptive_solve,
+    adaptive_options,
+    warn_stopped,
+    ENSEMBLE_NOTE,
+)
 
 # %% auto #0
 __all__ = ['general_velocity_autodiff', 'general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus',
@@ -25,26 +42,36 @@ __all__ = ['general_velocity_autodiff', 'general_cost', 'layer_inputs', 'activat
            'piece_cost', 'coinciding_points', 'general_flow', 'integrate_general_core', 'integrate_general']
 
 # %% ../nbs/17_general.ipynb #c005
-def general_cost(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                 Y_tilde: jax.Array) -> jax.Array:
-    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)), through the orthogonal maps of Eq. (6.2).
+def general_cost(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
+) -> jax.Array:
+    """The input-space cost of Eq. (2.26) with aligned weights W^(l) = R_l (Eq. (6.3)), through the
+    orthogonal maps of Eq. (6.2).
 
-    Equals `input_space_cost(Rs, betas, ...)` for orthogonal Rs (which inverts R_l by a linear solve).
-    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> scalar."""
-    return weighted_square_error(layer_inputs(Rs, betas, X)[-1], Y_tilde[labels], labels, Y_tilde.shape[0])
+    Equals `input_space_cost(Rs, betas, ...)` for orthogonal Rs (which inverts R_l by a linear
+    solve).
+    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) ->
+    scalar."""
+    return weighted_square_error(
+        layer_inputs(Rs, betas, X)[-1], Y_tilde[labels], labels, Y_tilde.shape[0]
+    )
+
 
 def _truncation_step(z, Rb):
     R, beta = Rb
     z = orthogonal_truncation_map(R, beta, z)
     return z, z
 
+
 @jax.jit
 def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
-    """z_l = tau^(1->l-1)(x) for l = 1..L+1 (z_1 = x, z_{L+1} = T(x)), the points where Eq. (7.5) evaluates H^(l).
+    """z_l = tau^(1->l-1)(x) for l = 1..L+1 (z_1 = x, z_{L+1} = T(x)), the points where Eq. (7.5)
+    evaluates H^(l).
 
     Rs (L, Q, Q), betas (L, Q), X (..., Q)  ->  (L+1, ..., Q)."""
     _, zs = lax.scan(_truncation_step, X, (Rs, betas))
     return jnp.concatenate([X[None], zs])
+
 
 @jax.jit
 def activation_patterns(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
@@ -55,9 +82,11 @@ def activation_patterns(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Ar
     b = betas.reshape(betas.shape[:1] + (1,) * (zs.ndim - 2) + betas.shape[1:])
     return heaviside(jnp.einsum("lij,l...j->l...i", Rs, zs + b))
 
+
 @partial(jax.jit, static_argnames=("l1", "l2"))
 def composed_segment(Rs: jax.Array, betas: jax.Array, x: jax.Array, l1: int, l2: int) -> jax.Array:
-    """tau^(l1->l2)(x) = tau^(l2) o ... o tau^(l1)(x), Eq. (7.1), for 1 <= l1 <= l2 + 1 <= L + 1 (1-based, static).
+    """tau^(l1->l2)(x) = tau^(l2) o ... o tau^(l1)(x), Eq. (7.1), for 1 <= l1 <= l2 + 1 <= L + 1
+    (1-based, static).
 
     Rs (L, Q, Q), betas (L, Q), x (..., Q)  ->  (..., Q); the identity when l1 = l2 + 1."""
     for l in range(l1, l2 + 1):
@@ -70,11 +99,14 @@ def _projectors(Rs, hs, l):
     R = Rs[l - 1]
     return jnp.einsum("ki,...k,kj->...ij", R, hs[l - 1], R)
 
+
 @partial(jax.jit, static_argnames=("l1", "l2"))
 def P_plus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> jax.Array:
-    """P+_{l1,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l1}^T H^(l1) R_{l1}, Eqs. (5.1) and (7.3), H^(l) as in Eq. (7.5).
+    """P+_{l1,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l1}^T H^(l1) R_{l1}, Eqs. (5.1) and (7.3),
+    H^(l) as in Eq. (7.5).
 
-    1-based static layers 1 <= l1 <= l2 + 1 <= L + 1 (the empty product l1 = l2 + 1 is the identity).
+    1-based static layers 1 <= l1 <= l2 + 1 <= L + 1 (the empty product l1 = l2 + 1 is the
+    identity).
     Rs (L, Q, Q), betas (L, Q), X (..., Q)  ->  (..., Q, Q)."""
     hs = activation_patterns(Rs, betas, X)
     P = jnp.broadcast_to(jnp.eye(X.shape[-1], dtype=X.dtype), X.shape + X.shape[-1:])
@@ -82,9 +114,11 @@ def P_plus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> j
         P = _projectors(Rs, hs, l) @ P
     return P
 
+
 @partial(jax.jit, static_argnames=("l", "l2"))
 def P_minus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l: int, l2: int) -> jax.Array:
-    """P-_{l,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l+1}^T H^(l+1) R_{l+1} R_l^T H^(l)perp R_l, Eqs. (5.2) and (7.4).
+    """P-_{l,l2}(x) = R_{l2}^T H^(l2) R_{l2} ... R_{l+1}^T H^(l+1) R_{l+1} R_l^T H^(l)perp R_l, Eqs.
+    (5.2) and (7.4).
 
     1-based static layers 1 <= l <= l2 <= L; H^(l) as in Eq. (7.5). X (..., Q) -> (..., Q, Q)."""
     hs = activation_patterns(Rs, betas, X)
@@ -94,11 +128,16 @@ def P_minus(Rs: jax.Array, betas: jax.Array, X: jax.Array, l: int, l2: int) -> j
         P = _projectors(Rs, hs, k) @ P
     return P
 
-@partial(jax.jit, static_argnames=("l1", "l2"))
-def lemma71_decomposition(Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int) -> jax.Array:
-    """Right side of Lemma 7.1, Eq. (7.2): P+_{l1,l2} z_{l1} - sum_{l=l1}^{l2} P-_{l,l2} beta^(l), z_{l1} = tau^(1->l1-1)(x).
 
-    Equals composed_segment(Rs, betas, z_{l1}, l1, l2). X (N, Q) -> (N, Q); 1-based static l1 <= l2."""
+@partial(jax.jit, static_argnames=("l1", "l2"))
+def lemma71_decomposition(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, l1: int, l2: int
+) -> jax.Array:
+    """Right side of Lemma 7.1, Eq. (7.2): P+_{l1,l2} z_{l1} - sum_{l=l1}^{l2} P-_{l,l2} beta^(l),
+    z_{l1} = tau^(1->l1-1)(x).
+
+    Equals composed_segment(Rs, betas, z_{l1}, l1, l2). X (N, Q) -> (N, Q); 1-based static l1 <=
+    l2."""
     z = composed_segment(Rs, betas, X, 1, l1 - 1)
     out = jnp.einsum("nij,nj->ni", P_plus(Rs, betas, X, l1, l2), z)
     for l in range(l1, l2 + 1):
@@ -111,39 +150,47 @@ def _products_step(carry, inp):
     R, beta, started = inp
     v = (z + beta) @ R.T
     h = heaviside(v)
-    A = jnp.einsum("ki,nk,kj->nij", R, h, R)                      # A_l = R^T H R per point
+    A = jnp.einsum("ki,nk,kj->nij", R, h, R)  # A_l = R^T H R per point
     B = jnp.where(started[:, None, None, None], jnp.einsum("nij,knjm->knim", A, B), B)
     return (relu(v) @ R - beta, B), (v, h)
 
+
 @jax.jit
 def forward_products(Rs: jax.Array, betas: jax.Array, X: jax.Array):
-    """One forward sweep: (T(x) (N, Q), B (L, N, Q, Q) with B[l-1] = P+_{l+1,L}(x), v (L, N, Q), h (L, N, Q)).
+    """One forward sweep: (T(x) (N, Q), B (L, N, Q, Q) with B[l-1] = P+_{l+1,L}(x), v (L, N, Q), h
+    (L, N, Q)).
 
-    P+ as in Eqs. (5.1) and (7.3), accumulated forwards; v_l = R_l (z_l + beta^(l)) and h_l its Heaviside,
+    P+ as in Eqs. (5.1) and (7.3), accumulated forwards; v_l = R_l (z_l + beta^(l)) and h_l its
+    Heaviside,
     Eq. (7.5). Rs (L, Q, Q), betas (L, Q), X (N, Q)."""
     L, Q = betas.shape
     B0 = jnp.broadcast_to(jnp.eye(Q, dtype=X.dtype), (L,) + X.shape + (Q,))
-    started = jnp.arange(L)[None, :] < jnp.arange(L)[:, None]     # row l: the B^(k) with k < l
+    started = jnp.arange(L)[None, :] < jnp.arange(L)[:, None]  # row l: the B^(k) with k < l
     (T, B), (vs, hs) = lax.scan(_products_step, (X, B0), (Rs, betas, started))
     return T, B, vs, hs
 
+
 @jax.jit
-def general_velocity_forward(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                             Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The velocities of `general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected), evaluated left to right:
+def general_velocity_forward(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The velocities of `general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected), evaluated
+    left to right:
     the P+ products accumulated forwards (no backward pass), about N L^2 Q^3 multiply-adds.
 
-    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs, dbetas)."""
+    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs,
+    dbetas)."""
     T, B, vs, hs = forward_products(Rs, betas, X)
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
     e = T - Y_tilde[labels]
-    g = jnp.einsum("lnji,nj->lni", B, e)                      # g_l = (P+_{l+1,L})^T e
-    w = jnp.einsum("lij,lnj->lni", Rs, g)                     # R_l g_l
+    g = jnp.einsum("lnji,nj->lni", B, e)  # g_l = (P+_{l+1,L})^T e
+    w = jnp.einsum("lij,lnj->lni", Rs, g)  # R_l g_l
     dbetas = jnp.einsum("n,lni,lik->lk", c, (1 - hs) * w, Rs)  # sum c A_l^perp g_l
     dh = hs[..., :, None] - hs[..., None, :]
-    S = jnp.einsum("n,lnab,lna,lnb->lab", c, dh, vs, w)        # sum c (h_a - h_b) v_a w_b
-    Omega = -0.5 * (S - jnp.swapaxes(S, -1, -2))              # -sum c [H, M]
+    S = jnp.einsum("n,lnab,lna,lnb->lab", c, dh, vs, w)  # sum c (h_a - h_b) v_a w_b
+    Omega = -0.5 * (S - jnp.swapaxes(S, -1, -2))  # -sum c [H, M]
     return Omega @ Rs, dbetas
+
 
 general_velocity_autodiff = jax.jit(autodiff_velocity(general_cost))
 general_velocity_autodiff.__doc__ = """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq. (2.26) projected to the
@@ -153,10 +200,12 @@ Same arguments and result shapes as `general_velocity`: (Rs, betas, X, labels, Y
 
 # %% ../nbs/17_general.ipynb #c013c
 def _relative_rotations(Rs, betas):
-    """G_l = R_l R_{l-1}^T and d_l = R_l (beta^(l) - beta^(l-1)), l = 2..L. Rs (L, ..., Q, Q), betas (L, ..., Q)."""
+    """G_l = R_l R_{l-1}^T and d_l = R_l (beta^(l) - beta^(l-1)), l = 2..L. Rs (L, ..., Q, Q), betas
+    (L, ..., Q)."""
     G = jnp.einsum("l...ij,l...kj->l...ik", Rs[1:], Rs[:-1])
     d = jnp.einsum("l...ij,l...j->l...i", Rs[1:], betas[1:] - betas[:-1])
     return G, d
+
 
 def _forward_step(p, Gd):
     """sigma(v_{l-1}) (..., n, Q) -> (sigma(v_l), v_l) with v_l = G_l sigma(v_{l-1}) + d_l."""
@@ -164,11 +213,14 @@ def _forward_step(p, Gd):
     v = jnp.einsum("...nq,...pq->...np", p, G) + d[..., None, :]
     return relu(v), v
 
+
 def _layer_sums(v, w):
-    """Layer l from v_l, w_l (..., n, Q): (h w, K_l = sum_n sigma(v) w^T - v (h w)^T, sum_n (1 - h) w)."""
+    """Layer l from v_l, w_l (..., n, Q): (h w, K_l = sum_n sigma(v) w^T - v (h w)^T, sum_n (1 - h)
+    w)."""
     hw = jnp.where(v > 0, w, 0)
     K = jnp.einsum("...nq,...np->...qp", relu(v), w) - jnp.einsum("...nq,...np->...qp", v, hw)
     return hw, K, jnp.sum(w - hw, axis=-2)
+
 
 def _backward_step(w, vG):
     """w_l -> w_{l-1} = G_l^T (h_l w_l) (that is R_{l-1} A_l g_l), with layer l's point sums."""
@@ -176,31 +228,43 @@ def _backward_step(w, vG):
     hw, K, db = _layer_sums(v, w)
     return jnp.einsum("...np,...pq->...nq", hw, G), (K, db)
 
-def _sweep_sums(Rs, betas, X, c, labels, Y_tilde):
-    """One forward sweep storing v_l, one backward recursion (reverse scan) for w_l = R_l (P+_{l+1,L})^T e c.
 
-    Rs (L, ..., Q, Q), betas (L, ..., Q) layer-major ('...': a batch of members), X (n, Q), c (n,) point weights
-    (1/N_j; 0 for padding), labels (n,), Y_tilde (J, Q) -> (K (L, ..., Q, Q), db (L, ..., Q)), the point sums of
+def _sweep_sums(Rs, betas, X, c, labels, Y_tilde):
+    """One forward sweep storing v_l, one backward recursion (reverse scan) for w_l = R_l
+    (P+_{l+1,L})^T e c.
+
+    Rs (L, ..., Q, Q), betas (L, ..., Q) layer-major ('...': a batch of members), X (n, Q), c (n,)
+    point weights
+    (1/N_j; 0 for padding), labels (n,), Y_tilde (J, Q) -> (K (L, ..., Q, Q), db (L, ..., Q)), the
+    point sums of
     Eqs. (5.4)-(5.7): Omega_l = -(K_l - K_l^T)/2 and dbeta^(l) = R_l^T db_l."""
     G, d = _relative_rotations(Rs, betas)
-    v1 = jnp.einsum("nq,...pq->...np", X, Rs[0]) + jnp.einsum("...pq,...q->...p", Rs[0], betas[0])[..., None, :]
-    pL, vs = lax.scan(_forward_step, relu(v1), (G, d))                              # vs: v_2 .. v_L
-    b = jnp.einsum("...pq,...jq->...jp", Rs[-1], betas[-1][..., None, :] + Y_tilde)  # R_L (beta^(L) + y~_j)
-    wL = c[:, None] * (pL - jnp.take(b, labels, axis=-2))                           # c R_L (T(x) - y~)
+    v1 = (
+        jnp.einsum("nq,...pq->...np", X, Rs[0])
+        + jnp.einsum("...pq,...q->...p", Rs[0], betas[0])[..., None, :]
+    )
+    pL, vs = lax.scan(_forward_step, relu(v1), (G, d))  # vs: v_2 .. v_L
+    b = jnp.einsum(
+        "...pq,...jq->...jp", Rs[-1], betas[-1][..., None, :] + Y_tilde
+    )  # R_L (beta^(L) + y~_j)
+    wL = c[:, None] * (pL - jnp.take(b, labels, axis=-2))  # c R_L (T(x) - y~)
     w1, (K, db) = lax.scan(_backward_step, wL, (vs, G), reverse=True)
     _, K1, db1 = _layer_sums(v1, w1)
     return jnp.concatenate([K1[None], K]), jnp.concatenate([db1[None], db])
 
 # %% ../nbs/17_general.ipynb #c013d
-_BLOCK_BYTES = 2 ** 21    # the stored v_l of one block of points: about the L2 cache of one core
-_MIN_BLOCK = 256          # points per block at least: smaller blocks would be mostly loop overhead
+_BLOCK_BYTES = 2**21  # the stored v_l of one block of points: about the L2 cache of one core
+_MIN_BLOCK = 256  # points per block at least: smaller blocks would be mostly loop overhead
+
 
 def _n_blocks(n: int, per_point_bytes: int) -> int:
     """Number of blocks the n points are split into (static)."""
     return max(1, min(-(-n * per_point_bytes // _BLOCK_BYTES), -(-n // _MIN_BLOCK)))
 
+
 def _blocked_sums(Rs, betas, X, c, labels, Y_tilde, members: int = 1):
-    """`_sweep_sums` added up over blocks of points (lax.scan), so that one block's stored v_l fit _BLOCK_BYTES.
+    """`_sweep_sums` added up over blocks of points (lax.scan), so that one block's stored v_l fit
+    _BLOCK_BYTES.
 
     Same arguments and results as `_sweep_sums`; `members` is the size of the batch '...' of Rs."""
     N, Q = X.shape
@@ -209,89 +273,123 @@ def _blocked_sums(Rs, betas, X, c, labels, Y_tilde, members: int = 1):
         return _sweep_sums(Rs, betas, X, c, labels, Y_tilde)
     B = -(-N // nb)
     pad = nb * B - N
-    blocks = (jnp.pad(X, ((0, pad), (0, 0))).reshape(nb, B, Q), jnp.pad(c, (0, pad)).reshape(nb, B),
-              jnp.pad(labels, (0, pad)).reshape(nb, B))
+    blocks = (
+        jnp.pad(X, ((0, pad), (0, 0))).reshape(nb, B, Q),
+        jnp.pad(c, (0, pad)).reshape(nb, B),
+        jnp.pad(labels, (0, pad)).reshape(nb, B),
+    )
+
     def add_block(acc, blk):
         K, db = _sweep_sums(Rs, betas, *blk, Y_tilde)
         return (acc[0] + K, acc[1] + db), None
+
     (K, db), _ = lax.scan(add_block, (jnp.zeros_like(Rs), jnp.zeros_like(betas)), blocks)
     return K, db
 
+
 def _velocities(Rs, K, db):
-    """(Omega_l R_l, R_l^T db_l) with Omega_l = -(K_l - K_l^T)/2 = -sum_i c_i [H^(l), M_l], Eqs. (5.5)-(5.7)."""
+    """(Omega_l R_l, R_l^T db_l) with Omega_l = -(K_l - K_l^T)/2 = -sum_i c_i [H^(l), M_l], Eqs.
+    (5.5)-(5.7)."""
     Omega = -0.5 * (K - jnp.swapaxes(K, -1, -2))
     return Omega @ Rs, jnp.einsum("...i,...ik->...k", db, Rs)
 
+
 @jax.jit
-def general_velocity(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                     Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
+def general_velocity(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     """Velocities of the gradient flow of Theorem 5.1: dbetas = -dC/dbeta (corrected Eq. (5.4)) and
     dRs[l] = Omega_l R_l with Omega_l = -sum_j mean_{i in j} [H^(l), M_{l,j}], Eqs. (5.5)-(5.7).
 
-    Evaluated right to left: one forward sweep storing v_l = R_l (z_l + beta^(l)), one backward recursion for
-    R_l (P+_{l+1,L})^T (T(x) - y~), about 4 N L Q^2 multiply-adds, over blocks of points. Rs (L, Q, Q) orthogonal,
-    betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)  ->  (dRs (L, Q, Q), dbetas (L, Q))."""
+    Evaluated right to left: one forward sweep storing v_l = R_l (z_l + beta^(l)), one backward
+    recursion for
+    R_l (P+_{l+1,L})^T (T(x) - y~), about 4 N L Q^2 multiply-adds, over blocks of points. Rs (L, Q,
+    Q) orthogonal,
+    betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)  ->  (dRs (L, Q, Q), dbetas (L,
+    Q))."""
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
     return _velocities(Rs, *_blocked_sums(Rs, betas, X, c, labels, Y_tilde))
 
 # %% ../nbs/17_general.ipynb #c017b
 @jax.jit
-def general_velocity_ensemble(Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                              Y_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """`general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected) for M initial conditions on the same data.
+def general_velocity_ensemble(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """`general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected) for M initial conditions on the
+    same data.
 
-    Rs (M, L, Q, Q) orthogonal, betas (M, L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs (M, L, Q, Q),
-    dbetas (M, L, Q)), the values of jax.vmap(general_velocity, in_axes=(0, 0, None, None, None)). Members run in
-    chunks whose stored v_l fit _BLOCK_BYTES; in a chunk each step is one batched product over the members."""
+    Rs (M, L, Q, Q) orthogonal, betas (M, L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) ->
+    (dRs (M, L, Q, Q),
+    dbetas (M, L, Q)), the values of jax.vmap(general_velocity, in_axes=(0, 0, None, None, None)).
+    Members run in
+    chunks whose stored v_l fit _BLOCK_BYTES; in a chunk each step is one batched product over the
+    members."""
     M, L, Q = betas.shape
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
-    m = max(1, min(M, _BLOCK_BYTES // (X.shape[0] * L * Q * X.dtype.itemsize)))     # members per chunk
+    m = max(1, min(M, _BLOCK_BYTES // (X.shape[0] * L * Q * X.dtype.itemsize)))  # members per chunk
     nc = -(-M // m)
-    pad = nc * m - M                                                                  # pad < m <= M
+    pad = nc * m - M  # pad < m <= M
     chunks = lambda A: jnp.concatenate([A, A[:pad]]).reshape((nc, m) + A.shape[1:]).swapaxes(1, 2)
-    K, db = lax.map(lambda Rb: _blocked_sums(*Rb, X, c, labels, Y_tilde, members=m), (chunks(Rs), chunks(betas)))
+    K, db = lax.map(
+        lambda Rb: _blocked_sums(*Rb, X, c, labels, Y_tilde, members=m), (chunks(Rs), chunks(betas))
+    )
     unchunk = lambda A: A.swapaxes(1, 2).reshape((nc * m,) + A.shape[1:2] + A.shape[3:])[:M]
     return _velocities(Rs, unchunk(K), unchunk(db))
 
 # %% ../nbs/17_general.ipynb #c019
 @partial(jax.jit, static_argnames="printed")
-def truncation_domains(Rs: jax.Array, betas: jax.Array, X: jax.Array, *, printed: bool = False) -> jax.Array:
+def truncation_domains(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, *, printed: bool = False
+) -> jax.Array:
     """Membership of x in D^-_{l,L}, Eqs. (5.9)-(5.10): (L, ...) bool.
 
-    D^-_{l,L}: z_l in S_l^perp (H^(l)perp != 0) and, for l' > l, z_{l'} not fully truncated (H^(l') != 0),
-    as (5.10) requires; with `printed=True` the later layers must leave z_{l'} untruncated (S^+, as printed in (5.9))."""
+    D^-_{l,L}: z_l in S_l^perp (H^(l)perp != 0) and, for l' > l, z_{l'} not fully truncated (H^(l')
+    != 0),
+    as (5.10) requires; with `printed=True` the later layers must leave z_{l'} untruncated (S^+, as
+    printed in (5.9))."""
     hs = activation_patterns(Rs, betas, X)
-    cut = jnp.any(hs == 0, axis=-1)                      # z_l in S_l^perp
+    cut = jnp.any(hs == 0, axis=-1)  # z_l in S_l^perp
     later_ok = jnp.all(hs > 0, axis=-1) if printed else jnp.any(hs > 0, axis=-1)
     # ok_after[l] = all(later_ok[l+1:]) (reverse cumulative product over layers)
     ok_after = jnp.flip(jnp.cumprod(jnp.flip(later_ok, 0), axis=0), 0)
     ok_after = jnp.concatenate([ok_after[1:], jnp.ones_like(ok_after[:1])])
     return cut & ok_after.astype(bool)
 
+
 @partial(jax.jit, static_argnames="atol")
-def minus_support(Rs: jax.Array, betas: jax.Array, X: jax.Array, *, atol: float = 1e-12) -> jax.Array:
-    """Exact integration domain of Eq. (5.8): (L, N) bool, True where P-_{l,L}(x) != 0 (max entry > atol)."""
+def minus_support(
+    Rs: jax.Array, betas: jax.Array, X: jax.Array, *, atol: float = 1e-12
+) -> jax.Array:
+    """Exact integration domain of Eq. (5.8): (L, N) bool, True where P-_{l,L}(x) != 0 (max entry >
+    atol)."""
     _, B, _, hs = forward_products(Rs, betas, X)
     Aperp = jnp.einsum("lki,lnk,lkj->lnij", Rs, 1 - hs, Rs)
     return jnp.max(jnp.abs(B @ Aperp), axis=(-2, -1)) > atol
 
 # %% ../nbs/17_general.ipynb #c024
 def _householder_with_first_row(n):
-    """Orthogonal symmetric R with first row (and column) n (unit vector), via a Householder reflection."""
+    """Orthogonal symmetric R with first row (and column) n (unit vector), via a Householder
+    reflection."""
     Q = n.shape[0]
-    e1 = np.zeros(Q); e1[0] = 1.0
+    e1 = np.zeros(Q)
+    e1[0] = 1.0
     v = e1 - n
     if np.linalg.norm(v) < 1e-12:
         return np.eye(Q)
     v = v / np.linalg.norm(v)
     return np.eye(Q) - 2 * np.outer(v, v)
 
-def separated_configuration(centers, radius: float, *, theta: float = 0.0, X=None):
-    """Cluster separated truncations (Definition 3.1, Eq. (3.3)) for well-separated clusters in B_radius(centers[l]).
 
-    centers (L, Q) with L >= 2: layer l cuts cluster l along n_l ~ mean(other centres) - c_l at n_l.(x - c_l) = theta*radius,
-    leaves all other clusters (and their images) in its positive sector. X (N, Q), if given, enlarges the
-    untouched coordinates' margins to cover it. Returns (Rs (L, Q, Q), betas (L, Q)). Raises ValueError if the
+def separated_configuration(centers, radius: float, *, theta: float = 0.0, X=None):
+    """Cluster separated truncations (Definition 3.1, Eq. (3.3)) for well-separated clusters in
+    B_radius(centers[l]).
+
+    centers (L, Q) with L >= 2: layer l cuts cluster l along n_l ~ mean(other centres) - c_l at
+    n_l.(x - c_l) = theta*radius,
+    leaves all other clusters (and their images) in its positive sector. X (N, Q), if given,
+    enlarges the
+    untouched coordinates' margins to cover it. Returns (Rs (L, Q, Q), betas (L, Q)). Raises
+    ValueError if the
     gap hypothesis n_l.(c_j - c_l) > (theta + sqrt 2) radius fails."""
     C = np.asarray(as_array("centers", centers, ndim=2), dtype=np.float64)
     L, Q = C.shape
@@ -301,30 +399,43 @@ def separated_configuration(centers, radius: float, *, theta: float = 0.0, X=Non
     th = float(theta)
     if not -1.0 < th < 1.0:
         raise ValueError(f"theta: must lie in (-1, 1), got {theta!r}")
-    pts = C if X is None else np.concatenate([C, np.asarray(as_array("X", X, ndim=2), dtype=np.float64)])
+    pts = (
+        C
+        if X is None
+        else np.concatenate([C, np.asarray(as_array("X", X, ndim=2), dtype=np.float64)])
+    )
     Rs, betas = [], []
     for l in range(L):
         d = np.delete(C, l, axis=0).mean(0) - C[l]
         if np.linalg.norm(d) == 0:
-            raise ValueError(f"centers: cluster {l} coincides with the mean of the others; no separating direction")
+            raise ValueError(
+                f"centers: cluster {l} coincides with the mean of the others; no separating direction"
+            )
         n = d / np.linalg.norm(d)
         gap = float(np.min(np.delete(C, l, axis=0) @ n - C[l] @ n))
         if gap <= (th + np.sqrt(2)) * r:
-            raise ValueError(f"centers: clusters are not separated enough for layer {l}: gap {gap:.3g} <= "
-                             f"(theta + sqrt 2) * radius = {(th + np.sqrt(2)) * r:.3g}")
+            raise ValueError(
+                f"centers: clusters are not separated enough for layer {l}: gap {gap:.3g} <= "
+                f"(theta + sqrt 2) * radius = {(th + np.sqrt(2)) * r:.3g}"
+            )
         R = _householder_with_first_row(n)
         b = np.empty(Q)
         b[0] = -(n @ C[l] + th * r)
         b[1:] = np.max(np.abs(pts @ R[1:].T), axis=0) + 2 * r + 1.0
-        Rs.append(R); betas.append(R.T @ b)
+        Rs.append(R)
+        betas.append(R.T @ b)
     dt = jnp.result_type(float)
     return jnp.asarray(np.stack(Rs), dtype=dt), jnp.asarray(np.stack(betas), dtype=dt)
 
-def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
-    """True if layer l leaves every cluster j != l unchanged, Eq. (3.3) (Definition 3.1; the corrected Eq. (5.12)).
 
-    Checks R_l (x + beta^(l)) > margin for x in cluster j != l on the data, and along the composition: the running
-    image z_l(x) of every point of cluster j != l is in the open positive sector of layer l. Needs L clusters
+def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
+    """True if layer l leaves every cluster j != l unchanged, Eq. (3.3) (Definition 3.1; the
+    corrected Eq. (5.12)).
+
+    Checks R_l (x + beta^(l)) > margin for x in cluster j != l on the data, and along the
+    composition: the running
+    image z_l(x) of every point of cluster j != l is in the open positive sector of layer l. Needs L
+    clusters
     (cluster l paired with layer l). Rs (L, Q, Q), betas (L, Q), X (N, Q), labels (N,)."""
     Rs = check_orthogonal("Rs", Rs, batch=True)
     L, Q = Rs.shape[0], Rs.shape[-1]
@@ -332,22 +443,25 @@ def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
     X = as_array("X", X, ndim=2)
     check_same_dim("Rs", Rs, "X", X)
     labels, _ = check_labels("labels", labels, L, n_points=X.shape[0])
-    other = np.asarray(labels)[None, :] != np.arange(L)[:, None]          # (L, N): cluster j != layer l
-    raw = np.asarray(jnp.einsum("lij,lnj->lni", Rs, X[None] + betas[:, None]))   # R_l (x + beta_l)
+    other = np.asarray(labels)[None, :] != np.arange(L)[:, None]  # (L, N): cluster j != layer l
+    raw = np.asarray(jnp.einsum("lij,lnj->lni", Rs, X[None] + betas[:, None]))  # R_l (x + beta_l)
     zs = layer_inputs(Rs, betas, X)[:-1]
-    run = np.asarray(jnp.einsum("lij,lnj->lni", Rs, zs + betas[:, None]))        # R_l (z_l + beta_l)
+    run = np.asarray(jnp.einsum("lij,lnj->lni", Rs, zs + betas[:, None]))  # R_l (z_l + beta_l)
     ok_raw = np.all(raw > margin, axis=-1) | ~other
     ok_run = np.all(run > margin, axis=-1) | ~other
     return bool(np.all(ok_raw) and np.all(ok_run))
 
 # %% ../nbs/17_general.ipynb #c030
 def check_general_inputs(Rs, betas, X, labels, Y_tilde):
-    """Validate (Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J) all present, Y_tilde (J, Q))."""
+    """Validate (Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J) all present,
+    Y_tilde (J, Q))."""
     Rs = check_orthogonal("Rs", Rs, batch=True)
     L, Q = Rs.shape[0], Rs.shape[-1]
     betas = as_array("betas", betas, ndim=2)
     if betas.shape != (L, Q):
-        raise ValueError(f"betas: expected shape {(L, Q)} to match Rs {tuple(Rs.shape)}, got {tuple(betas.shape)}")
+        raise ValueError(
+            f"betas: expected shape {(L, Q)} to match Rs {tuple(Rs.shape)}, got {tuple(betas.shape)}"
+        )
     X = as_array("X", X, ndim=2)
     check_same_dim("Rs", Rs, "X", X)
     Y_tilde = as_array("Y_tilde", Y_tilde, ndim=2)
@@ -355,104 +469,203 @@ def check_general_inputs(Rs, betas, X, labels, Y_tilde):
     labels, J = check_labels("labels", labels, Y_tilde.shape[0], n_points=X.shape[0])
     return Rs, betas, X, labels, Y_tilde
 
+
 def general_velocity_checked(Rs, betas, X, labels, Y_tilde) -> tuple[jax.Array, jax.Array]:
-    """`general_velocity` (Eqs. (5.4)-(5.7), corrected) after validating its inputs; ValueError names the argument."""
+    """`general_velocity` (Eqs. (5.4)-(5.7), corrected) after validating its inputs; ValueError
+    names the argument."""
     return general_velocity(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
 
 # %% ../nbs/17_general.ipynb #c031b
 def general_field(X, labels, Y_tilde):
-    """The field (Rs, betas) -> (Omegas (L, Q, Q), dbetas (L, Q)) of Theorem 5.1 (`general_velocity`,
+    """The field (Rs, betas) -> (Omegas (L, Q, Q), dbetas (L, Q)) of Theorem 5.1
+    (`general_velocity`,
     Eqs. (5.4)-(5.7)) for the solvers of truncflow.solvers; Omega_l = pi_-(dR_l R_l^T)."""
+
     def field(Rs, betas):
         dRs, dbetas = general_velocity(Rs, betas, X, labels, Y_tilde)
         return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbetas
+
     return field
 
+
 def general_faces(Rs, betas, X) -> jax.Array:
-    """Face values g_{l,i,r} = (R_l (z_l + beta^(l)))_r at the layer inputs z_l of Eq. (7.5), flattened to
-    (L N Q,): face k = (l N + i) Q + r. Truncated iff g <= 0 (h(0) = 0, as in `activation_patterns`)."""
+    """Face values g_{l,i,r} = (R_l (z_l + beta^(l)))_r at the layer inputs z_l of Eq. (7.5),
+    flattened to
+    (L N Q,): face k = (l N + i) Q + r. Truncated iff g <= 0 (h(0) = 0, as in
+    `activation_patterns`)."""
     zs = layer_inputs(Rs, betas, X)[:-1]
     return jnp.einsum("lij,lnj->lni", Rs, zs + betas[:, None]).reshape(-1)
 
+
 def piece_cost(Rs, betas, X, labels, Y_tilde, H) -> jax.Array:
-    """The cost of Eq. (2.26) on one smooth piece: every layer's activation pattern held at H (L, N, Q) in {0, 1},
-    z -> R_l^T (H_l * R_l (z + beta^(l))) - beta^(l). Equals `general_cost` where H is the actual pattern."""
+    """The cost of Eq. (2.26) on one smooth piece: every layer's activation pattern held at H (L, N,
+    Q) in {0, 1},
+    z -> R_l^T (H_l * R_l (z + beta^(l))) - beta^(l). Equals `general_cost` where H is the actual
+    pattern."""
+
     def layer(z, a):
         R, b, h = a
         return (h * ((z + b) @ R.T)) @ R - b, None
+
     T, _ = lax.scan(layer, X, (Rs, betas, H))
     return weighted_square_error(T, Y_tilde[labels], labels, Y_tilde.shape[0])
 
+
 def coinciding_points(Rs, betas, X) -> jax.Array:
-    """(L, N) int32: for layer l and point i, the first point whose layer input z_l equals z_l(x_i) because both
-    were truncated fully, last, by the same earlier layer m (then z_l = tau^(m+1 -> l-1)(-beta^(m))); else i."""
+    """(L, N) int32: for layer l and point i, the first point whose layer input z_l equals z_l(x_i)
+    because both
+    were truncated fully, last, by the same earlier layer m (then z_l = tau^(m+1 ->
+    l-1)(-beta^(m))); else i."""
     L, N = Rs.shape[0], X.shape[0]
-    full = jnp.all(activation_patterns(Rs, betas, X) == 0, axis=-1)              # (L, N)
+    full = jnp.all(activation_patterns(Rs, betas, X) == 0, axis=-1)  # (L, N)
+
     def step(last, lf):
         l, f = lf
         return jnp.where(f, l, last), last
-    _, last = lax.scan(step, jnp.full((N,), -1), (jnp.arange(L), full))         # last full layer before l
-    first = jnp.argmax(last[:, None, :] == jnp.arange(L)[None, :, None], axis=-1)  # (L, L): first point per m
+
+    _, last = lax.scan(step, jnp.full((N,), -1), (jnp.arange(L), full))  # last full layer before l
+    first = jnp.argmax(
+        last[:, None, :] == jnp.arange(L)[None, :, None], axis=-1
+    )  # (L, L): first point per m
     rep = jnp.take_along_axis(first, jnp.maximum(last, 0), axis=1)
     return jnp.where(last >= 0, rep, jnp.arange(N)).astype(jnp.int32)
 
 # %% ../nbs/17_general.ipynb #c031c
 def general_flow(X, labels, Y_tilde, L: int) -> PiecewiseFlow:
-    """The general flow of Theorem 5.1 as a truncflow.events.PiecewiseFlow: the closed-form field, the faces
-    `general_faces` (F = L N Q), one-sided velocities from `piece_cost` with the forced faces' pattern entries
-    set to their side, the cost Eq. (2.26); the faces of points that coincide (`coinciding_points`) count as
+    """The general flow of Theorem 5.1 as a truncflow.events.PiecewiseFlow: the closed-form field,
+    the faces
+    `general_faces` (F = L N Q), one-sided velocities from `piece_cost` with the forced faces'
+    pattern entries
+    set to their side, the cost Eq. (2.26); the faces of points that coincide (`coinciding_points`)
+    count as
     one. X (N, Q), labels (N,), Y_tilde (J, Q)."""
     N, Q = X.shape
     faces = lambda Rs, b: general_faces(Rs, b, X)
     piece_velocity = autodiff_velocity(piece_cost)
-    def representative(Rs, b):                       # the faces of coinciding points are one face
+
+    def representative(Rs, b):  # the faces of coinciding points are one face
         rep = coinciding_points(Rs, b, X)
-        return ((jnp.arange(L)[:, None, None] * N + rep[:, :, None]) * Q + jnp.arange(Q)).reshape(-1)
+        return ((jnp.arange(L)[:, None, None] * N + rep[:, :, None]) * Q + jnp.arange(Q)).reshape(
+            -1
+        )
+
     def forced(Rs, b, force, side):
-        rep = representative(Rs, b)                  # a forced face forces the faces that repeat it
+        rep = representative(Rs, b)  # a forced face forces the faces that repeat it
         H = jnp.where(force[rep], side[rep] > 0, faces(Rs, b) > 0).reshape(L, N, Q).astype(X.dtype)
         dRs, db = piece_velocity(Rs, b, X, labels, Y_tilde, H)
         return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), db
-    return PiecewiseFlow(general_field(X, labels, Y_tilde), faces, forced,
-                         lambda Rs, b: general_cost(Rs, b, X, labels, Y_tilde), (L, N, Q), representative)
+
+    return PiecewiseFlow(
+        general_field(X, labels, Y_tilde),
+        faces,
+        forced,
+        lambda Rs, b: general_cost(Rs, b, X, labels, Y_tilde),
+        (L, N, Q),
+        representative,
+    )
 
 # %% ../nbs/17_general.ipynb #c031f
 @partial(jax.jit, static_argnames=("max_steps", "max_events", "max_sliding"))
-def integrate_general_core(Rs0, betas0, X, labels, Y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol, *,
-                           max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 4) -> FlowSolution:
-    """Jitted core of `integrate_general` (no checks): Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,),
+def integrate_general_core(
+    Rs0,
+    betas0,
+    X,
+    labels,
+    Y_tilde,
+    t0,
+    t1,
+    save_ts,
+    rtol,
+    atol,
+    h0,
+    event_tol,
+    *,
+    max_steps: int = 100_000,
+    max_events: int = 256,
+    max_sliding: int = 4,
+) -> FlowSolution:
+    """Jitted core of `integrate_general` (no checks): Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q),
+    labels (N,),
     Y_tilde (J, Q), save_ts (S,); the loop of truncflow.integrate on `general_flow`."""
     flow = general_flow(X, labels, Y_tilde, Rs0.shape[0])
-    return adaptive_solve(flow, Rs0, betas0, t0, t1, save_ts, rtol, atol, h0, event_tol, max_steps=max_steps,
-                          max_events=max_events, max_sliding=max_sliding)
+    return adaptive_solve(
+        flow,
+        Rs0,
+        betas0,
+        t0,
+        t1,
+        save_ts,
+        rtol,
+        atol,
+        h0,
+        event_tol,
+        max_steps=max_steps,
+        max_events=max_events,
+        max_sliding=max_sliding,
+    )
 
 # %% ../nbs/17_general.ipynb #c031g
-def integrate_general(Rs0, betas0, X, labels, Y_tilde, t_span, *, save_at=None, n_save: int = 101,
-                      rtol: float = 1e-10, atol: float = 1e-12, h0: float | None = None, event_tol: float = 1e-12,
-                      max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 4) -> FlowSolution:
-    """Integrate the general flow of Theorem 5.1, Eqs. (5.4)-(5.7), from (Rs0, betas0) over t_span = (t0, t1).
+def integrate_general(
+    Rs0,
+    betas0,
+    X,
+    labels,
+    Y_tilde,
+    t_span,
+    *,
+    save_at=None,
+    n_save: int = 101,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    h0: float | None = None,
+    event_tol: float = 1e-12,
+    max_steps: int = 100_000,
+    max_events: int = 256,
+    max_sliding: int = 4,
+) -> FlowSolution:
+    """Integrate the general flow of Theorem 5.1, Eqs. (5.4)-(5.7), from (Rs0, betas0) over t_span =
+    (t0, t1).
 
-    Rs0 (L, Q, Q) orthogonal, betas0 (L, Q) -- or an ensemble Rs0 (M, L, Q, Q), betas0 (M, L, Q), one call
-    (lax.map, see truncflow.integrate.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.integrate:
-    step-doubling control (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`, Filippov sliding on
+    Rs0 (L, Q, Q) orthogonal, betas0 (L, Q) -- or an ensemble Rs0 (M, L, Q, Q), betas0 (M, L, Q),
+    one call
+    (lax.map, see truncflow.integrate.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J), Y_tilde (J,
+    Q). The adaptive RKMK4 integrator of truncflow.integrate:
+    step-doubling control (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`,
+    Filippov sliding on
     up to `max_sliding` faces (4: with two layers, three faces at once were met on random clusters).
     Returns a FlowSolution: Rs (S, L, Q, Q), betas (S, L, Q), costs (S,) Eq. (2.26),
-    events with their layer (event_layer), point and coordinate; warns if it stops early (status)."""
+    events with their layer (event_layer), point and coordinate; warns if it stops early
+    (status)."""
     batched = np.ndim(Rs0) == 4
     if batched:
         if np.ndim(betas0) != 3 or np.shape(betas0)[0] != np.shape(Rs0)[0]:
-            raise ValueError(f"betas0: expected shape (M, L, Q) to match Rs0 {np.shape(Rs0)}, got {np.shape(betas0)}")
+            raise ValueError(
+                f"betas0: expected shape (M, L, Q) to match Rs0 {np.shape(Rs0)}, got {np.shape(betas0)}"
+            )
         for m in range(np.shape(Rs0)[0]):
             check_general_inputs(Rs0[m], betas0[m], X, labels, Y_tilde)
         _, _, X, labels, Y_tilde = check_general_inputs(Rs0[0], betas0[0], X, labels, Y_tilde)
         Rs0, betas0 = jnp.asarray(Rs0, X.dtype), jnp.asarray(betas0, X.dtype)
     else:
         Rs0, betas0, X, labels, Y_tilde = check_general_inputs(Rs0, betas0, X, labels, Y_tilde)
-    args, statics = adaptive_options(t_span, save_at=save_at, n_save=n_save, rtol=rtol, atol=atol, h0=h0,
-                                     event_tol=event_tol, max_steps=max_steps, max_events=max_events,
-                                     max_sliding=max_sliding, dtype=Rs0.dtype)
+    args, statics = adaptive_options(
+        t_span,
+        save_at=save_at,
+        n_save=n_save,
+        rtol=rtol,
+        atol=atol,
+        h0=h0,
+        event_tol=event_tol,
+        max_steps=max_steps,
+        max_events=max_events,
+        max_sliding=max_sliding,
+        dtype=Rs0.dtype,
+    )
     core = partial(integrate_general_core, **statics)
-    sol = (lax.map(lambda Rb: core(*Rb, X, labels, Y_tilde, *args), (Rs0, betas0)) if batched   # ENSEMBLE_NOTE
-           else core(Rs0, betas0, X, labels, Y_tilde, *args))
+    sol = (
+        lax.map(lambda Rb: core(*Rb, X, labels, Y_tilde, *args), (Rs0, betas0))
+        if batched  # ENSEMBLE_NOTE
+        else core(Rs0, betas0, X, labels, Y_tilde, *args)
+    )
     warn_stopped("integrate_general", sol)
     return sol

@@ -14,9 +14,26 @@ import jax.numpy as jnp
 from jax import lax
 from .solvers import RKMK4, rkmk_step, fixed_steps
 from .separated import separated_velocity, separated_cost
-from .events import (PiecewiseFlow, separated_flow, sliding_field, filippov, enters_sliding,
-                              representatives, one_sided_rates, crossing_fraction, face_index, face_values, velocity_field)
-from .validate import as_array, check_orthogonal, check_positive, check_positive_int, check_same_dim
+from truncflow.events import (
+    PiecewiseFlow,
+    separated_flow,
+    sliding_field,
+    filippov,
+    enters_sliding,
+    representatives,
+    one_sided_rates,
+    crossing_fraction,
+    face_index,
+    face_values,
+    velocity_field,
+)
+from truncflow.validate import (
+    as_array,
+    check_orthogonal,
+    check_positive,
+    check_positive_int,
+    check_same_dim,
+)
 
 # %% auto #0
 __all__ = ['STATUS_MEANING', 'ENSEMBLE_NOTE', 'fixed_R_velocity', 'fixed_step_final', 'fixed_step', 'FlowSolution', 'Status',
@@ -26,10 +43,13 @@ __all__ = ['STATUS_MEANING', 'ENSEMBLE_NOTE', 'fixed_R_velocity', 'fixed_step_fi
 # %% ../nbs/15_integrate.ipynb #c008
 def _euler(vel, X, y_tilde):
     """Naive explicit Euler on the matrix entries, R + h dR (leaves O(Q)): for comparison only."""
+
     def step(R, beta, h):
         dR, db = vel(R, beta, X, y_tilde)
         return R + h * dR, beta + h * db
+
     return step
+
 
 def _fixed_stepper(vel, X, y_tilde, method):
     if method not in ("rkmk4", "euler"):
@@ -38,292 +58,564 @@ def _fixed_stepper(vel, X, y_tilde, method):
         return _euler(vel, X, y_tilde)
     return lambda R, b, h: rkmk_step(velocity_field(vel, X, y_tilde), RKMK4, R, b, h)[:2]
 
+
 def fixed_R_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """The flow with R frozen (Omega = 0), Eq. (4.38): (0, -R^T J_0^perp R (beta + y~)), J_0^perp = diag(n_r / N), Eq. (3.39)."""
-    Jp = jnp.mean((face_values(R, beta, X) <= 0).astype(R.dtype), axis=0)   # (jnp.mean of bools is float32)
+    """The flow with R frozen (Omega = 0), Eq. (4.38): (0, -R^T J_0^perp R (beta + y~)), J_0^perp =
+    diag(n_r / N), Eq. (3.39)."""
+    Jp = jnp.mean(
+        (face_values(R, beta, X) <= 0).astype(R.dtype), axis=0
+    )  # (jnp.mean of bools is float32)
     return jnp.zeros_like(R), -(Jp * (R @ (beta + y_tilde))) @ R
 
 # %% ../nbs/15_integrate.ipynb #c009
 def fixed_step_final(vel: Callable, R0, beta0, X, y_tilde, h, n_steps, method: str = "rkmk4"):
-    """Final state (R (Q, Q), beta (Q,)) after `n_steps` (may be traced) fixed steps of size h, no event handling;
+    """Final state (R (Q, Q), beta (Q,)) after `n_steps` (may be traced) fixed steps of size h, no
+    event handling;
     method 'rkmk4' (truncflow.solvers.RKMK4) or 'euler' (naive, on the entries: for comparison)."""
     step = _fixed_stepper(vel, X, y_tilde, method)
     return lax.fori_loop(0, n_steps, lambda _, c: step(*c, h), (R0, beta0))
 
+
 def fixed_step(vel: Callable, R0, beta0, X, y_tilde, h, n_steps: int, method: str = "rkmk4"):
     """Fixed-step integration with `n_steps` steps of size h (no event handling), by the driver
-    truncflow.solvers.fixed_steps. Returns (Rs (n_steps + 1, Q, Q), betas (n_steps + 1, Q)), the states at every step."""
+    truncflow.solvers.fixed_steps. Returns (Rs (n_steps + 1, Q, Q), betas (n_steps + 1, Q)), the
+    states at every step."""
     sol = fixed_steps(_fixed_stepper(vel, X, y_tilde, method), R0, beta0, h, n_steps)
     return sol.saves
 
 # %% ../nbs/15_integrate.ipynb #c016
 class FlowSolution(NamedTuple):
-    """Output of the adaptive integrators (`integrate_separated`, `truncflow.general.integrate_general`). Arrays
-    gain a leading ensemble axis when the initial state is batched. The state is (R, beta): R (Q, Q) and beta (Q,)
+    """Output of the adaptive integrators (`integrate_separated`,
+    `truncflow.general.integrate_general`). Arrays
+    gain a leading ensemble axis when the initial state is batched. The state is (R, beta): R (Q, Q)
+    and beta (Q,)
     for one cluster, the stacks Rs (L, Q, Q) and betas (L, Q) for the general flow."""
-    ts: jax.Array            # (S,) save times
-    Rs: jax.Array            # (S, Q, Q) or (S, L, Q, Q)
-    betas: jax.Array         # (S, Q) or (S, L, Q)
-    costs: jax.Array         # (S,)
-    event_ts: jax.Array      # (E,) event times, +inf in unused slots
-    event_point: jax.Array   # (E,) index i of the data point, -1 unused
-    event_coord: jax.Array   # (E,) coordinate r, -1 unused
-    event_dir: jax.Array     # (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
-    n_events: jax.Array      # () number of events found (may exceed E: then later ones were dropped)
-    n_steps: jax.Array       # () accepted steps
-    n_rejected: jax.Array    # () rejected trial steps (error or event approach)
-    success: jax.Array       # () bool: reached the last save time (status == 0)
-    status: jax.Array        # () int, a Status: 0 reached t1; 1 max_steps exhausted; 2 stopped at a chattering face
-    t_final: jax.Array       # () time reached; saved states after it repeat the state there (never NaN)
-    stop_point: jax.Array    # () point i of the face g = 0 nearest the stopping state (status != 0), else -1
-    stop_coord: jax.Array    # () its coordinate r, else -1
-    event_kind: jax.Array    # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
-                             # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
-    event_layer: jax.Array   # (E,) layer l (0-based) of the face, -1 unused (always 0 for one cluster)
-    stop_layer: jax.Array    # () layer of the stopping face, else -1
 
+    ts: jax.Array  # (S,) save times
+    Rs: jax.Array  # (S, Q, Q) or (S, L, Q, Q)
+    betas: jax.Array  # (S, Q) or (S, L, Q)
+    costs: jax.Array  # (S,)
+    event_ts: jax.Array  # (E,) event times, +inf in unused slots
+    event_point: jax.Array  # (E,) index i of the data point, -1 unused
+    event_coord: jax.Array  # (E,) coordinate r, -1 unused
+    event_dir: (
+        jax.Array
+    )  # (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+    n_events: jax.Array  # () number of events found (may exceed E: then later ones were dropped)
+    n_steps: jax.Array  # () accepted steps
+    n_rejected: jax.Array  # () rejected trial steps (error or event approach)
+    success: jax.Array  # () bool: reached the last save time (status == 0)
+    status: (
+        jax.Array
+    )  # () int, a Status: 0 reached t1; 1 max_steps exhausted; 2 stopped at a chattering face
+    t_final: jax.Array  # () time reached; saved states after it repeat the state there (never NaN)
+    stop_point: (
+        jax.Array
+    )  # () point i of the face g = 0 nearest the stopping state (status != 0), else -1
+    stop_coord: jax.Array  # () its coordinate r, else -1
+    event_kind: (
+        jax.Array
+    )  # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
+    # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
+    event_layer: (
+        jax.Array
+    )  # (E,) layer l (0-based) of the face, -1 unused (always 0 for one cluster)
+    stop_layer: jax.Array  # () layer of the stopping face, else -1
 
 # %% ../nbs/15_integrate.ipynb #c016t
 class Status(IntEnum):
     """How an integration ended (FlowSolution.status); each member carries its message."""
-    FINISHED = 0        # reached t1
-    MAX_STEPS = 1       # max_steps exhausted before t1
-    CHATTERING = 2      # stopped at a face the state chatters about
-    NON_FINITE = 3      # a trial step gave a non-finite state
+
+    FINISHED = 0  # reached t1
+    MAX_STEPS = 1  # max_steps exhausted before t1
+    CHATTERING = 2  # stopped at a face the state chatters about
+    NON_FINITE = 3  # a trial step gave a non-finite state
 
     @property
     def message(self) -> str:
-        return {0: "reached t1", 1: "max_steps exhausted before t1",
-                2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
-                   "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
-                   "(more than max_sliding faces at once, or max_sliding = 0)",
-                3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan there); the "
-                   "saved states are those before it"}[int(self)]
+        return {
+            0: "reached t1",
+            1: "max_steps exhausted before t1",
+            2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
+            "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
+            "(more than max_sliding faces at once, or max_sliding = 0)",
+            3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan there); the "
+            "saved states are those before it",
+        }[int(self)]
+
 
 STATUS_MEANING = {int(s): s.message for s in Status}
 
+
 class Mode(IntEnum):
     """What the next trial step of the loop does."""
-    STEP = 0            # an ordinary step of the controller's size
-    BISECT = 1          # bisect the step towards the first change of the truncation pattern
-    CROSS = 2           # step across the located face with a margin of event_tol
+
+    STEP = 0  # an ordinary step of the controller's size
+    BISECT = 1  # bisect the step towards the first change of the truncation pattern
+    CROSS = 2  # step across the located face with a margin of event_tol
+
 
 class LoopState(NamedTuple):
     """The carry of the adaptive loop (`adaptive_solve`); F faces, E event slots, S saves."""
-    t: jax.Array; R: jax.Array; beta: jax.Array; h: jax.Array    # time, state, next trial step
-    mode: jax.Array                                           # Mode of the next trial step
-    lo: jax.Array; hi: jax.Array; h_bisect: jax.Array           # bracket [lo, hi] of fractions of h_bisect
-    k: jax.Array; Rsv: jax.Array; bsv: jax.Array                 # next save index, saved states (S, ...)
-    ev_t: jax.Array; ev_f: jax.Array                             # events (E,): time, face number k
-    ev_d: jax.Array; ev_k: jax.Array; n_ev: jax.Array            # direction, kind; number found
-    n_acc: jax.Array; n_rej: jax.Array                           # accepted and rejected trial steps
-    t_cross: jax.Array; n_chatter: jax.Array                     # last crossing time, crossings in a row
-    sliding: jax.Array                                           # (F,) faces the state slides on
-    nonfinite: jax.Array                                         # a trial that would be accepted was not finite
-    falsi: jax.Array; m_lo: jax.Array; m_hi: jax.Array           # regula falsi on the faces' margins: on?, the
-    last: jax.Array                                              # margins (F,) at lo and hi, end moved last (+1/-1)
+
+    t: jax.Array
+    R: jax.Array
+    beta: jax.Array
+    h: jax.Array  # time, state, next trial step
+    mode: jax.Array  # Mode of the next trial step
+    lo: jax.Array
+    hi: jax.Array
+    h_bisect: jax.Array  # bracket [lo, hi] of fractions of h_bisect
+    k: jax.Array
+    Rsv: jax.Array
+    bsv: jax.Array  # next save index, saved states (S, ...)
+    ev_t: jax.Array
+    ev_f: jax.Array  # events (E,): time, face number k
+    ev_d: jax.Array
+    ev_k: jax.Array
+    n_ev: jax.Array  # direction, kind; number found
+    n_acc: jax.Array
+    n_rej: jax.Array  # accepted and rejected trial steps
+    t_cross: jax.Array
+    n_chatter: jax.Array  # last crossing time, crossings in a row
+    sliding: jax.Array  # (F,) faces the state slides on
+    nonfinite: jax.Array  # a trial that would be accepted was not finite
+    falsi: jax.Array
+    m_lo: jax.Array
+    m_hi: jax.Array  # regula falsi on the faces' margins: on?, the
+    last: jax.Array  # margins (F,) at lo and hi, end moved last (+1/-1)
 
 # %% ../nbs/15_integrate.ipynb #c016b
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
     sR = atol + rtol * jnp.maximum(jnp.abs(Ra), jnp.abs(Rb))
     sb = atol + rtol * jnp.maximum(jnp.abs(ba), jnp.abs(bb))
     e = jnp.maximum(jnp.max(jnp.abs(Ra - Rb) / sR), jnp.max(jnp.abs(ba - bb) / sb))
-    return e / 15.0   # step doubling: the two-half-step result is ~16x more accurate
+    return e / 15.0  # step doubling: the two-half-step result is ~16x more accurate
+
 
 def _step_pair(vp, faces, R, x, h, P, skip, rtol, atol):
-    """One full RKMK4 step and two half steps from (R, x): (R, x after the two halves, clean, error norm, margin).
-    clean: no stage and no end state left the start pattern P. margin (F,): for each face not in `skip` (sliding
-    faces, faces repeating another), the least signed value s_k g_k (s_k = +1 on the untruncated side at the
-    start, -1 on the truncated; +inf for skipped faces) over the states up to the first one that left P (later states depend on h discontinuously, through the
+    """One full RKMK4 step and two half steps from (R, x): (R, x after the two halves, clean, error
+    norm, margin).
+    clean: no stage and no end state left the start pattern P. margin (F,): for each face not in
+    `skip` (sliding
+    faces, faces repeating another), the least signed value s_k g_k (s_k = +1 on the untruncated
+    side at the
+    start, -1 on the truncated; +inf for skipped faces) over the states up to the first one that
+    left P (later states depend on h discontinuously, through the
     other piece's velocity); continuous in h, it turns negative where the step stops being clean."""
     side = jnp.where(P, -1.0, 1.0)
+
     def sub(c, i):
-        Rm, xm, ok_chain, mg = c                            # ok_chain: the first half step was clean
-        st = rkmk_step(vp, RKMK4, jnp.where(i == 2, Rm, R), jnp.where(i == 2, xm, x), jnp.where(i == 0, h, 0.5 * h),
-                       has_aux=True)
-        pats = jnp.concatenate([st.stage_aux, vp(st.R, st.x)[2][None]])                 # (s + 1, F)
+        Rm, xm, ok_chain, mg = c  # ok_chain: the first half step was clean
+        st = rkmk_step(
+            vp,
+            RKMK4,
+            jnp.where(i == 2, Rm, R),
+            jnp.where(i == 2, xm, x),
+            jnp.where(i == 0, h, 0.5 * h),
+            has_aux=True,
+        )
+        pats = jnp.concatenate([st.stage_aux, vp(st.R, st.x)[2][None]])  # (s + 1, F)
         g = jnp.concatenate([jax.vmap(faces)(st.stage_R, st.stage_x), faces(st.R, st.x)[None]])
         ok = jnp.all(pats == P, axis=-1)
-        before = jnp.where(i == 2, ok_chain, True) & (jnp.cumsum(~ok) - ~ok == 0)      # all earlier states in P
+        before = jnp.where(i == 2, ok_chain, True) & (
+            jnp.cumsum(~ok) - ~ok == 0
+        )  # all earlier states in P
         mg = jnp.minimum(mg, jnp.min(jnp.where(before[:, None] & ~skip, side * g, jnp.inf), axis=0))
         ok_all = jnp.where(i == 2, ok_chain, True) & jnp.all(ok)
         return (st.R, st.x, jnp.where(i == 0, ok_chain, ok_all), mg), (st.R, st.x, ok_all)
+
     init = (R, x, jnp.ones((), bool), jnp.full(P.shape, jnp.inf, x.dtype))
     (Rb, xb, _, margin), (Rs, xs, oks) = lax.scan(sub, init, jnp.arange(3))
     err = _err_norm(Rs[0], xs[0], Rb, xb, rtol, atol)
-    return Rb, xb, oks[0] & oks[2], jnp.where(jnp.isfinite(err), err, jnp.inf), margin    # nan: reject, shrink
+    return (
+        Rb,
+        xb,
+        oks[0] & oks[2],
+        jnp.where(jnp.isfinite(err), err, jnp.inf),
+        margin,
+    )  # nan: reject, shrink
 
 # %% ../nbs/15_integrate.ipynb #c016c
 class _Control(NamedTuple):
-    accept: jax.Array; acc_normal: jax.Array; cross: jax.Array; hit: jax.Array   # hit: landed on a save time
-    t: jax.Array; h: jax.Array; mode: jax.Array; lo: jax.Array; hi: jax.Array; h_bisect: jax.Array
+    accept: jax.Array
+    acc_normal: jax.Array
+    cross: jax.Array
+    hit: jax.Array  # hit: landed on a save time
+    t: jax.Array
+    h: jax.Array
+    mode: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    h_bisect: jax.Array
+
 
 def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol) -> _Control:
-    """Accept or reject the trial step, and choose the next: step-size control (error norm err), narrowing of the
-    bracket [lo, hi] of the first pattern change (trial fraction theta), and the step across a located face."""
+    """Accept or reject the trial step, and choose the next: step-size control (error norm err),
+    narrowing of the
+    bracket [lo, hi] of the first pattern change (trial fraction theta), and the step across a
+    located face."""
     fac = jnp.clip(0.9 * jnp.maximum(err, 1e-10) ** (-0.2), 0.2, 5.0)
     normal, bis, cross = c.mode == Mode.STEP, c.mode == Mode.BISECT, c.mode == Mode.CROSS
     acc_normal = normal & clean & (err <= 1.0)
     start_bis = normal & ~clean
-    lo1 = jnp.where(bis, jnp.where(clean, theta, c.lo), 0.0)     # [lo, hi] brackets the first unclean fraction
+    lo1 = jnp.where(
+        bis, jnp.where(clean, theta, c.lo), 0.0
+    )  # [lo, hi] brackets the first unclean fraction
     hi1 = jnp.where(bis, jnp.where(clean, c.hi, theta), 1.0)
     done_bis = bis & ((hi1 - lo1) * c.h_bisect <= 0.5 * event_tol)
     to_cross = done_bis & (hi1 * c.h_bisect <= event_tol)
-    to_land = done_bis & ~to_cross           # the face is further than event_tol: step to just before it, approach again
+    to_land = (
+        done_bis & ~to_cross
+    )  # the face is further than event_tol: step to just before it, approach again
     accept = acc_normal | cross
     t_new = jnp.where(acc_normal & limited, t_next, c.t + jnp.where(accept, h_try, 0.0))
-    h_new = jnp.where(normal & clean, jnp.where(limited & acc_normal, jnp.maximum(c.h, h_try * fac), h_try * fac), c.h)
+    h_new = jnp.where(
+        normal & clean,
+        jnp.where(limited & acc_normal, jnp.maximum(c.h, h_try * fac), h_try * fac),
+        c.h,
+    )
     h_new = jnp.where(to_land, jnp.where(lo1 > 0, lo1 * c.h_bisect, 0.5 * hi1 * c.h_bisect), h_new)
     h_new = jnp.where(cross, jnp.maximum(c.h_bisect, 4 * event_tol), h_new)
-    mode = jnp.select([start_bis, to_cross, to_land | cross], [Mode.BISECT, Mode.CROSS, Mode.STEP],
-                      c.mode).astype(jnp.int32)
-    return _Control(accept, acc_normal, cross, acc_normal & limited, t_new, h_new, mode,
-                    jnp.where(start_bis, 0.0, lo1), jnp.where(start_bis, 1.0, hi1),
-                    jnp.where(start_bis, h_try, c.h_bisect))
+    mode = jnp.select(
+        [start_bis, to_cross, to_land | cross], [Mode.BISECT, Mode.CROSS, Mode.STEP], c.mode
+    ).astype(jnp.int32)
+    return _Control(
+        accept,
+        acc_normal,
+        cross,
+        acc_normal & limited,
+        t_new,
+        h_new,
+        mode,
+        jnp.where(start_bis, 0.0, lo1),
+        jnp.where(start_bis, 1.0, hi1),
+        jnp.where(start_bis, h_try, c.h_bisect),
+    )
+
 
 def _bracket_margins(c: LoopState, clean, margin0, margin):
-    """Regula falsi (Illinois) on the faces' margins (`_step_pair`): (falsi, m_lo (F,), m_hi (F,), last) after the
-    trial. A trial that starts the bracket keeps the margins at the start state and at its end; a trial inside it
-    moves one end, and halves the margins kept at the other end when the same end moved twice in a row. An unclean
-    trial with no negative margin (a sliding weight left [0, 1]) turns the bracket over to bisection (falsi False)."""
+    """Regula falsi (Illinois) on the faces' margins (`_step_pair`): (falsi, m_lo (F,), m_hi (F,),
+    last) after the
+    trial. A trial that starts the bracket keeps the margins at the start state and at its end; a
+    trial inside it
+    moves one end, and halves the margins kept at the other end when the same end moved twice in a
+    row. An unclean
+    trial with no negative margin (a sliding weight left [0, 1]) turns the bracket over to bisection
+    (falsi False)."""
     start = (c.mode == Mode.STEP) & ~clean
     bis = (c.mode == Mode.BISECT) & c.falsi
     neg = jnp.any(margin < 0)
-    m_lo = jnp.where(bis & clean, margin, jnp.where(bis & ~clean & (c.last == -1), 0.5 * c.m_lo, c.m_lo))
-    m_hi = jnp.where(bis & ~clean, margin, jnp.where(bis & clean & (c.last == 1), 0.5 * c.m_hi, c.m_hi))
+    m_lo = jnp.where(
+        bis & clean, margin, jnp.where(bis & ~clean & (c.last == -1), 0.5 * c.m_lo, c.m_lo)
+    )
+    m_hi = jnp.where(
+        bis & ~clean, margin, jnp.where(bis & clean & (c.last == 1), 0.5 * c.m_hi, c.m_hi)
+    )
     falsi = jnp.where(bis, c.falsi & (clean | neg), c.falsi)
     last = jnp.where(bis, jnp.where(clean, 1, -1), c.last).astype(jnp.int32)
-    return (jnp.where(start, neg, falsi), jnp.where(start, margin0, m_lo), jnp.where(start, margin, m_hi),
-            jnp.where(start, 0, last).astype(jnp.int32))
+    return (
+        jnp.where(start, neg, falsi),
+        jnp.where(start, margin0, m_lo),
+        jnp.where(start, margin, m_hi),
+        jnp.where(start, 0, last).astype(jnp.int32),
+    )
 
 # %% ../nbs/15_integrate.ipynb #c016e
 def _sliding_changes(flow, R, x, sl, P, P_new, g_new, accept, cross, K, max_sliding):
-    """Which faces flipped (crossed, or left sliding) in the step, and which face starts sliding at a crossing
-    step: (crossed (F,), leave (F,), enter (F,), sliding faces after the step (F,)). Faces that repeat another
+    """Which faces flipped (crossed, or left sliding) in the step, and which face starts sliding at
+    a crossing
+    step: (crossed (F,), leave (F,), enter (F,), sliding faces after the step (F,)). Faces that
+    repeat another
     (truncflow.events.representatives) flip with it and are left out."""
     shadow = representatives(flow, R, x) != jnp.arange(sl.shape[0])
     flip = (P_new != P) & accept
     leave, crossed = flip & sl, flip & ~sl & ~shadow
     sl_new = sl & ~leave
-    # sliding starts: the first crossed face (if the crossing step flipped nothing, the nearest face) whose two
+    # sliding starts: the first crossed face (if the crossing step flipped nothing, the nearest
+    # face) whose two
     # one-sided rates point into it
     near = jnp.argmin(jnp.where(sl_new | shadow, jnp.inf, jnp.abs(g_new)))
     first = jnp.where(jnp.any(crossed), jnp.argmax(crossed), near)
     cell = (jnp.arange(sl.shape[0]) == first) & ~sl_new
     room = jnp.sum(sl_new) < max_sliding
-    enter = lax.cond(cross & jnp.any(cell) & room, lambda _: enters_sliding(flow, R, x, sl_new, cell, K),
-                     lambda _: jnp.zeros((), bool), None)
+    enter = lax.cond(
+        cross & jnp.any(cell) & room,
+        lambda _: enters_sliding(flow, R, x, sl_new, cell, K),
+        lambda _: jnp.zeros((), bool),
+        None,
+    )
     return crossed, leave, cell & enter, sl_new | (cell & enter)
 
-def _record(c: LoopState, flow, R_new, x_new, P, P_new, h_try, ctl: _Control, K, max_sliding, max_events):
-    """The LoopState's event buffers and sliding set after the trial step: every flipped face is recorded with its
+
+def _record(
+    c: LoopState, flow, R_new, x_new, P, P_new, h_try, ctl: _Control, K, max_sliding, max_events
+):
+    """The LoopState's event buffers and sliding set after the trial step: every flipped face is
+    recorded with its
     time (linear interpolation of g over the step), direction and kind."""
     g_new = flow.faces(R_new, x_new)
-    crossed, leave, enter, sl_new = _sliding_changes(flow, R_new, x_new, c.sliding, P, P_new, g_new, ctl.accept,
-                                                     ctl.cross, K, max_sliding)
-    def below(_):                                          # a < 0: sliding ends towards the truncated side
+    crossed, leave, enter, sl_new = _sliding_changes(
+        flow, R_new, x_new, c.sliding, P, P_new, g_new, ctl.accept, ctl.cross, K, max_sliding
+    )
+
+    def below(_):  # a < 0: sliding ends towards the truncated side
         _, _, a, valid, idx = filippov(flow, R_new, x_new, c.sliding, K)
         return jnp.zeros_like(leave).at[idx].set(valid & (a < 0))
+
     to_trunc = lax.cond(jnp.any(leave), below, lambda _: jnp.zeros_like(leave), None)
     flip = crossed | leave | enter
     kind = jnp.where(leave, 2, jnp.where(enter, 1, 0)).astype(jnp.int32)
-    dirn = jnp.where(leave, jnp.where(to_trunc, 1, -1), jnp.where(enter | (g_new <= 0), 1, -1))   # h(0) = 0
-    frac = jnp.where(leave | (enter & ~crossed), 1.0, crossing_fraction(flow.faces(c.R, c.beta), g_new))
+    dirn = jnp.where(
+        leave, jnp.where(to_trunc, 1, -1), jnp.where(enter | (g_new <= 0), 1, -1)
+    )  # h(0) = 0
+    frac = jnp.where(
+        leave | (enter & ~crossed), 1.0, crossing_fraction(flow.faces(c.R, c.beta), g_new)
+    )
     tev = c.t + frac * jnp.where(ctl.accept, h_try, 0.0)
     slot = jnp.where(flip, c.n_ev + jnp.cumsum(flip) - 1, max_events).astype(jnp.int32)
     put = lambda buf, v: buf.at[slot].set(v, mode="drop")
     faces = jnp.arange(flip.shape[0], dtype=jnp.int32)
-    return c._replace(ev_t=put(c.ev_t, tev), ev_f=put(c.ev_f, faces), ev_d=put(c.ev_d, dirn.astype(jnp.int32)),
-                      ev_k=put(c.ev_k, kind), n_ev=c.n_ev + jnp.sum(flip).astype(jnp.int32), sliding=sl_new)
+    return c._replace(
+        ev_t=put(c.ev_t, tev),
+        ev_f=put(c.ev_f, faces),
+        ev_d=put(c.ev_d, dirn.astype(jnp.int32)),
+        ev_k=put(c.ev_k, kind),
+        n_ev=c.n_ev + jnp.sum(flip).astype(jnp.int32),
+        sliding=sl_new,
+    )
 
 # %% ../nbs/15_integrate.ipynb #c016g
 def _trial_step(c: LoopState, save_ts, t1, event_tol):
-    """(next save time, whether it limits the step, the trial step h, its fraction theta of the bracketed step) for
-    the mode of the loop state; in the bracket, theta is the regula-falsi root of the step's margin (else the midpoint)."""
+    """(next save time, whether it limits the step, the trial step h, its fraction theta of the
+    bracketed step) for
+    the mode of the loop state; in the bracket, theta is the regula-falsi root of the step's margin
+    (else the midpoint)."""
     t_next = jnp.minimum(save_ts[jnp.minimum(c.k, save_ts.shape[0] - 1)], t1)
     h_free = jnp.minimum(c.h, t_next - c.t)
     w = c.hi - c.lo
-    gone = (c.m_hi < 0) & (c.m_lo >= 0)                  # faces that flip inside the bracket: earliest secant root
+    gone = (c.m_hi < 0) & (c.m_lo >= 0)  # faces that flip inside the bracket: earliest secant root
     root = jnp.min(jnp.where(gone, c.lo + w * c.m_lo / jnp.where(gone, c.m_lo - c.m_hi, 1.0), c.hi))
     theta = jnp.where(c.falsi, jnp.clip(root, c.lo + 1e-3 * w, c.hi - 1e-3 * w), c.lo + 0.5 * w)
-    h_try = jnp.select([c.mode == Mode.STEP, c.mode == Mode.BISECT], [h_free, theta * c.h_bisect],
-                       c.hi * c.h_bisect + event_tol)
+    h_try = jnp.select(
+        [c.mode == Mode.STEP, c.mode == Mode.BISECT],
+        [h_free, theta * c.h_bisect],
+        c.hi * c.h_bisect + event_tol,
+    )
     return t_next, h_free < c.h, h_try, theta
+
 
 def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win):
     K = max(int(max_sliding), 1)
+
     def body(c: LoopState) -> LoopState:
         vp = sliding_field(flow, c.sliding, max_sliding)
         P = vp(c.R, c.beta)[2]
         t_next, limited, h_try, theta = _trial_step(c, save_ts, t1, event_tol)
         skip = c.sliding | (representatives(flow, c.R, c.beta) != jnp.arange(P.shape[0]))
-        Rb, xb, clean, err, margin = _step_pair(vp, flow.faces, c.R, c.beta, h_try, P, skip, rtol, atol)
+        Rb, xb, clean, err, margin = _step_pair(
+            vp, flow.faces, c.R, c.beta, h_try, P, skip, rtol, atol
+        )
         ctl = _control(c, h_try, theta, limited, t_next, clean, err, event_tol)
         margin0 = jnp.where(skip, jnp.inf, jnp.where(P, -1.0, 1.0) * flow.faces(c.R, c.beta))
         falsi, m_lo, m_hi, last = _bracket_margins(c, clean, margin0, margin)
         bad = ctl.accept & ~(jnp.all(jnp.isfinite(Rb)) & jnp.all(jnp.isfinite(xb)))
-        ctl = ctl._replace(accept=ctl.accept & ~bad, acc_normal=ctl.acc_normal & ~bad, hit=ctl.hit & ~bad,
-                           cross=ctl.cross & ~bad, t=jnp.where(bad, c.t, ctl.t))
+        ctl = ctl._replace(
+            accept=ctl.accept & ~bad,
+            acc_normal=ctl.acc_normal & ~bad,
+            hit=ctl.hit & ~bad,
+            cross=ctl.cross & ~bad,
+            t=jnp.where(bad, c.t, ctl.t),
+        )
         R_new, x_new = jnp.where(ctl.accept, Rb, c.R), jnp.where(ctl.accept, xb, c.beta)
-        c = _record(c, flow, R_new, x_new, P, vp(R_new, x_new)[2], h_try, ctl, K, max_sliding, max_events)
-        n_ch = jnp.where(ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter)
+        c = _record(
+            c, flow, R_new, x_new, P, vp(R_new, x_new)[2], h_try, ctl, K, max_sliding, max_events
+        )
+        n_ch = jnp.where(
+            ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter
+        )
         return c._replace(
-            t=ctl.t, R=R_new, beta=x_new, h=ctl.h, mode=ctl.mode, lo=ctl.lo, hi=ctl.hi, h_bisect=ctl.h_bisect,
-            k=c.k + ctl.hit.astype(jnp.int32), Rsv=jnp.where(ctl.hit, c.Rsv.at[c.k].set(R_new), c.Rsv),
-            bsv=jnp.where(ctl.hit, c.bsv.at[c.k].set(x_new), c.bsv), n_acc=c.n_acc + ctl.accept.astype(jnp.int32),
-            n_rej=c.n_rej + (~ctl.accept).astype(jnp.int32), t_cross=jnp.where(ctl.cross, ctl.t, c.t_cross),
-            n_chatter=n_ch.astype(jnp.int32), nonfinite=c.nonfinite | bad, falsi=falsi, m_lo=m_lo, m_hi=m_hi, last=last)
+            t=ctl.t,
+            R=R_new,
+            beta=x_new,
+            h=ctl.h,
+            mode=ctl.mode,
+            lo=ctl.lo,
+            hi=ctl.hi,
+            h_bisect=ctl.h_bisect,
+            k=c.k + ctl.hit.astype(jnp.int32),
+            Rsv=jnp.where(ctl.hit, c.Rsv.at[c.k].set(R_new), c.Rsv),
+            bsv=jnp.where(ctl.hit, c.bsv.at[c.k].set(x_new), c.bsv),
+            n_acc=c.n_acc + ctl.accept.astype(jnp.int32),
+            n_rej=c.n_rej + (~ctl.accept).astype(jnp.int32),
+            t_cross=jnp.where(ctl.cross, ctl.t, c.t_cross),
+            n_chatter=n_ch.astype(jnp.int32),
+            nonfinite=c.nonfinite | bad,
+            falsi=falsi,
+            m_lo=m_lo,
+            m_hi=m_hi,
+            last=last,
+        )
+
     return body
 
 # %% ../nbs/15_integrate.ipynb #c016h
 def _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win) -> LoopState:
     i32, dt = jnp.int32, R0.dtype
     on0 = save_ts <= t0
-    sv = lambda a: jnp.where(on0.reshape((-1,) + (1,) * a.ndim), a[None], jnp.zeros(save_ts.shape + a.shape, dt))
+    sv = lambda a: jnp.where(
+        on0.reshape((-1,) + (1,) * a.ndim), a[None], jnp.zeros(save_ts.shape + a.shape, dt)
+    )
     z, zi = jnp.zeros((), dt), jnp.zeros((), i32)
     F = flow.faces(R0, x0).shape[0]
-    return LoopState(t0, R0, x0, h0, jnp.full((), Mode.STEP, i32), z, z + 1, h0, jnp.sum(on0).astype(i32),
-                     sv(R0), sv(x0), jnp.full((max_events,), jnp.inf, dt), jnp.full((max_events,), -1, i32),
-                     jnp.zeros((max_events,), i32), jnp.zeros((max_events,), i32), zi, zi, zi, t0 - 2 * win - 1.0, zi,
-                     jnp.zeros((F,), bool), jnp.zeros((), bool), jnp.zeros((), bool), jnp.zeros((F,), dt),
-                     jnp.zeros((F,), dt), zi)
+    return LoopState(
+        t0,
+        R0,
+        x0,
+        h0,
+        jnp.full((), Mode.STEP, i32),
+        z,
+        z + 1,
+        h0,
+        jnp.sum(on0).astype(i32),
+        sv(R0),
+        sv(x0),
+        jnp.full((max_events,), jnp.inf, dt),
+        jnp.full((max_events,), -1, i32),
+        jnp.zeros((max_events,), i32),
+        jnp.zeros((max_events,), i32),
+        zi,
+        zi,
+        zi,
+        t0 - 2 * win - 1.0,
+        zi,
+        jnp.zeros((F,), bool),
+        jnp.zeros((), bool),
+        jnp.zeros((), bool),
+        jnp.zeros((F,), dt),
+        jnp.zeros((F,), dt),
+        zi,
+    )
+
 
 def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
-    """The FlowSolution of the final loop state: saves not reached repeat the last state, events sorted in time."""
+    """The FlowSolution of the final loop state: saves not reached repeat the last state, events
+    sorted in time."""
     S = save_ts.shape[0]
     ok = jnp.arange(S) < out.k
-    keep = lambda sv, a: jnp.where(ok.reshape((-1,) + (1,) * a.ndim), sv, a[None])   # never NaN after a stop
+    keep = lambda sv, a: jnp.where(
+        ok.reshape((-1,) + (1,) * a.ndim), sv, a[None]
+    )  # never NaN after a stop
     Rsv, bsv = keep(out.Rsv, out.R), keep(out.bsv, out.beta)
     success = out.k >= S
-    status = jnp.select([success, out.nonfinite, out.n_chatter >= max_chatter],
-                        [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING], Status.MAX_STEPS).astype(jnp.int32)
+    status = jnp.select(
+        [success, out.nonfinite, out.n_chatter >= max_chatter],
+        [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING],
+        Status.MAX_STEPS,
+    ).astype(jnp.int32)
     near = jnp.argmin(jnp.abs(flow.faces(out.R, out.beta))).astype(jnp.int32)
     stop = [jnp.where(success, -1, v).astype(jnp.int32) for v in face_index(near, flow.shape)]
     o = jnp.argsort(out.ev_t)
     used = out.ev_f[o] >= 0
-    ev = [jnp.where(used, v, -1).astype(jnp.int32) for v in face_index(jnp.maximum(out.ev_f[o], 0), flow.shape)]
-    return FlowSolution(save_ts, Rsv, bsv, jax.vmap(flow.cost)(Rsv, bsv), out.ev_t[o], ev[1], ev[2], out.ev_d[o],
-                        out.n_ev, out.n_acc, out.n_rej, success, status, jnp.where(success, save_ts[-1], out.t),
-                        stop[1], stop[2], out.ev_k[o], ev[0], stop[0])
+    ev = [
+        jnp.where(used, v, -1).astype(jnp.int32)
+        for v in face_index(jnp.maximum(out.ev_f[o], 0), flow.shape)
+    ]
+    return FlowSolution(
+        save_ts,
+        Rsv,
+        bsv,
+        jax.vmap(flow.cost)(Rsv, bsv),
+        out.ev_t[o],
+        ev[1],
+        ev[2],
+        out.ev_d[o],
+        out.n_ev,
+        out.n_acc,
+        out.n_rej,
+        success,
+        status,
+        jnp.where(success, save_ts[-1], out.t),
+        stop[1],
+        stop[2],
+        out.ev_k[o],
+        ev[0],
+        stop[0],
+    )
 
-def adaptive_solve(flow: PiecewiseFlow, R0, x0, t0, t1, save_ts, rtol, atol, h0, event_tol, *, max_steps: int,
-                   max_events: int, max_sliding: int = 2, max_chatter: int = 16) -> FlowSolution:
-    """Integrate a PiecewiseFlow from (R0, x0) over [t0, t1], saving at save_ts (S,): RKMK4 with step-doubling
-    control, located face crossings, Filippov sliding on up to max_sliding faces. Pure and traceable (no checks)."""
-    win = 100.0 * event_tol          # crossings closer than this in time count as chattering
+
+def adaptive_solve(
+    flow: PiecewiseFlow,
+    R0,
+    x0,
+    t0,
+    t1,
+    save_ts,
+    rtol,
+    atol,
+    h0,
+    event_tol,
+    *,
+    max_steps: int,
+    max_events: int,
+    max_sliding: int = 2,
+    max_chatter: int = 16,
+) -> FlowSolution:
+    """Integrate a PiecewiseFlow from (R0, x0) over [t0, t1], saving at save_ts (S,): RKMK4 with
+    step-doubling
+    control, located face crossings, Filippov sliding on up to max_sliding faces. Pure and traceable
+    (no checks)."""
+    win = 100.0 * event_tol  # crossings closer than this in time count as chattering
     body = _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win)
-    cond = lambda c: ((c.k < save_ts.shape[0]) & (c.n_acc + c.n_rej < max_steps) & (c.n_chatter < max_chatter)
-                      & ~c.nonfinite)
+    cond = lambda c: (
+        (c.k < save_ts.shape[0])
+        & (c.n_acc + c.n_rej < max_steps)
+        & (c.n_chatter < max_chatter)
+        & ~c.nonfinite
+    )
     out = lax.while_loop(cond, body, _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win))
     return _solution(flow, out, save_ts, max_chatter)
 
-@functools.partial(jax.jit, static_argnames=("velocity", "cost", "max_steps", "max_events", "max_sliding"))
-def integrate_core(R0, beta0, X, y_tilde, t0, t1, save_ts, rtol, atol, h0, event_tol, *,
-                   velocity: Callable, cost: Callable, max_steps: int = 100_000, max_events: int = 256,
-                   max_sliding: int = 2) -> FlowSolution:
-    """Jitted core of `integrate_separated` (no checks). R0 (Q, Q), beta0 (Q,), X (N, Q), y_tilde (Q,), save_ts (S,)."""
-    return adaptive_solve(separated_flow(velocity, cost, X, y_tilde), R0, beta0, t0, t1, save_ts, rtol, atol, h0,
-                          event_tol, max_steps=max_steps, max_events=max_events, max_sliding=max_sliding)
+
+@functools.partial(
+    jax.jit, static_argnames=("velocity", "cost", "max_steps", "max_events", "max_sliding")
+)
+def integrate_core(
+    R0,
+    beta0,
+    X,
+    y_tilde,
+    t0,
+    t1,
+    save_ts,
+    rtol,
+    atol,
+    h0,
+    event_tol,
+    *,
+    velocity: Callable,
+    cost: Callable,
+    max_steps: int = 100_000,
+    max_events: int = 256,
+    max_sliding: int = 2,
+) -> FlowSolution:
+    """Jitted core of `integrate_separated` (no checks). R0 (Q, Q), beta0 (Q,), X (N, Q), y_tilde
+    (Q,), save_ts (S,)."""
+    return adaptive_solve(
+        separated_flow(velocity, cost, X, y_tilde),
+        R0,
+        beta0,
+        t0,
+        t1,
+        save_ts,
+        rtol,
+        atol,
+        h0,
+        event_tol,
+        max_steps=max_steps,
+        max_events=max_events,
+        max_sliding=max_sliding,
+    )
 
 # %% ../nbs/15_integrate.ipynb #c017
 ENSEMBLE_NOTE = """An ensemble of adaptive runs goes through lax.map (members one after another, in one compiled
@@ -331,10 +623,14 @@ call), not vmap: under vmap the loop's branches (sliding, entering a face, leavi
 member evaluates at every iteration, and the loop runs until the slowest member ends. Measured on 2 CPU cores,
 16 members of the sweeps' family (Q = 2, N = 16, s in [0, 10]): vmap 5.2 s, lax.map 2.3 s."""
 
-def adaptive_options(t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_steps, max_events, max_sliding,
-                     dtype) -> tuple:
-    """Check the options of the adaptive integrators at the boundary (ValueError naming the argument). Returns
-    (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol) of `dtype`, statics dict for the jitted core)."""
+
+def adaptive_options(
+    t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_steps, max_events, max_sliding, dtype
+) -> tuple:
+    """Check the options of the adaptive integrators at the boundary (ValueError naming the
+    argument). Returns
+    (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol) of `dtype`, statics dict for the
+    jitted core)."""
     try:
         t0, t1 = (float(v) for v in t_span)
     except Exception:
@@ -345,9 +641,11 @@ def adaptive_options(t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_
         raise ValueError(f"t_span: need t1 > t0, got {t_span!r}")
     rtol, event_tol = check_positive("rtol", rtol), check_positive("event_tol", event_tol)
     atol = check_positive("atol", atol, allow_zero=True)
-    statics = dict(max_steps=check_positive_int("max_steps", max_steps),
-                   max_events=check_positive_int("max_events", max_events),
-                   max_sliding=check_positive_int("max_sliding", max_sliding, minimum=0))
+    statics = dict(
+        max_steps=check_positive_int("max_steps", max_steps),
+        max_events=check_positive_int("max_events", max_events),
+        max_sliding=check_positive_int("max_sliding", max_sliding, minimum=0),
+    )
     if save_at is None:
         save_at = np.linspace(t0, t1, check_positive_int("n_save", n_save, minimum=2))
     save_at = np.asarray(as_array("save_at", save_at, ndim=1))
@@ -358,56 +656,101 @@ def adaptive_options(t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_
     return (arr(t0), arr(t1), arr(save_at), arr(rtol), arr(atol), arr(h0), arr(event_tol)), statics
 
 # %% ../nbs/15_integrate.ipynb #c017a
-def integrate_separated(R0, beta0, X, y_tilde, t_span, *, save_at=None, n_save: int = 101,
-                        rtol: float = 1e-10, atol: float = 1e-12, h0: float | None = None,
-                        event_tol: float = 1e-12, max_steps: int = 100_000, max_events: int = 256, max_sliding: int = 2,
-                        velocity: Callable | None = None, cost: Callable | None = None) -> FlowSolution:
-    """Integrate the cluster-separated gradient flow, Eqs. (3.36)-(3.37), from (R0, beta0) over t_span = (t0, t1).
+def integrate_separated(
+    R0,
+    beta0,
+    X,
+    y_tilde,
+    t_span,
+    *,
+    save_at=None,
+    n_save: int = 101,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    h0: float | None = None,
+    event_tol: float = 1e-12,
+    max_steps: int = 100_000,
+    max_events: int = 256,
+    max_sliding: int = 2,
+    velocity: Callable | None = None,
+    cost: Callable | None = None,
+) -> FlowSolution:
+    """Integrate the cluster-separated gradient flow, Eqs. (3.36)-(3.37), from (R0, beta0) over
+    t_span = (t0, t1).
 
-    R0 (Q, Q) orthogonal and beta0 (Q,) -- or an ensemble R0 (B, Q, Q), beta0 (B, Q) run in one call (lax.map);
-    X (N, Q) the cluster, y_tilde (Q,) its pulled-back target. Geometric RKMK4 steps with step-doubling control
-    (rtol, atol); sector-face crossings g_{i,r} = (R (x_i + beta))_r = 0 are located to `event_tol` in time and
-    the integration restarts there. On a face where both one-sided velocities point into it the flow slides
-    (Filippov): up to `max_sliding` faces at once are followed with the convex combination that keeps them at
-    g = 0, until a weight leaves [0, 1] (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR, dbeta)` with
-    dR = Omega R, Omega skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save` equispaced times),
-    the cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the last state."""
+    R0 (Q, Q) orthogonal and beta0 (Q,) -- or an ensemble R0 (B, Q, Q), beta0 (B, Q) run in one call
+    (lax.map);
+    X (N, Q) the cluster, y_tilde (Q,) its pulled-back target. Geometric RKMK4 steps with
+    step-doubling control
+    (rtol, atol); sector-face crossings g_{i,r} = (R (x_i + beta))_r = 0 are located to `event_tol`
+    in time and
+    the integration restarts there. On a face where both one-sided velocities point into it the flow
+    slides
+    (Filippov): up to `max_sliding` faces at once are followed with the convex combination that
+    keeps them at
+    g = 0, until a weight leaves [0, 1] (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR,
+    dbeta)` with
+    dR = Omega R, Omega skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save`
+    equispaced times),
+    the cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the
+    last state."""
     batched = np.ndim(R0) == 3
     R0 = check_orthogonal("R0", R0, batch=batched)
     beta0 = as_array("beta0", beta0, ndim=2 if batched else 1)
     X, y_tilde = as_array("X", X, ndim=2), as_array("y_tilde", y_tilde, ndim=1)
     if beta0.shape[-1] != R0.shape[-1] or (batched and beta0.shape[0] != R0.shape[0]):
-        raise ValueError(f"beta0: expected shape {R0.shape[:-1]} to match R0 {R0.shape}, got {beta0.shape}")
+        raise ValueError(
+            f"beta0: expected shape {R0.shape[:-1]} to match R0 {R0.shape}, got {beta0.shape}"
+        )
     check_same_dim("R0", R0, "X", X)
     check_same_dim("R0", R0, "y_tilde", y_tilde)
-    args, statics = adaptive_options(t_span, save_at=save_at, n_save=n_save, rtol=rtol, atol=atol, h0=h0,
-                                     event_tol=event_tol, max_steps=max_steps, max_events=max_events,
-                                     max_sliding=max_sliding, dtype=R0.dtype)
+    args, statics = adaptive_options(
+        t_span,
+        save_at=save_at,
+        n_save=n_save,
+        rtol=rtol,
+        atol=atol,
+        h0=h0,
+        event_tol=event_tol,
+        max_steps=max_steps,
+        max_events=max_events,
+        max_sliding=max_sliding,
+        dtype=R0.dtype,
+    )
     velocity = separated_velocity if velocity is None else velocity
     cost = separated_cost if cost is None else cost
     if not callable(velocity):
-        raise ValueError(f"velocity: expected a function (R, beta, X, y_tilde) -> (dR, dbeta), got {velocity!r}")
+        raise ValueError(
+            f"velocity: expected a function (R, beta, X, y_tilde) -> (dR, dbeta), got {velocity!r}"
+        )
     if not callable(cost):
         raise ValueError(f"cost: expected a function (R, beta, X, y_tilde) -> scalar, got {cost!r}")
     core = functools.partial(integrate_core, velocity=velocity, cost=cost, **statics)
-    sol = (lax.map(lambda Rb: core(*Rb, X, y_tilde, *args), (R0, beta0)) if batched   # see ENSEMBLE_NOTE
-           else core(R0, beta0, X, y_tilde, *args))
+    sol = (
+        lax.map(lambda Rb: core(*Rb, X, y_tilde, *args), (R0, beta0))
+        if batched  # see ENSEMBLE_NOTE
+        else core(R0, beta0, X, y_tilde, *args)
+    )
     rates = lambda R, b, l, i, r: face_rates(velocity, R, b, X, y_tilde, i, r)
     warn_stopped("integrate_separated", sol, rates)
     return sol
 
 # %% ../nbs/15_integrate.ipynb #c017b
 def face_rates(velocity: Callable, R, beta, X, y_tilde, i: int, r: int) -> tuple[float, float]:
-    """One-sided rates (dg+/ds, dg-/ds) of g_{i,r} = (R (x_i + beta))_r, Eq. (3.40), under the flow Eqs. (3.36)-(3.37)
+    """One-sided rates (dg+/ds, dg-/ds) of g_{i,r} = (R (x_i + beta))_r, Eq. (3.40), under the flow
+    Eqs. (3.36)-(3.37)
     with `velocity`, from the untruncated and the truncated side (truncflow.events.one_sided_rates).
     dg+ < 0 < dg- means both sides push towards the face (sliding)."""
     R, beta, X = (jnp.asarray(a, float) for a in (R, beta, X))
     flow = separated_flow(velocity, separated_cost, X, jnp.asarray(y_tilde, float))
     return tuple(float(v) for v in one_sided_rates(flow, R, beta, i * X.shape[1] + r))
 
+
 def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
-    """RuntimeWarning for the members of `sol` that stopped early: time, status in words, the nearest face and, at a
-    chattering face, its one-sided rates rates(R, beta, l, i, r) -> (up, down). Silent when all finished."""
+    """RuntimeWarning for the members of `sol` that stopped early: time, status in words, the
+    nearest face and, at a
+    chattering face, its one-sided rates rates(R, beta, l, i, r) -> (up, down). Silent when all
+    finished."""
     status = np.atleast_1d(np.asarray(sol.status))
     bad = np.nonzero(status != 0)[0]
     if bad.size == 0:
@@ -419,15 +762,23 @@ def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
         t, st = float(pick(sol.t_final)), int(status[m])
         l, i, r = (int(pick(v)) for v in (sol.stop_layer, sol.stop_point, sol.stop_coord))
         layer = f"layer {l}, " if np.ndim(pick(sol.Rs)) == 4 else ""
-        where = (f"{'member %d: ' % m if batched else ''}stopped at t = {t:.6g} (status {st}: {STATUS_MEANING[st]}); "
-                 f"nearest face g = 0 at {layer}point {i}, coordinate {r}")
+        where = (
+            f"{'member %d: ' % m if batched else ''}stopped at t = {t:.6g} (status {st}: {STATUS_MEANING[st]}); "
+            f"nearest face g = 0 at {layer}point {i}, coordinate {r}"
+        )
         if st == Status.CHATTERING and rates is not None:
             up, dn = rates(pick(sol.Rs)[-1], pick(sol.betas)[-1], l, i, r)
             where += f", one-sided rates dg/ds = {up:+.3g} (untruncated side), {dn:+.3g} (truncated side)"
         msgs.append(where)
     more = f" (and {bad.size - 3} more members)" if bad.size > 3 else ""
-    warnings.warn(f"{name}: " + "; ".join(msgs) + more +
-                  ". Saved states after t_final repeat the state there. To go on: follow the trajectory with "
-                  "fixed steps of a small size (it chatters about the face but stays within O(h) of it), "
-                  "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise max_steps "
-                  "or loosen rtol.", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"{name}: "
+        + "; ".join(msgs)
+        + more
+        + ". Saved states after t_final repeat the state there. To go on: follow the trajectory with "
+        "fixed steps of a small size (it chatters about the face but stays within O(h) of it), "
+        "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise max_steps "
+        "or loosen rtol.",
+        RuntimeWarning,
+        stacklevel=3,
+    )

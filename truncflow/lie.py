@@ -19,21 +19,28 @@ def skew(A: jax.Array) -> jax.Array:
     """pi_-(A) = (A - A^T)/2, the projection onto skew matrices o(Q), Eq. (3.20). A (..., Q, Q)."""
     return 0.5 * (A - jnp.swapaxes(A, -1, -2))
 
+
 def projected_velocity(Rs: jax.Array, grad_Rs: jax.Array, grad_betas: jax.Array):
-    """The gradient-flow velocity on O(Q)^L x R^(LQ) from a Euclidean gradient, Eqs. (3.20)-(3.22), (5.5).
+    """The gradient-flow velocity on O(Q)^L x R^(LQ) from a Euclidean gradient, Eqs. (3.20)-(3.22),
+    (5.5).
 
     Rs (..., Q, Q) orthogonal, grad_Rs = dC/dR (..., Q, Q), grad_betas = dC/dbeta (...).
     Returns (dRs = Omega R with Omega = -pi_-(grad_R R^T), dbetas = -grad_betas)."""
     Omega = -skew(grad_Rs @ jnp.swapaxes(Rs, -1, -2))
     return Omega @ Rs, -grad_betas
 
-def autodiff_velocity(cost: Callable) -> Callable:
-    """The autodiff reference: (R, beta, *data) -> projected_velocity of jax.grad of cost(R, beta, *data).
 
-    `cost` takes R (..., Q, Q) and beta (...) first. Returns (dR, dbeta) with the shapes of (R, beta)."""
+def autodiff_velocity(cost: Callable) -> Callable:
+    """The autodiff reference: (R, beta, *data) -> projected_velocity of jax.grad of cost(R, beta,
+    *data).
+
+    `cost` takes R (..., Q, Q) and beta (...) first. Returns (dR, dbeta) with the shapes of (R,
+    beta)."""
+
     def velocity(R, beta, *data):
         gR, gb = jax.grad(cost, argnums=(0, 1))(R, beta, *data)
         return projected_velocity(R, gR, gb)
+
     velocity.__name__ = f"autodiff_velocity({getattr(cost, '__name__', 'cost')})"
     return velocity
 
@@ -41,14 +48,15 @@ def autodiff_velocity(cost: Callable) -> Callable:
 def expm(A: jax.Array, *, order: int = 12) -> jax.Array:
     """exp(A) for A (..., Q, Q): Taylor polynomial of degree `order` with scaling and squaring.
 
-    Each matrix is scaled so that its inf-norm is <= 1/4 (truncation error < 4^-13/13! ~ 2e-18, relative),
+    Each matrix is scaled so that its inf-norm is <= 1/4 (truncation error < 4^-13/13! ~ 2e-18,
+    relative),
     then squared back; a stack shares one loop. Orthogonal to rounding when A is skew."""
     nrm = jnp.max(jnp.sum(jnp.abs(A), axis=-1), axis=-1)
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(nrm, 1e-300) / 0.25)), 0, 60).astype(jnp.int32)
-    B = A / (2.0 ** s)[..., None, None].astype(A.dtype)
+    B = A / (2.0**s)[..., None, None].astype(A.dtype)
     eye = jnp.broadcast_to(jnp.eye(A.shape[-1], dtype=A.dtype), A.shape)
     E = eye
-    for k in range(order, 0, -1):                       # Horner: I + B (I + B/2 (I + ...))
+    for k in range(order, 0, -1):  # Horner: I + B (I + B/2 (I + ...))
         E = eye + (B @ E) / k
     square = lambda i, E: jnp.where((i < s)[..., None, None], E @ E, E)
     return lax.fori_loop(0, jnp.max(s), square, E)
@@ -58,11 +66,15 @@ def commutator(A: jax.Array, B: jax.Array) -> jax.Array:
     """[A, B] = AB - BA, (..., Q, Q)."""
     return A @ B - B @ A
 
-def dexpinv(u: jax.Array, k: jax.Array, order: int = 4) -> jax.Array:
-    """dexp_u^{-1}(k) = k - [u,k]/2 + [u,[u,k]]/12 - [u,[u,[u,[u,k]]]]/720, the Bernoulli series kept up to
-    ad_u^order (order 0, 1, 2 or 4; B_3 = 0). u, k (..., Q, Q) skew; error O(|u|^(order+1) |k|) (O(|u|^6) for 4).
 
-    An RKMK method of order p needs the terms up to ad_u^(p-2) (Munthe-Kaas): the solvers pass that order."""
+def dexpinv(u: jax.Array, k: jax.Array, order: int = 4) -> jax.Array:
+    """dexp_u^{-1}(k) = k - [u,k]/2 + [u,[u,k]]/12 - [u,[u,[u,[u,k]]]]/720, the Bernoulli series
+    kept up to
+    ad_u^order (order 0, 1, 2 or 4; B_3 = 0). u, k (..., Q, Q) skew; error O(|u|^(order+1) |k|)
+    (O(|u|^6) for 4).
+
+    An RKMK method of order p needs the terms up to ad_u^(p-2) (Munthe-Kaas): the solvers pass that
+    order."""
     if order not in (0, 1, 2, 3, 4):
         raise ValueError(f"order: expected 0..4, got {order!r}")
     out, c = k, k
@@ -75,29 +87,38 @@ def dexpinv(u: jax.Array, k: jax.Array, order: int = 4) -> jax.Array:
 
 # %% ../nbs/02_lie.ipynb #c017
 def orthonormalize(A: jax.Array) -> jax.Array:
-    """Gram-Schmidt on the rows of A (..., Q, Q), each row twice: an orthogonal matrix with the same row flag."""
+    """Gram-Schmidt on the rows of A (..., Q, Q), each row twice: an orthogonal matrix with the same
+    row flag."""
     if A.ndim > 2:
         return jax.vmap(orthonormalize)(A)
     Q = A.shape[-1]
+
     def row(i, U):
         def project(j, v):
             u = U[j]
             return jnp.where(j < i, v - (u @ v) * u, v)
+
         v = lax.fori_loop(0, Q, project, lax.fori_loop(0, Q, project, A[i]))
         return U.at[i].set(v / jnp.linalg.norm(v))
+
     return lax.fori_loop(0, Q, row, jnp.zeros_like(A))
 
+
 def haar_orthogonal(key: jax.Array, Q: int, *, batch: tuple = (), dtype=None) -> jax.Array:
-    """Haar-distributed orthogonal matrices (*batch, Q, Q): Gram-Schmidt on the columns of a Gaussian matrix
-    (the Q factor of its QR decomposition with positive diagonal). Pure in `key`; jittable for static Q."""
+    """Haar-distributed orthogonal matrices (*batch, Q, Q): Gram-Schmidt on the columns of a
+    Gaussian matrix
+    (the Q factor of its QR decomposition with positive diagonal). Pure in `key`; jittable for
+    static Q."""
     G = jax.random.normal(key, (*batch, Q, Q), dtype or jnp.result_type(float))
     return jnp.swapaxes(orthonormalize(jnp.swapaxes(G, -1, -2)), -1, -2)
 
 # %% ../nbs/02_lie.ipynb #c021
 def rotation(theta) -> jax.Array:
-    """R(theta) = [[cos, sin], [-sin, cos]] in SO(2), theta (...,) -> (..., 2, 2): the sector edges R^T e_r turn by +theta."""
+    """R(theta) = [[cos, sin], [-sin, cos]] in SO(2), theta (...,) -> (..., 2, 2): the sector edges
+    R^T e_r turn by +theta."""
     c, s = jnp.cos(theta), jnp.sin(theta)
     return jnp.stack([jnp.stack([c, s], -1), jnp.stack([-s, c], -1)], -2)
+
 
 def rotation_angle(R) -> jax.Array:
     """The angle theta in (-pi, pi] with R = rotation(theta), for R (..., 2, 2) in SO(2)."""

@@ -16,35 +16,45 @@ __all__ = ['pushed_forward_points', 'sector_patterns', 'ClusterMoments', 'cluste
 
 # %% ../nbs/12_moments.ipynb #c006
 def pushed_forward_points(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """z_i = a_{R,beta}(x_i) = R (x_i + beta), Eq. (3.18). R (Q, Q), beta (Q,), X (N, Q) -> Z (N, Q)."""
+    """z_i = a_{R,beta}(x_i) = R (x_i + beta), Eq. (3.18). R (Q, Q), beta (Q,), X (N, Q) -> Z (N,
+    Q)."""
     return (X + beta) @ R.T
 
+
 def sector_patterns(Z: jax.Array) -> jax.Array:
-    """Diagonals of H(z_i), i.e. the sector index nu of each point, Eqs. (3.9) and (3.34). Z (N, Q) -> (N, Q) in {0, 1}."""
+    """Diagonals of H(z_i), i.e. the sector index nu of each point, Eqs. (3.9) and (3.34). Z (N, Q)
+    -> (N, Q) in {0, 1}."""
     return heaviside(Z)
 
 # %% ../nbs/12_moments.ipynb #c009
 class ClusterMoments(NamedTuple):
-    """Aggregated moments of the pushed-forward cluster mu o a^{-1}_{R,beta}, Eqs. (3.29)-(3.32), (3.39)."""
-    I0: jax.Array       # ()      total mass, Eq. (3.29) (= 1 for a probability measure)
-    I1: jax.Array       # (Q,)    mean of z, Eq. (3.29)
-    J0: jax.Array       # (Q,)    diagonal of J_0, Eq. (3.30): fraction of points with z_r > 0
+    """Aggregated moments of the pushed-forward cluster mu o a^{-1}_{R,beta}, Eqs. (3.29)-(3.32),
+    (3.39)."""
+
+    I0: jax.Array  # ()      total mass, Eq. (3.29) (= 1 for a probability measure)
+    I1: jax.Array  # (Q,)    mean of z, Eq. (3.29)
+    J0: jax.Array  # (Q,)    diagonal of J_0, Eq. (3.30): fraction of points with z_r > 0
     J0_perp: jax.Array  # (Q,)    diagonal of J_0^perp = n_r / N, Eqs. (3.32), (3.39)
-    K1: jax.Array       # (Q, Q)  K1[r] = mean_i h(z_i)_r z_i: first moment of the half-space {z_r > 0}
-    K2: jax.Array       # (Q, Q)  K2[r, k] = mean_i relu(z_i)_r z_ik: second moment on {z_r > 0}
+    K1: jax.Array  # (Q, Q)  K1[r] = mean_i h(z_i)_r z_i: first moment of the half-space {z_r > 0}
+    K2: jax.Array  # (Q, Q)  K2[r, k] = mean_i relu(z_i)_r z_ik: second moment on {z_r > 0}
+
 
 def cluster_moments(R: jax.Array, beta: jax.Array, X: jax.Array) -> ClusterMoments:
-    """Free and constrained moments of the pushed-forward cluster in one pass, Eqs. (3.29)-(3.32), (3.39).
+    """Free and constrained moments of the pushed-forward cluster in one pass, Eqs. (3.29)-(3.32),
+    (3.39).
 
-    R (Q, Q), beta (Q,), X (N, Q) -> ClusterMoments (fields of shape (), (Q,), (Q,), (Q,), (Q, Q), (Q, Q)).
-    Jittable and vmappable; the matrix moments cost one (2Q, N) x (N, Q) product, the rest column means."""
+    R (Q, Q), beta (Q,), X (N, Q) -> ClusterMoments (fields of shape (), (Q,), (Q,), (Q,), (Q, Q),
+    (Q, Q)).
+    Jittable and vmappable; the matrix moments cost one (2Q, N) x (N, Q) product, the rest column
+    means."""
     Z = pushed_forward_points(R, beta, X)
     N, Q = Z.shape
     Hd = sector_patterns(Z)
-    S = jnp.concatenate([Hd, relu(Z)], axis=1).T @ Z / N                    # (2Q, Q) = [K1; K2]
+    S = jnp.concatenate([Hd, relu(Z)], axis=1).T @ Z / N  # (2Q, Q) = [K1; K2]
     J0 = jnp.mean(Hd, axis=0)
     I0 = jnp.ones((), Z.dtype)
     return ClusterMoments(I0=I0, I1=jnp.mean(Z, axis=0), J0=J0, J0_perp=I0 - J0, K1=S[:Q], K2=S[Q:])
+
 
 def truncation_counts(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """n_r = #{i : (R (x_i + beta))_r <= 0}, Eq. (3.40). -> integer (Q,)."""
@@ -52,24 +62,30 @@ def truncation_counts(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
 
 # %% ../nbs/12_moments.ipynb #c013
 class SectorMoments(NamedTuple):
-    """Moments of mu o a^{-1}_{R,beta} restricted to the occupied sectors R^Q_nu, Eqs. (3.28) and (3.31)."""
-    patterns: np.ndarray   # (K, Q) bool, the occupied sectors nu (sorted by packed key)
-    mass: np.ndarray       # (K,)   integral of d(mu o a^{-1}) over R^Q_nu (fraction of points)
-    J1: np.ndarray         # (K, Q) J_{1,nu}, Eq. (3.31)
+    """Moments of mu o a^{-1}_{R,beta} restricted to the occupied sectors R^Q_nu, Eqs. (3.28) and
+    (3.31)."""
+
+    patterns: np.ndarray  # (K, Q) bool, the occupied sectors nu (sorted by packed key)
+    mass: np.ndarray  # (K,)   integral of d(mu o a^{-1}) over R^Q_nu (fraction of points)
+    J1: np.ndarray  # (K, Q) J_{1,nu}, Eq. (3.31)
     J2: np.ndarray | None  # (K, Q, Q) second moments over R^Q_nu, or None
-    index: np.ndarray      # (N,)   the sector (row of `patterns`) of each point
+    index: np.ndarray  # (N,)   the sector (row of `patterns`) of each point
+
 
 def _pattern_keys(Hd: np.ndarray) -> np.ndarray:
-    packed = np.packbits(Hd, axis=1, bitorder="little")                    # (N, ceil(Q/8)) uint8
+    packed = np.packbits(Hd, axis=1, bitorder="little")  # (N, ceil(Q/8)) uint8
     if packed.shape[1] <= 8:
         packed = np.pad(packed, ((0, 0), (0, 8 - packed.shape[1])))
         return packed.view("<u8")[:, 0]
     return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
 
-def sector_moments(R, beta, X, *, second: bool = False) -> SectorMoments:
-    """Group the pushed-forward points by occupied sector and return its mass, J_{1,nu} (Eq. (3.31)) and optionally J_{2,nu}.
 
-    Host-side (NumPy), never enumerates the 2^Q sectors: O(N log N + N Q) (plus N Q^2 with `second`).
+def sector_moments(R, beta, X, *, second: bool = False) -> SectorMoments:
+    """Group the pushed-forward points by occupied sector and return its mass, J_{1,nu} (Eq. (3.31))
+    and optionally J_{2,nu}.
+
+    Host-side (NumPy), never enumerates the 2^Q sectors: O(N log N + N Q) (plus N Q^2 with
+    `second`).
     R (Q, Q), beta (Q,), X (N, Q) -> SectorMoments with K <= N occupied sectors."""
     Z = np.asarray(pushed_forward_points(jnp.asarray(R), jnp.asarray(beta), jnp.asarray(X)))
     N, Q = Z.shape

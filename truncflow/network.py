@@ -8,8 +8,15 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from .validate import (as_array, check_invertible, check_orthogonal, check_labels,
-                                check_positive_int, check_positive, check_same_dim)
+from truncflow.validate import (
+    as_array,
+    check_invertible,
+    check_orthogonal,
+    check_labels,
+    check_positive_int,
+    check_positive,
+    check_same_dim,
+)
 from .lie import haar_orthogonal
 
 # %% auto #0
@@ -26,38 +33,51 @@ def relu(z: jax.Array) -> jax.Array:
     """The ramp function sigma(z) = max(z, 0), componentwise, Eq. (2.27)."""
     return jnp.maximum(z, 0)
 
+
 def heaviside(z: jax.Array) -> jax.Array:
     """The weak derivative h of the ReLU with h(0) = 0, Eq. (1.2); same shape and dtype as `z`."""
     return (z > 0).astype(jnp.result_type(z, float))
 
-@jax.jit   # compiled once per shape: an eager lax.scan would retrace its body on every call
+
+@jax.jit  # compiled once per shape: an eager lax.scan would retrace its body on every call
 def hidden_layers(Ws: jax.Array, bs: jax.Array, x: jax.Array) -> jax.Array:
     """All hidden-layer vectors x^(1), ..., x^(L) of the ReLU network, Eq. (2.1).
 
     Ws (L, Q, Q), bs (L, Q), x (..., Q)  ->  (L, ..., Q)."""
+
     def layer(h, Wb):
         W, b = Wb
         h = relu(h @ W.T + b)
         return h, h
+
     _, hs = lax.scan(layer, x, (Ws, bs))
     return hs
 
-def network_output(Ws: jax.Array, bs: jax.Array, W_out: jax.Array, b_out: jax.Array, x: jax.Array) -> jax.Array:
-    """Network output x^(L+1) = W_{L+1} x^(L) + b_{L+1}, Eqs. (2.1) and (2.4). x (..., Q) -> (..., Q)."""
+
+def network_output(
+    Ws: jax.Array, bs: jax.Array, W_out: jax.Array, b_out: jax.Array, x: jax.Array
+) -> jax.Array:
+    """Network output x^(L+1) = W_{L+1} x^(L) + b_{L+1}, Eqs. (2.1) and (2.4). x (..., Q) -> (...,
+    Q)."""
     return hidden_layers(Ws, bs, x)[-1] @ W_out.T + b_out
 
 # %% ../nbs/10_network.ipynb #c008
 def random_orthogonal(key: jax.Array, Q: int, *, batch: tuple = ()) -> jax.Array:
-    """A Haar-distributed random orthogonal matrix `(*batch, Q, Q)`: `truncflow.lie.haar_orthogonal` (the Q factor of
-    the QR decomposition of a Gaussian matrix, with positive diagonal), after checking Q and batch."""
+    """A Haar-distributed random orthogonal matrix `(*batch, Q, Q)`: `truncflow.lie.haar_orthogonal`
+    (the Q factor of
+    the QR decomposition of a Gaussian matrix, with positive diagonal), after checking Q and
+    batch."""
     Q = check_positive_int("Q", Q)
     if not all(isinstance(b, (int, np.integer)) and b >= 0 for b in tuple(batch)):
         raise ValueError(f"batch: expected a tuple of non-negative integers, got {batch!r}")
     return haar_orthogonal(key, Q, batch=tuple(batch))
 
-def random_network(key: jax.Array, Q: int, L: int, *, smin: float = 0.5, smax: float = 1.5,
-                   bias_scale: float = 0.5) -> tuple[jax.Array, jax.Array]:
-    """Random layer parameters `(Ws (L, Q, Q), bs (L, Q))` with singular values of each W_l in [smin, smax]."""
+
+def random_network(
+    key: jax.Array, Q: int, L: int, *, smin: float = 0.5, smax: float = 1.5, bias_scale: float = 0.5
+) -> tuple[jax.Array, jax.Array]:
+    """Random layer parameters `(Ws (L, Q, Q), bs (L, Q))` with singular values of each W_l in
+    [smin, smax]."""
     Q, L = check_positive_int("Q", Q), check_positive_int("L", L)
     smin, smax = check_positive("smin", smin), check_positive("smax", smax)
     if smax < smin:
@@ -70,12 +90,15 @@ def random_network(key: jax.Array, Q: int, L: int, *, smin: float = 0.5, smax: f
     bs = bias_scale * jax.random.normal(kb, (L, Q))
     return Ws, bs
 
+
 def check_network(Ws, bs) -> tuple[jax.Array, jax.Array]:
     """Validate user-given layer parameters: Ws (L, Q, Q) invertible, bs (L, Q), all finite."""
     Ws = check_invertible("Ws", Ws, batch=True)
     bs = as_array("bs", bs, ndim=2)
     if bs.shape != Ws.shape[:2]:
-        raise ValueError(f"bs: expected shape {Ws.shape[:2]} to match Ws {Ws.shape}, got {bs.shape}")
+        raise ValueError(
+            f"bs: expected shape {Ws.shape[:2]} to match Ws {Ws.shape}, got {bs.shape}"
+        )
     return Ws, bs
 
 # %% ../nbs/10_network.ipynb #c011
@@ -86,14 +109,17 @@ def cumulative_parameters(Ws: jax.Array, bs: jax.Array) -> tuple[jax.Array, jax.
     Ws (L, Q, Q), bs (L, Q)  ->  Wc (L, Q, Q) with Wc[l] = W_l ... W_1,
     bc (L, Q) with bc[l] = W_l bc[l-1] + b_l, and betas (L, Q) with betas[l] = Wc[l]^{-1} bc[l]."""
     Q = Ws.shape[-1]
+
     def step(carry, Wb):
         Wc, bc = carry
         W, b = Wb
         Wc, bc = W @ Wc, W @ bc + b
         return (Wc, bc), (Wc, bc, jnp.linalg.solve(Wc, bc))
+
     init = (jnp.eye(Q, dtype=Ws.dtype), jnp.zeros(Q, dtype=bs.dtype))
     _, (Wc, bc, betas) = lax.scan(step, init, (Ws, bs))
     return Wc, bc, betas
+
 
 def layer_parameters(Wc: jax.Array, bc: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Invert Eq. (2.6): layer parameters (Ws (L, Q, Q), bs (L, Q)) from cumulative (Wc, bc)."""
@@ -101,9 +127,12 @@ def layer_parameters(Wc: jax.Array, bc: jax.Array) -> tuple[jax.Array, jax.Array
     W_prev = jnp.concatenate([jnp.eye(Q, dtype=Wc.dtype)[None], Wc[:-1]])
     b_prev = jnp.concatenate([jnp.zeros((1, Q), dtype=bc.dtype), bc[:-1]])
     # W_l = Wc_l Wc_{l-1}^{-1}  <=>  W_l^T = solve(Wc_{l-1}^T, Wc_l^T)
-    Ws = jnp.swapaxes(jnp.linalg.solve(jnp.swapaxes(W_prev, -1, -2), jnp.swapaxes(Wc, -1, -2)), -1, -2)
+    Ws = jnp.swapaxes(
+        jnp.linalg.solve(jnp.swapaxes(W_prev, -1, -2), jnp.swapaxes(Wc, -1, -2)), -1, -2
+    )
     bs = bc - jnp.einsum("lij,lj->li", Ws, b_prev)
     return Ws, bs
+
 
 def cumulative_biases(Wc: jax.Array, bc: jax.Array) -> jax.Array:
     """beta^(l) = (W^(l))^{-1} b^(l), Eq. (2.6). Wc (..., Q, Q), bc (..., Q) -> (..., Q)."""
@@ -111,13 +140,16 @@ def cumulative_biases(Wc: jax.Array, bc: jax.Array) -> jax.Array:
 
 # %% ../nbs/10_network.ipynb #c015
 def affine_map(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """a(x) = W x + b = W (x + beta), Eq. (2.8) (with beta = W^{-1} b). W (Q, Q), beta (Q,), x (..., Q)."""
+    """a(x) = W x + b = W (x + beta), Eq. (2.8) (with beta = W^{-1} b). W (Q, Q), beta (Q,), x (...,
+    Q)."""
     return (x + beta) @ W.T
+
 
 def inverse_affine_map(W: jax.Array, beta: jax.Array, z: jax.Array) -> jax.Array:
     """a^{-1}(z) = W^{-1} z - beta, the inverse of Eq. (2.8). z (..., Q) -> (..., Q)."""
     zf = z.reshape(-1, z.shape[-1])
     return jnp.linalg.solve(W, zf.T).T.reshape(z.shape) - beta
+
 
 def truncation_map(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
     """The truncation map tau(x) = W^{-1} relu(W (x + beta)) - beta of Eq. (2.9).
@@ -125,26 +157,38 @@ def truncation_map(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
     W (Q, Q) invertible, beta (Q,), x (..., Q)  ->  (..., Q)."""
     return inverse_affine_map(W, beta, relu(affine_map(W, beta, x)))
 
+
 def orthogonal_truncation_map(R: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """tau_{R,beta}(x) = R^T relu(R (x + beta)) - beta for orthogonal R, Eq. (6.2). x (..., Q) -> (..., Q)."""
+    """tau_{R,beta}(x) = R^T relu(R (x + beta)) - beta for orthogonal R, Eq. (6.2). x (..., Q) ->
+    (..., Q)."""
     return relu((x + beta) @ R.T) @ R - beta
 
 # %% ../nbs/10_network.ipynb #c019
 UNTRUNCATED, PARTIAL, FULL = 0, 1, 2
 
+
 def truncated_coordinates(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """Boolean (..., Q): coordinate r of x is truncated, (W (x + beta))_r <= 0 (Definition 2.1, with W = W^(l))."""
+    """Boolean (..., Q): coordinate r of x is truncated, (W (x + beta))_r <= 0 (Definition 2.1, with
+    W = W^(l))."""
     return affine_map(W, beta, x) <= 0
 
+
 def truncation_state(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """Integer (...,): 0 untruncated (S+), 1 partially truncated (S_perp minus S-), 2 fully truncated (S-); Definition 2.1."""
+    """Integer (...,): 0 untruncated (S+), 1 partially truncated (S_perp minus S-), 2 fully
+    truncated (S-); Definition 2.1."""
     t = truncated_coordinates(W, beta, x)
-    return jnp.where(jnp.all(t, axis=-1), FULL, jnp.where(jnp.any(t, axis=-1), PARTIAL, UNTRUNCATED))
+    return jnp.where(
+        jnp.all(t, axis=-1), FULL, jnp.where(jnp.any(t, axis=-1), PARTIAL, UNTRUNCATED)
+    )
+
 
 def cluster_state(W: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """State of a whole cluster X (N, Q): 0 if all points untruncated, 2 if all fully truncated, else 1 (Definition 2.1)."""
+    """State of a whole cluster X (N, Q): 0 if all points untruncated, 2 if all fully truncated,
+    else 1 (Definition 2.1)."""
     s = truncation_state(W, beta, X)
-    return jnp.where(jnp.all(s == UNTRUNCATED), UNTRUNCATED, jnp.where(jnp.all(s == FULL), FULL, PARTIAL))
+    return jnp.where(
+        jnp.all(s == UNTRUNCATED), UNTRUNCATED, jnp.where(jnp.all(s == FULL), FULL, PARTIAL)
+    )
 
 # %% ../nbs/10_network.ipynb #c025
 @jax.jit
@@ -152,43 +196,61 @@ def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.A
     """All compositions T^(l) = tau^(l) o ... o tau^(1) applied to x, Eq. (2.16).
 
     Wc (L, Q, Q) cumulative weights, betas (L, Q), x (..., Q)  ->  (L, ..., Q)."""
+
     def step(z, Wb):
         W, beta = Wb
         z = truncation_map(W, beta, z)
         return z, z
+
     _, zs = lax.scan(step, x, (Wc, betas))
     return zs
+
 
 def composed_truncation(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
     """T^(L)(x) = tau^(L) o ... o tau^(1)(x), Eq. (2.16). x (..., Q) -> (..., Q)."""
     return composed_truncations(Wc, betas, x)[-1]
 
-def hidden_layers_from_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
-    """Hidden layers x^(l) = W^(l) (T^(l)(x) + beta^(l)), the corrected Eq. (2.17). -> (L, ..., Q)."""
-    zs = composed_truncations(Wc, betas, x)
-    return jnp.einsum("lij,l...j->l...i", Wc, zs + betas.reshape(betas.shape[:1] + (1,) * (zs.ndim - 2) + betas.shape[1:]))
 
-def output_cumulative_parameters(Wc_L: jax.Array, bc_L: jax.Array, W_out: jax.Array, b_out: jax.Array):
-    """(W^(L+1), b^(L+1), beta^(L+1)): Eq. (2.6) continued to the output layer (the corrected Eq. (2.7))."""
+def hidden_layers_from_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
+    """Hidden layers x^(l) = W^(l) (T^(l)(x) + beta^(l)), the corrected Eq. (2.17). -> (L, ...,
+    Q)."""
+    zs = composed_truncations(Wc, betas, x)
+    return jnp.einsum(
+        "lij,l...j->l...i",
+        Wc,
+        zs + betas.reshape(betas.shape[:1] + (1,) * (zs.ndim - 2) + betas.shape[1:]),
+    )
+
+
+def output_cumulative_parameters(
+    Wc_L: jax.Array, bc_L: jax.Array, W_out: jax.Array, b_out: jax.Array
+):
+    """(W^(L+1), b^(L+1), beta^(L+1)): Eq. (2.6) continued to the output layer (the corrected Eq.
+    (2.7))."""
     W_tot = W_out @ Wc_L
     b_tot = W_out @ bc_L + b_out
     return W_tot, b_tot, jnp.linalg.solve(W_tot, b_tot)
 
 # %% ../nbs/10_network.ipynb #c030
 def polar_decomposition(W: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Left polar decomposition W = P R, Eq. (2.28): P = |W| = (W W^T)^{1/2} symmetric, R orthogonal.
+    """Left polar decomposition W = P R, Eq. (2.28): P = |W| = (W W^T)^{1/2} symmetric, R
+    orthogonal.
 
     W (..., Q, Q) -> (P (..., Q, Q), R (..., Q, Q))."""
     U, s, Vt = jnp.linalg.svd(W)
     P = (U * s[..., None, :]) @ jnp.swapaxes(U, -1, -2)
     return P, U @ Vt
 
+
 def aligned_weight(d: jax.Array, R: jax.Array) -> jax.Array:
-    """W = W_* R with W_* = diag(d), d > 0: a weight aligned with the activation, Eq. (2.31). d (Q,), R (Q, Q)."""
+    """W = W_* R with W_* = diag(d), d > 0: a weight aligned with the activation, Eq. (2.31). d
+    (Q,), R (Q, Q)."""
     return d[..., :, None] * R
 
+
 def is_aligned(W, *, atol: float = 1e-10) -> bool:
-    """True if |W| is diagonal to `atol` (relative to its norm), i.e. W is aligned with the activation (Definition 2.2)."""
+    """True if |W| is diagonal to `atol` (relative to its norm), i.e. W is aligned with the
+    activation (Definition 2.2)."""
     W = check_invertible("W", W)
     P, _ = polar_decomposition(W)
     P = np.asarray(P)
@@ -197,41 +259,58 @@ def is_aligned(W, *, atol: float = 1e-10) -> bool:
 
 # %% ../nbs/10_network.ipynb #c033
 def cluster_weights(labels: jax.Array, num_clusters: int) -> jax.Array:
-    """Per-point weights 1/N_j for the point's cluster j, as in Eqs. (2.22) and (2.26). labels (N,) -> (N,)."""
+    """Per-point weights 1/N_j for the point's cluster j, as in Eqs. (2.22) and (2.26). labels (N,)
+    -> (N,)."""
     counts = jax.ops.segment_sum(jnp.ones(labels.shape[0]), labels, num_segments=num_clusters)
     return 1.0 / counts[labels]
 
-def weighted_square_error(pred: jax.Array, X_target: jax.Array, labels: jax.Array, num_clusters: int) -> jax.Array:
+
+def weighted_square_error(
+    pred: jax.Array, X_target: jax.Array, labels: jax.Array, num_clusters: int
+) -> jax.Array:
     """1/2 sum_j 1/N_j sum_{i in j} |pred_i - target_i|^2 for pred, X_target (N, Q)."""
     w = cluster_weights(labels, num_clusters)
     return 0.5 * jnp.sum(w * jnp.sum((pred - X_target) ** 2, axis=-1))
+
 
 def standard_cost(Ws, bs, W_out, b_out, X, labels, Y) -> jax.Array:
     """The standard L2 cost of Eq. (2.22): 1/2 sum_j 1/N_j sum_i |x^(L+1)_{j,i} - y_j|^2.
 
     Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,), X (N, Q), labels (N,) in [0, J), Y (J, Q)."""
-    return weighted_square_error(network_output(Ws, bs, W_out, b_out, X), Y[labels], labels, Y.shape[0])
+    return weighted_square_error(
+        network_output(Ws, bs, W_out, b_out, X), Y[labels], labels, Y.shape[0]
+    )
+
 
 def input_space_cost(Wc, betas, X, labels, Y_tilde) -> jax.Array:
-    """The Euclidean input-space cost of Eq. (2.26): 1/2 sum_j 1/N_j sum_i |T^(L)(x_{j,i}) - y~_j|^2.
+    """The Euclidean input-space cost of Eq. (2.26): 1/2 sum_j 1/N_j sum_i |T^(L)(x_{j,i}) -
+    y~_j|^2.
 
-    Wc (L, Q, Q), betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) pulled-back targets."""
-    return weighted_square_error(composed_truncation(Wc, betas, X), Y_tilde[labels], labels, Y_tilde.shape[0])
+    Wc (L, Q, Q), betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) pulled-back
+    targets."""
+    return weighted_square_error(
+        composed_truncation(Wc, betas, X), Y_tilde[labels], labels, Y_tilde.shape[0]
+    )
+
 
 def pulled_back_targets(W_tot: jax.Array, Y: jax.Array) -> jax.Array:
     """y~_j = (W^(L+1))^{-1} y_j, Eqs. (1.13) and (3.16). W_tot (Q, Q), Y (J, Q) -> (J, Q)."""
     return jnp.linalg.solve(W_tot, Y.T).T
 
+
 def pullback_metric(W_tot: jax.Array) -> jax.Array:
     """The metric tensor (W^(L+1))^T W^(L+1) of the pullback metric, Eq. (2.21)."""
     return W_tot.T @ W_tot
+
 
 def pullback_norm(W_tot: jax.Array, v: jax.Array) -> jax.Array:
     """|v|_{L0, W} = |W v|, Eq. (2.21). v (..., Q) -> (...,)."""
     return jnp.linalg.norm(v @ W_tot.T, axis=-1)
 
 # %% ../nbs/10_network.ipynb #c039
-def clustered_data(key: jax.Array, centers, sizes, radius: float = 0.1) -> tuple[jax.Array, jax.Array]:
+def clustered_data(
+    key: jax.Array, centers, sizes, radius: float = 0.1
+) -> tuple[jax.Array, jax.Array]:
     """Points drawn uniformly in balls B_radius(centers[j]): returns X (N, Q) and labels (N,).
 
     centers (J, Q); sizes an int (same N_j for all clusters) or a sequence of J positive ints."""
@@ -239,9 +318,14 @@ def clustered_data(key: jax.Array, centers, sizes, radius: float = 0.1) -> tuple
     J, Q = centers.shape
     if np.ndim(sizes) == 0:
         sizes = [sizes] * J
-    sizes = [check_positive_int("sizes", int(n) if float(n) == int(n) else n) for n in np.asarray(sizes).tolist()]
+    sizes = [
+        check_positive_int("sizes", int(n) if float(n) == int(n) else n)
+        for n in np.asarray(sizes).tolist()
+    ]
     if len(sizes) != J:
-        raise ValueError(f"sizes: expected {J} cluster sizes (one per row of centers), got {len(sizes)}")
+        raise ValueError(
+            f"sizes: expected {J} cluster sizes (one per row of centers), got {len(sizes)}"
+        )
     radius = check_positive("radius", radius, allow_zero=True)
     N = sum(sizes)
     labels = jnp.concatenate([jnp.full(n, j, dtype=jnp.int32) for j, n in enumerate(sizes)])

@@ -19,36 +19,50 @@ __all__ = ['sector_bias', 'equilibrium_kind', 'BiasKnots', 'bias_knots', 'exact_
 
 # %% ../nbs/16_orbits.ipynb #c006
 def sector_bias(R: jax.Array, X: jax.Array, sign: int, margin: float = 0.1) -> jax.Array:
-    """A bias beta (Q,) putting the whole cluster X (N, Q) in the positive sector (sign=+1, Eq. (4.7)) or the
+    """A bias beta (Q,) putting the whole cluster X (N, Q) in the positive sector (sign=+1, Eq.
+    (4.7)) or the
     negative sector (sign=-1, Eq. (4.9)) of R, every face value at distance >= margin from 0."""
     Z = X @ R.T
-    b = jnp.where(sign > 0, -jnp.min(Z, axis=0) + margin, -jnp.max(Z, axis=0) - margin)   # b = R beta
+    b = jnp.where(
+        sign > 0, -jnp.min(Z, axis=0) + margin, -jnp.max(Z, axis=0) - margin
+    )  # b = R beta
     return b @ R
 
+
 def equilibrium_kind(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """+1 if the cluster is fully untruncated (Eq. (4.4)), -1 if fully truncated (Eq. (4.5)), 0 otherwise.
-    Proposition 4.1: for +1, (R, beta) is an equilibrium of Eqs. (4.1)-(4.3); for -1 only R is at rest, while
-    d beta/ds = -(beta + y~), so it is an equilibrium only when beta = -y~ (erratum E11). R (Q, Q), beta (Q,), X (N, Q)."""
+    """+1 if the cluster is fully untruncated (Eq. (4.4)), -1 if fully truncated (Eq. (4.5)), 0
+    otherwise.
+    Proposition 4.1: for +1, (R, beta) is an equilibrium of Eqs. (4.1)-(4.3); for -1 only R is at
+    rest, while
+    d beta/ds = -(beta + y~), so it is an equilibrium only when beta = -y~ (erratum E11). R (Q, Q),
+    beta (Q,), X (N, Q)."""
     Z = (X + beta) @ R.T
     return jnp.where(jnp.all(Z > 0), 1, jnp.where(jnp.all(Z <= 0), -1, 0)).astype(jnp.int32)
 
 # %% ../nbs/16_orbits.ipynb #c010
 class BiasKnots(NamedTuple):
-    """Piecewise-exponential form of b(s) for Eq. (4.42): from time `times[k]` the bias leaves `values[k]` with rate
-    `rates[k]` = n_k / N, Eq. (4.47). Arrays (N+1,); `order` (N,) sorts the points along the motion of b;
+    """Piecewise-exponential form of b(s) for Eq. (4.42): from time `times[k]` the bias leaves
+    `values[k]` with rate
+    `rates[k]` = n_k / N, Eq. (4.47). Arrays (N+1,); `order` (N,) sorts the points along the motion
+    of b;
     `direction` +1 (b rises to y), -1 (b falls to y), 0 (y = b0)."""
+
     values: jax.Array
     times: jax.Array
     rates: jax.Array
     order: jax.Array
     direction: jax.Array
 
+
 def bias_knots(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasKnots:
-    """Knots of the exact solution of Eq. (4.42) in every case: b rising towards y, falling towards y, stopping at
+    """Knots of the exact solution of Eq. (4.42) in every case: b rising towards y, falling towards
+    y, stopping at
     the lowest point, or at rest. x (N,), y and b0 scalars.
 
-    The time between consecutive knots is the generalised Eq. (4.49), s_{k+1} - s_k = (N / n_k) log((y - b_k) / (y - b_{k+1})),
-    with n_k the number of points x_i <= b on that stretch (#{x_i <= b_k} rising, #{x_i < b_k} falling)."""
+    The time between consecutive knots is the generalised Eq. (4.49), s_{k+1} - s_k = (N / n_k)
+    log((y - b_k) / (y - b_{k+1})),
+    with n_k the number of points x_i <= b on that stretch (#{x_i <= b_k} rising, #{x_i < b_k}
+    falling)."""
     N = x.shape[0]
     y = jnp.asarray(y, x.dtype)
     b0 = jnp.asarray(b0, x.dtype)
@@ -56,7 +70,9 @@ def bias_knots(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasKnots:
     order = jnp.where(up, jnp.argsort(x), jnp.argsort(-x))
     knots = jnp.concatenate([b0[None], jnp.clip(x[order], jnp.minimum(y, b0), jnp.maximum(y, b0))])
     xs = jnp.sort(x)
-    n = jnp.where(up, jnp.searchsorted(xs, knots, side="right"), jnp.searchsorted(xs, knots, side="left"))
+    n = jnp.where(
+        up, jnp.searchsorted(xs, knots, side="right"), jnp.searchsorted(xs, knots, side="left")
+    )
     n = n.astype(x.dtype)
     a, c = knots[:-1], knots[1:]
     same = a == c
@@ -67,30 +83,41 @@ def bias_knots(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasKnots:
     direction = jnp.where(y > b0, 1, jnp.where(y < b0, -1, 0)).astype(jnp.int32)
     return BiasKnots(knots, times, n / N, order.astype(jnp.int32), direction)
 
+
 def exact_bias_core(x: jax.Array, y: jax.Array, b0: jax.Array, s: jax.Array) -> jax.Array:
-    """Exact b(s) of Eq. (4.42), piecewise exponential, Eqs. (4.47) and (4.50). x (N,), y, b0 scalars, s (...) -> (...)."""
+    """Exact b(s) of Eq. (4.42), piecewise exponential, Eqs. (4.47) and (4.50). x (N,), y, b0
+    scalars, s (...) -> (...)."""
     k = bias_knots(x, y, b0)
     j = jnp.clip(jnp.searchsorted(k.times, s, side="right") - 1, 0, x.shape[0])
     v = k.values[j]
-    return v - (y - v) * jnp.expm1(-k.rates[j] * (s - k.times[j]))     # = y - (y - v) e^{-rate (s - s_k)}
+    return v - (y - v) * jnp.expm1(
+        -k.rates[j] * (s - k.times[j])
+    )  # = y - (y - v) e^{-rate (s - s_k)}
+
 
 def truncation_times_core(x: jax.Array, y: jax.Array, b0: jax.Array) -> jax.Array:
-    """Per point (input order) the first s >= 0 with x_i <= b(s) under Eq. (4.42), from Eq. (4.49); 0 if x_i <= b0, inf if never."""
+    """Per point (input order) the first s >= 0 with x_i <= b(s) under Eq. (4.42), from Eq. (4.49);
+    0 if x_i <= b0, inf if never."""
     k = bias_knots(x, y, b0)
     t = jnp.zeros_like(x).at[k.order].set(k.times[1:])
     return jnp.where(x <= b0, 0.0, jnp.where((y > b0) & (x < y), t, jnp.inf))
 
+
 class BiasEvents(NamedTuple):
-    """Events of Eq. (4.42) sorted by time, arrays (N,): `times` (inf in unused slots), `point` (index into x, -1 unused),
+    """Events of Eq. (4.42) sorted by time, arrays (N,): `times` (inf in unused slots), `point`
+    (index into x, -1 unused),
     `kind` (+1 truncation: b rises past x_i; -1 untruncation: b falls below x_i; 0 unused).
     `stop_time`: when b reaches the lowest point x_1 > y and halts there (inf if it does not)."""
+
     times: jax.Array
     point: jax.Array
     kind: jax.Array
     stop_time: jax.Array
 
+
 def bias_events_core(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasEvents:
-    """All truncation and untruncation events of Eq. (4.42), sorted by time (times from Eq. (4.49))."""
+    """All truncation and untruncation events of Eq. (4.42), sorted by time (times from Eq.
+    (4.49))."""
     k = bias_knots(x, y, b0)
     t = jnp.zeros_like(x).at[k.order].set(k.times[1:])
     xmin = jnp.min(x)
@@ -99,7 +126,9 @@ def bias_events_core(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasEvents:
     kind = jnp.where(up, 1, jnp.where(down, -1, 0)).astype(jnp.int32)
     tk = jnp.where(kind != 0, t, jnp.inf)
     o = jnp.argsort(tk)
-    stop = jnp.where((y < b0) & (xmin > y) & (xmin <= b0), jnp.min(jnp.where(x == xmin, t, jnp.inf)), jnp.inf)
+    stop = jnp.where(
+        (y < b0) & (xmin > y) & (xmin <= b0), jnp.min(jnp.where(x == xmin, t, jnp.inf)), jnp.inf
+    )
     stop = jnp.where((y < b0) & (xmin > y) & (xmin == b0), 0.0, stop)
     return BiasEvents(tk[o], jnp.where(kind[o] != 0, o, -1).astype(jnp.int32), kind[o], stop)
 
@@ -109,27 +138,35 @@ _bias_jit = jax.jit(exact_bias_core)
 _times_jit = jax.jit(truncation_times_core)
 _events_jit = jax.jit(bias_events_core)
 
+
 def _check_1d(x, y, b0):
     x = as_array("x", x, ndim=1)
     y = as_array("y", y, ndim=0)
     b0 = as_array("b0", b0, ndim=0)
     return x, y.astype(x.dtype), b0.astype(x.dtype)
 
+
 def truncation_times(x, y, b0) -> jax.Array:
-    """For each data point x_i (input order) the first time s >= 0 at which x_i <= b(s) for the flow of Eq. (4.42),
-    with b(0) = b0 and target y: 0 if x_i <= b0 already, inf if never; the times are Eq. (4.49). x (N,) -> (N,)."""
+    """For each data point x_i (input order) the first time s >= 0 at which x_i <= b(s) for the flow
+    of Eq. (4.42),
+    with b(0) = b0 and target y: 0 if x_i <= b0 already, inf if never; the times are Eq. (4.49). x
+    (N,) -> (N,)."""
     return _times_jit(*_check_1d(x, y, b0))
 
+
 def exact_bias(x, y, b0, s) -> jax.Array:
-    """The exact bias b(s) of Eq. (4.42) at times s (any shape, s >= 0): piecewise exponential, Eqs. (4.47), (4.50)."""
+    """The exact bias b(s) of Eq. (4.42) at times s (any shape, s >= 0): piecewise exponential, Eqs.
+    (4.47), (4.50)."""
     x, y, b0 = _check_1d(x, y, b0)
     s = as_array("s", s, allow_empty=True).astype(x.dtype)
     if not isinstance(s, jax.core.Tracer) and np.any(np.asarray(s) < 0):
         raise ValueError("s: times must be >= 0")
     return _bias_jit(x, y, b0, s)
 
+
 def bias_events(x, y, b0) -> BiasEvents:
-    """Truncation / untruncation events of Eq. (4.42) (times from Eq. (4.49)), sorted by time; see `BiasEvents`."""
+    """Truncation / untruncation events of Eq. (4.42) (times from Eq. (4.49)), sorted by time; see
+    `BiasEvents`."""
     return _events_jit(*_check_1d(x, y, b0))
 
 # %% ../nbs/16_orbits.ipynb #c017
@@ -138,14 +175,20 @@ def rotated_problem(R: jax.Array, beta0: jax.Array, X: jax.Array, y_tilde: jax.A
     x_i = (R x_i)_r as columns of Z (N, Q), y = R y~ (Q,), b0 = -R beta0 (Q,)."""
     return X @ R.T, R @ y_tilde, -(R @ beta0)
 
+
 def exact_fixed_R_bias_core(R, beta0, X, y_tilde, s):
-    """beta(s) (S, Q) for the fixed-R flow of Eqs. (4.38)-(4.41): b = R beta solved coordinatewise by Eq. (4.42), s (S,)."""
+    """beta(s) (S, Q) for the fixed-R flow of Eqs. (4.38)-(4.41): b = R beta solved coordinatewise
+    by Eq. (4.42), s (S,)."""
     Z, yv, b0 = rotated_problem(R, beta0, X, y_tilde)
-    bs = jax.vmap(exact_bias_core, in_axes=(1, 0, 0, None), out_axes=-1)(Z, yv, b0, s)   # (S, Q): b = -b_r
+    bs = jax.vmap(exact_bias_core, in_axes=(1, 0, 0, None), out_axes=-1)(
+        Z, yv, b0, s
+    )  # (S, Q): b = -b_r
     return -bs @ R
 
+
 def fixed_R_events_core(R, beta0, X, y_tilde):
-    """All events of the fixed-R flow, Eqs. (4.38)-(4.43): arrays (N Q,) times, point, coordinate, kind, sorted by time."""
+    """All events of the fixed-R flow, Eqs. (4.38)-(4.43): arrays (N Q,) times, point, coordinate,
+    kind, sorted by time."""
     Z, yv, b0 = rotated_problem(R, beta0, X, y_tilde)
     ev = jax.vmap(bias_events_core, in_axes=(1, 0, 0))(Z, yv, b0)
     Q, N = ev.times.shape
@@ -154,8 +197,10 @@ def fixed_R_events_core(R, beta0, X, y_tilde):
     o = jnp.argsort(t)
     return t[o], p[o], jnp.where(k[o] != 0, c[o], -1), k[o]
 
+
 _fixed_bias_jit = jax.jit(exact_fixed_R_bias_core)
 _fixed_events_jit = jax.jit(fixed_R_events_core)
+
 
 def _check_fixed(R, beta0, X, y_tilde):
     R = check_orthogonal("R", R)
@@ -165,8 +210,10 @@ def _check_fixed(R, beta0, X, y_tilde):
     y_tilde = as_array("y_tilde", y_tilde, shape=(R.shape[0],))
     return R, beta0, X, y_tilde
 
+
 def exact_fixed_R_bias(R, beta0, X, y_tilde, s) -> jax.Array:
-    """Exact beta(s) of the fixed-R flow, Eqs. (4.38)-(4.43), at times s (S,) >= 0. R (Q, Q) orthogonal, beta0 (Q,),
+    """Exact beta(s) of the fixed-R flow, Eqs. (4.38)-(4.43), at times s (S,) >= 0. R (Q, Q)
+    orthogonal, beta0 (Q,),
     X (N, Q), y_tilde (Q,) -> (S, Q)."""
     R, beta0, X, y_tilde = _check_fixed(R, beta0, X, y_tilde)
     s = as_array("s", s, ndim=1, allow_empty=True)
@@ -174,75 +221,126 @@ def exact_fixed_R_bias(R, beta0, X, y_tilde, s) -> jax.Array:
         raise ValueError("s: times must be >= 0")
     return _fixed_bias_jit(R, beta0, X, y_tilde, s.astype(R.dtype))
 
+
 def fixed_R_events(R, beta0, X, y_tilde):
-    """Events (times, point, coordinate, kind) of the fixed-R flow, Eqs. (4.38)-(4.43), sorted by time; kind +1
+    """Events (times, point, coordinate, kind) of the fixed-R flow, Eqs. (4.38)-(4.43), sorted by
+    time; kind +1
     truncation, -1 untruncation; unused slots have time inf and kind 0. Each array (N Q,)."""
     return _fixed_events_jit(*_check_fixed(R, beta0, X, y_tilde))
 
 # %% ../nbs/16_orbits.ipynb #c025
 class Prop42Constants(NamedTuple):
-    """Constants of Proposition 4.2: eta1' of Eq. (4.13) and the three versions of eta2 (printed (4.13), printed
-    (4.32), and the one the proof (4.29)-(4.30) supports); `s1_bound` is the bound (4.30) on the collapse time."""
+    """Constants of Proposition 4.2: eta1' of Eq. (4.13) and the three versions of eta2 (printed
+    (4.13), printed
+    (4.32), and the one the proof (4.29)-(4.30) supports); `s1_bound` is the bound (4.30) on the
+    collapse time."""
+
     eta1p: float
     eta2_413: float
     eta2_432: float
     eta2_proof: float
     s1_bound: float
 
+
 def prop42_constants(eta0: float, eta1: float, gamma: float, b_norm0: float) -> Prop42Constants:
     """Eqs. (4.13), (4.30), (4.32) for |beta(0) + y~| = b_norm0."""
     eta1p = 1.1 * b_norm0 * eta1
     L = float(np.log(1 / gamma))
-    return Prop42Constants(eta1p, eta1 / (1 - eta0 - eta1p) * L, eta1p / (1 - eta0 - eta1) * L,
-                           eta1p / (1 - eta0 - eta1p) * L, L / (1 - eta0 - eta1p))
+    return Prop42Constants(
+        eta1p,
+        eta1 / (1 - eta0 - eta1p) * L,
+        eta1p / (1 - eta0 - eta1) * L,
+        eta1p / (1 - eta0 - eta1p) * L,
+        L / (1 - eta0 - eta1p),
+    )
 
-def prop42_hypotheses(R0, beta0, X, y_tilde, eta0: float, eta1: float, gamma: float, *, eta2: float | None = None,
-                      n_angles: int = 41, n_radii: int = 12, n_dirs: int = 48) -> dict:
-    """Check hypotheses Eqs. (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid: rotations R = R(phi) R0 with
-    ||R - R0|| = 2 |sin(phi/2)| < eta2 (default: the largest of the three eta2 of `prop42_constants`) and biases
-    beta = -y~ + v on polar grids of the balls |v| <= 1.1 |beta0 + y~| ((4.14), (4.15)) and |v| < gamma |beta0 + y~| ((4.16)).
+
+def prop42_hypotheses(
+    R0,
+    beta0,
+    X,
+    y_tilde,
+    eta0: float,
+    eta1: float,
+    gamma: float,
+    *,
+    eta2: float | None = None,
+    n_angles: int = 41,
+    n_radii: int = 12,
+    n_dirs: int = 48,
+) -> dict:
+    """Check hypotheses Eqs. (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid:
+    rotations R = R(phi) R0 with
+    ||R - R0|| = 2 |sin(phi/2)| < eta2 (default: the largest of the three eta2 of
+    `prop42_constants`) and biases
+    beta = -y~ + v on polar grids of the balls |v| <= 1.1 |beta0 + y~| ((4.14), (4.15)) and |v| <
+    gamma |beta0 + y~| ((4.16)).
 
     Returns worst values: 'J0perp_min' (> 1 - eta0 needed, (4.14)), 'moment_max' (< eta1, (4.15)),
-    'neg_margin' (max face value with |beta + y~| < gamma |..|, < 0 needed for (4.16)), the flags and the constants."""
+    'neg_margin' (max face value with |beta + y~| < gamma |..|, < 0 needed for (4.16)), the flags
+    and the constants."""
     R0, X, y_tilde, beta0 = (np.asarray(a, dtype=np.float64) for a in (R0, X, y_tilde, beta0))
     if R0.shape != (2, 2):
-        raise ValueError(f"R0: prop42_hypotheses grids rotations of the plane, Q = 2 only; got shape {R0.shape}")
+        raise ValueError(
+            f"R0: prop42_hypotheses grids rotations of the plane, Q = 2 only; got shape {R0.shape}"
+        )
     d = float(np.linalg.norm(beta0 + y_tilde))
     k = prop42_constants(eta0, eta1, gamma, d)
     eta2 = max(k.eta2_413, k.eta2_432, k.eta2_proof) if eta2 is None else eta2
     phimax = 2 * np.arcsin(min(1.0, eta2 / 2))
-    Rs = np.stack([np.asarray(rotation(-p)) @ R0 for p in np.linspace(-phimax, phimax, n_angles)])       # (A, 2, 2)
+    Rs = np.stack(
+        [np.asarray(rotation(-p)) @ R0 for p in np.linspace(-phimax, phimax, n_angles)]
+    )  # (A, 2, 2)
     ang = np.linspace(0, 2 * np.pi, n_dirs, endpoint=False)
     dirs = np.stack([np.cos(ang), np.sin(ang)], -1)
+
     def ball(radius):
         r = np.linspace(0, radius, n_radii)
-        return (r[:, None, None] * dirs[None]).reshape(-1, 2)                           # (V, 2)
-    W = np.einsum("aqk,nk->anq", Rs, X - y_tilde)                                        # R (x_i - y~): (A, N, 2)
-    Vb = np.einsum("aqk,vk->avq", Rs, ball(1.1 * d))                                     # R v: (A, V, 2)
-    Z = W[:, None] + Vb[:, :, None]                                                     # (A, V, N, 2)
-    J0p = np.mean(Z <= 0, axis=2)                                                        # (A, V, 2)
+        return (r[:, None, None] * dirs[None]).reshape(-1, 2)  # (V, 2)
+
+    W = np.einsum("aqk,nk->anq", Rs, X - y_tilde)  # R (x_i - y~): (A, N, 2)
+    Vb = np.einsum("aqk,vk->avq", Rs, ball(1.1 * d))  # R v: (A, V, 2)
+    Z = W[:, None] + Vb[:, :, None]  # (A, V, N, 2)
+    J0p = np.mean(Z <= 0, axis=2)  # (A, V, 2)
     mixed = np.any(Z > 0, -1) & np.any(Z <= 0, -1)
     moment = np.mean(mixed * np.linalg.norm(Z, axis=-1), axis=2)
     Vg = np.einsum("aqk,vk->avq", Rs, ball(gamma * d * (1 - 1e-9)))
     neg = np.max(W[:, None] + Vg[:, :, None])
-    out = dict(J0perp_min=float(J0p.min()), moment_max=float(moment.max()), neg_margin=float(neg),
-               h414=bool(J0p.min() > 1 - eta0), h415=bool(moment.max() < eta1), h416=bool(neg < 0),
-               eta2_used=float(eta2), **k._asdict())
+    out = dict(
+        J0perp_min=float(J0p.min()),
+        moment_max=float(moment.max()),
+        neg_margin=float(neg),
+        h414=bool(J0p.min() > 1 - eta0),
+        h415=bool(moment.max() < eta1),
+        h416=bool(neg < 0),
+        eta2_used=float(eta2),
+        **k._asdict(),
+    )
     return out
 
-def prop42_example(key: jax.Array | None = None, n_main: int = 97, radius: float = 0.1, phi0: float = 0.3):
-    """Data meeting the hypotheses Eqs. (4.13)-(4.17) of Proposition 4.2 for eta0 = 0.08, eta1 = 0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
-    points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed sectors, and
-    |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i - y~) the cluster sits
+
+def prop42_example(
+    key: jax.Array | None = None, n_main: int = 97, radius: float = 0.1, phi0: float = 0.3
+):
+    """Data meeting the hypotheses Eqs. (4.13)-(4.17) of Proposition 4.2 for eta0 = 0.08, eta1 =
+    0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
+    points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed sectors,
+    and
+    |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i -
+    y~) the cluster sits
     at (-2.5, -2.5) and the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
     key = jax.random.PRNGKey(0) if key is None else key
     R0 = jnp.asarray(rotation(-phi0))
     y_tilde = jnp.asarray([0.5, -0.3])
     u = jax.random.normal(key, (n_main, 2))
     r = radius * jnp.sqrt(jax.random.uniform(jax.random.fold_in(key, 1), (n_main, 1)))
-    W = jnp.concatenate([jnp.asarray([-2.5, -2.5]) + r * u / jnp.linalg.norm(u, axis=1, keepdims=True),
-                         jnp.asarray([[-0.4, -0.6], [-0.6, -0.35], [-0.45, -0.45]])])
-    X = W @ R0 + y_tilde                               # x_i = R0^T w_i + y~
-    bt0 = jnp.asarray([0.9, 0.3]) / jnp.sqrt(0.9 ** 2 + 0.3 ** 2)
-    beta0 = -y_tilde + bt0 @ R0                        # R0 (beta0 + y~) = b~0
+    W = jnp.concatenate(
+        [
+            jnp.asarray([-2.5, -2.5]) + r * u / jnp.linalg.norm(u, axis=1, keepdims=True),
+            jnp.asarray([[-0.4, -0.6], [-0.6, -0.35], [-0.45, -0.45]]),
+        ]
+    )
+    X = W @ R0 + y_tilde  # x_i = R0^T w_i + y~
+    bt0 = jnp.asarray([0.9, 0.3]) / jnp.sqrt(0.9**2 + 0.3**2)
+    beta0 = -y_tilde + bt0 @ R0  # R0 (beta0 + y~) = b~0
     return R0, beta0, X, y_tilde

@@ -23,7 +23,17 @@ __all__ = ['OKABE_ITO', 'STATE_COLORS', 'STATE_NAMES', 'CLUSTER_COLORS', 'plot_s
 OKABE_ITO = ["#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 STATE_COLORS = {UNTRUNCATED: "#0072B2", PARTIAL: "#E69F00", FULL: "#D55E00"}
 STATE_NAMES = {UNTRUNCATED: "untruncated", PARTIAL: "partially truncated", FULL: "fully truncated"}
-CLUSTER_COLORS = ["#009E73", "#CC79A7", "#56B4E9", "#0072B2", "#E69F00", "#D55E00", "#F0E442", "#000000"]
+CLUSTER_COLORS = [
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#0072B2",
+    "#E69F00",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+]
+
 
 def _axes(ax, **kw):
     if ax is None:
@@ -35,15 +45,28 @@ def _cone(apex, E, sign, far):
     e1, e2 = sign * E[:, 0], sign * E[:, 1]
     return np.array([apex, apex + far * e1, apex + far * (e1 + e2), apex + far * e2])
 
-def plot_sectors(W, beta, X, *, labels=None, ax=None, arrows: bool = True, images: bool = True,
-                 lim: float | None = None, legend: bool = True):
+
+def plot_sectors(
+    W,
+    beta,
+    X,
+    *,
+    labels=None,
+    ax=None,
+    arrows: bool = True,
+    images: bool = True,
+    lim: float | None = None,
+    legend: bool = True,
+):
     """Q = 2 picture of the truncation map tau_{W,beta} of Eq. (2.9) acting on points X (N, 2).
 
     Shades the positive and negative sectors S+ and S- (Eq. (2.12)), colours points by truncation
     state (Definition 2.1), draws x -> tau(x) arrows, marks the apex -beta. Returns the axes."""
     W, beta, X = np.asarray(W, float), np.asarray(beta, float), np.asarray(X, float)
     if X.ndim != 2 or X.shape[1] != 2 or W.shape != (2, 2) or beta.shape != (2,):
-        raise ValueError(f"plot_sectors: needs Q = 2 (W (2, 2), beta (2,), X (N, 2)); got {W.shape}, {beta.shape}, {X.shape}")
+        raise ValueError(
+            f"plot_sectors: needs Q = 2 (W (2, 2), beta (2,), X (N, 2)); got {W.shape}, {beta.shape}, {X.shape}"
+        )
     ax = _axes(ax, figsize=(5, 5))
     tau = np.asarray(truncation_map(W, beta, X))
     state = np.asarray(truncation_state(W, beta, X))
@@ -54,9 +77,13 @@ def plot_sectors(W, beta, X, *, labels=None, ax=None, arrows: bool = True, image
         xlim, ylim = (c[0] - r, c[0] + r), (c[1] - r, c[1] + r)
     else:
         xlim = ylim = (-lim, lim)
-    far = 10 * (xlim[1] - xlim[0] + np.linalg.norm(apex)) / max(np.linalg.norm(E, axis=0).min(), 1e-9)
+    far = (
+        10 * (xlim[1] - xlim[0] + np.linalg.norm(apex)) / max(np.linalg.norm(E, axis=0).min(), 1e-9)
+    )
     ax.fill(*_cone(apex, E, 1, far).T, color="#cfe8cf", zorder=0, label=r"$\mathcal{S}^+$ (kept)")
-    ax.fill(*_cone(apex, E, -1, far).T, color="#f6d2c4", zorder=0, label=r"$\mathcal{S}^-$ (collapsed)")
+    ax.fill(
+        *_cone(apex, E, -1, far).T, color="#f6d2c4", zorder=0, label=r"$\mathcal{S}^-$ (collapsed)"
+    )
     markers = "os^Dv<>p"
     lab = np.zeros(len(X), int) if labels is None else np.asarray(labels)
     for s in (UNTRUNCATED, PARTIAL, FULL):
@@ -65,27 +92,54 @@ def plot_sectors(W, beta, X, *, labels=None, ax=None, arrows: bool = True, image
             if not m.any():
                 continue
             name = STATE_NAMES[s] if j == lab.min() else None
-            ax.scatter(X[m, 0], X[m, 1], s=16, color=STATE_COLORS[s], marker=markers[j % 8],
-                       edgecolor="white", linewidth=0.3, label=name, zorder=3)
+            ax.scatter(
+                X[m, 0],
+                X[m, 1],
+                s=16,
+                color=STATE_COLORS[s],
+                marker=markers[j % 8],
+                edgecolor="white",
+                linewidth=0.3,
+                label=name,
+                zorder=3,
+            )
             if arrows:
                 d = tau[m] - X[m]
                 moved = np.linalg.norm(d, axis=1) > 1e-9
-                if moved.any():   # one quiver call per group: fast enough to redraw hundreds of points live
-                    ax.quiver(X[m][moved, 0], X[m][moved, 1], d[moved, 0], d[moved, 1], angles="xy",
-                              scale_units="xy", scale=1, color=STATE_COLORS[s], alpha=0.35, width=0.003,
-                              headwidth=4, headlength=5, zorder=2)
+                if (
+                    moved.any()
+                ):  # one quiver call per group: fast enough to redraw hundreds of points live
+                    ax.quiver(
+                        X[m][moved, 0],
+                        X[m][moved, 1],
+                        d[moved, 0],
+                        d[moved, 1],
+                        angles="xy",
+                        scale_units="xy",
+                        scale=1,
+                        color=STATE_COLORS[s],
+                        alpha=0.35,
+                        width=0.003,
+                        headwidth=4,
+                        headlength=5,
+                        zorder=2,
+                    )
     if images:
         ax.scatter(tau[:, 0], tau[:, 1], s=5, color="k", alpha=0.5, zorder=4, label=r"$\tau(x)$")
     ax.plot(*apex, "*", color="k", ms=11, zorder=5, label=r"apex $-\beta$")
-    ax.set_xlim(*xlim); ax.set_ylim(*ylim); ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$"); ax.set_ylabel("$x_2$")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     if legend:
         ax.legend(loc="best", fontsize=7, framealpha=0.85)
     return ax
 
 # %% ../nbs/11_plot.ipynb #c010
 def plot_sectors_3d(W, beta, X, *, labels=None, fig=None):
-    """Q = 3: coordinate-plane projections of X (N, 3) coloured by truncation state (Definition 2.1),
+    """Q = 3: coordinate-plane projections of X (N, 3) coloured by truncation state (Definition
+    2.1),
     with the images tau(x) of Eq. (2.9) in black and the apex -beta. Returns the figure."""
     W, beta, X = np.asarray(W, float), np.asarray(beta, float), np.asarray(X, float)
     if X.ndim != 2 or X.shape[1] != 3:
@@ -100,58 +154,90 @@ def plot_sectors_3d(W, beta, X, *, labels=None, fig=None):
             ax.scatter(X[m, a], X[m, b], s=10, color=STATE_COLORS[s], label=STATE_NAMES[s])
         ax.scatter(tau[:, a], tau[:, b], s=4, color="k", alpha=0.5, label=r"$\tau(x)$")
         ax.plot(-beta[a], -beta[b], "*", color="k", ms=10)
-        ax.set_xlabel(f"$x_{a + 1}$"); ax.set_ylabel(f"$x_{b + 1}$"); ax.set_aspect("equal", "datalim")
+        ax.set_xlabel(f"$x_{a + 1}$")
+        ax.set_ylabel(f"$x_{b + 1}$")
+        ax.set_aspect("equal", "datalim")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/11_plot.ipynb #c013
-def plot_cost(ts, cost, *, ax=None, event_times=None, rates=None, label: str = "cost", eq: str = "(2.26)"):
+def plot_cost(
+    ts, cost, *, ax=None, event_times=None, rates=None, label: str = "cost", eq: str = "(2.26)"
+):
     """Cost along a flow on a log scale; `rates` = list of (s0, lambda) draws reference slopes
     cost(s0) * exp(-lambda (s - s0)); `event_times` draws faint vertical lines. Returns the axes."""
     ts, cost = np.asarray(ts), np.asarray(cost)
     ax = _axes(ax, figsize=(6, 3.5))
     ax.semilogy(ts, cost, color=OKABE_ITO[0], lw=2, label=label)
-    for t in ([] if event_times is None else np.asarray(event_times).ravel()):
+    for t in [] if event_times is None else np.asarray(event_times).ravel():
         if np.isfinite(t):
             ax.axvline(t, color="0.6", lw=0.6, ls=":")
     for k, (s0, lam) in enumerate(rates or []):
         c0 = np.interp(s0, ts, cost)
         m = ts >= s0
-        ax.semilogy(ts[m], c0 * np.exp(-lam * (ts[m] - s0)), ls="--", color=OKABE_ITO[1 + k % 6],
-                    label=rf"slope $e^{{-{lam:.3g}s}}$")
-    ax.set_xlabel("flow time $s$"); ax.set_ylabel(f"cost, Eq. {eq}")
+        ax.semilogy(
+            ts[m],
+            c0 * np.exp(-lam * (ts[m] - s0)),
+            ls="--",
+            color=OKABE_ITO[1 + k % 6],
+            label=rf"slope $e^{{-{lam:.3g}s}}$",
+        )
+    ax.set_xlabel("flow time $s$")
+    ax.set_ylabel(f"cost, Eq. {eq}")
     ax.legend(fontsize=8)
     return ax
 
-def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: int | None = None):
-    """The staircase of exponential rates n/N of Section 4.3: `rates[k]` holds on [times[k], times[k+1]).
 
-    `predicted_times` (e.g. from Eq. (4.49)) are marked as ticks for comparison. Returns the axes."""
+def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: int | None = None):
+    """The staircase of exponential rates n/N of Section 4.3: `rates[k]` holds on [times[k],
+    times[k+1]).
+
+    `predicted_times` (e.g. from Eq. (4.49)) are marked as ticks for comparison. Returns the
+    axes."""
     times, rates = np.asarray(times, float), np.asarray(rates, float)
     ax = _axes(ax, figsize=(6, 3.2))
     t_end = times[np.isfinite(times)].max() * 1.15 + 1e-9 if np.isfinite(times).any() else 1.0
     tt = np.append(np.where(np.isfinite(times), times, t_end), t_end)
-    ax.step(tt, np.append(rates, rates[-1]), where="post", color=OKABE_ITO[0], lw=2, label="rate $n/N$ (integrated)")
+    ax.step(
+        tt,
+        np.append(rates, rates[-1]),
+        where="post",
+        color=OKABE_ITO[0],
+        lw=2,
+        label="rate $n/N$ (integrated)",
+    )
     if predicted_times is not None:
         p = np.asarray(predicted_times, float)
         p = p[np.isfinite(p)]
-        ax.plot(p, np.interp(p, tt, np.append(rates, rates[-1]), left=rates[0]), "|", color=OKABE_ITO[2], ms=14, mew=2,
-                label="predicted event times, Eq. (4.49)")
-    ax.set_xlabel("flow time $s$"); ax.set_ylabel("rate $n/N$, Eq. (4.45)")
+        ax.plot(
+            p,
+            np.interp(p, tt, np.append(rates, rates[-1]), left=rates[0]),
+            "|",
+            color=OKABE_ITO[2],
+            ms=14,
+            mew=2,
+            label="predicted event times, Eq. (4.49)",
+        )
+    ax.set_xlabel("flow time $s$")
+    ax.set_ylabel("rate $n/N$, Eq. (4.45)")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
     return ax
 
+
 def rotation_angle(R) -> np.ndarray:
-    """Rotation angle theta of R = [[cos, sin], [-sin, cos]] (Q = 2), unwrapped along a time axis. R (..., 2, 2).
+    """Rotation angle theta of R = [[cos, sin], [-sin, cos]] (Q = 2), unwrapped along a time axis. R
+    (..., 2, 2).
 
     The book's one convention, `truncflow.lie.rotation`: the sector edges R^T e_r turn by +theta."""
     theta = np.asarray(lie.rotation_angle(np.asarray(R)))
-    return np.unwrap(theta, axis=0) if theta.ndim else theta      # one matrix: nothing to unwrap
+    return np.unwrap(theta, axis=0) if theta.ndim else theta  # one matrix: nothing to unwrap
+
 
 def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):
-    """beta(s) components (and, for Q = 2, the rotation angle of R(s)) along a flow. betas (T, Q), Rs (T, 2, 2)."""
+    """beta(s) components (and, for Q = 2, the rotation angle of R(s)) along a flow. betas (T, Q),
+    Rs (T, 2, 2)."""
     ts, betas = np.asarray(ts), np.asarray(betas)
     n = 2 if Rs is not None else 1
     if axes is None:
@@ -161,40 +247,75 @@ def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):
         axes[0].plot(ts, betas[:, q], color=OKABE_ITO[q % 8], label=rf"$\beta_{q + 1}$")
         if y_tilde is not None:
             axes[0].axhline(-np.asarray(y_tilde)[q], color=OKABE_ITO[q % 8], ls=":", lw=1)
-    axes[0].set_xlabel("flow time $s$"); axes[0].set_ylabel(r"$\beta(s)$ (dotted: $-\tilde y$)")
+    axes[0].set_xlabel("flow time $s$")
+    axes[0].set_ylabel(r"$\beta(s)$ (dotted: $-\tilde y$)")
     axes[0].legend(fontsize=8)
     if Rs is not None:
         axes[1].plot(ts, rotation_angle(Rs), color=OKABE_ITO[2])
-        axes[1].set_xlabel("flow time $s$"); axes[1].set_ylabel(r"rotation angle of $R(s)$ (rad)")
+        axes[1].set_xlabel("flow time $s$")
+        axes[1].set_ylabel(r"rotation angle of $R(s)$ (rad)")
     return axes
 
-def plot_drift(ts, values, *, ax=None, label: str = r"$\|\mathcal{I}(s) - \mathcal{I}(0)\|$", eq: str = "(8.21)"):
-    """Drift of a conserved quantity on a log scale (zeros are shown at the machine-epsilon floor)."""
+
+def plot_drift(
+    ts,
+    values,
+    *,
+    ax=None,
+    label: str = r"$\|\mathcal{I}(s) - \mathcal{I}(0)\|$",
+    eq: str = "(8.21)",
+):
+    """Drift of a conserved quantity on a log scale (zeros are shown at the machine-epsilon
+    floor)."""
     ts, v = np.asarray(ts), np.abs(np.asarray(values, float))
     ax = _axes(ax, figsize=(6, 3.2))
     ax.semilogy(ts, np.maximum(v, np.finfo(float).eps), color=OKABE_ITO[3], label=label)
-    ax.set_xlabel("flow time $s$"); ax.set_ylabel(f"drift of Eq. {eq}")
+    ax.set_xlabel("flow time $s$")
+    ax.set_ylabel(f"drift of Eq. {eq}")
     ax.legend(fontsize=8)
     return ax
 
-def plot_metrics(steps, metrics: dict, *, ax=None, log: bool = True, xlabel: str = "iteration",
-                 ylabel: str = "value"):
-    """Several named series over time (e.g. the neural-collapse measures NC1-NC4). metrics: name -> (T,) array.
 
-    `ylabel` names what the series measure (say which equation); " (log scale)" is appended when `log`."""
+def plot_metrics(
+    steps,
+    metrics: dict,
+    *,
+    ax=None,
+    log: bool = True,
+    xlabel: str = "iteration",
+    ylabel: str = "value",
+):
+    """Several named series over time (e.g. the neural-collapse measures NC1-NC4). metrics: name ->
+    (T,) array.
+
+    `ylabel` names what the series measure (say which equation); " (log scale)" is appended when
+    `log`."""
     ax = _axes(ax, figsize=(6, 3.5))
     for k, (name, v) in enumerate(metrics.items()):
         v = np.asarray(v, float)
-        (ax.semilogy if log else ax.plot)(np.asarray(steps), np.maximum(v, 1e-16) if log else v,
-                                          color=OKABE_ITO[k % 8], label=name)
-    ax.set_xlabel(xlabel); ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
+        (ax.semilogy if log else ax.plot)(
+            np.asarray(steps),
+            np.maximum(v, 1e-16) if log else v,
+            color=OKABE_ITO[k % 8],
+            label=name,
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.legend(fontsize=8)
     return ax
 
 # %% ../nbs/11_plot.ipynb #c016
-_ICONS = {"fa-minus": "&minus;", "fa-fast-backward": "|&#9664;", "fa-step-backward": "&#9664;|",
-          "fa-play fa-flip-horizontal": "&#9664;", "fa-pause": "||", "fa-play": "&#9654;",
-          "fa-step-forward": "|&#9654;", "fa-fast-forward": "&#9654;|", "fa-plus": "+"}
+_ICONS = {
+    "fa-minus": "&minus;",
+    "fa-fast-backward": "|&#9664;",
+    "fa-step-backward": "&#9664;|",
+    "fa-play fa-flip-horizontal": "&#9664;",
+    "fa-pause": "||",
+    "fa-play": "&#9654;",
+    "fa-step-forward": "|&#9654;",
+    "fa-fast-forward": "&#9654;|",
+    "fa-plus": "+",
+}
 
 # The readout under the slider: it shows labels[slider.value] whenever the frame changes (slider,
 # buttons or play), by watching the src of the player's image.
@@ -214,6 +335,7 @@ _READOUT = """<div class="anim-readout" style="text-align:center;margin:0.2em 0 
   slider.addEventListener("input", show);
 }})();</script>"""
 
+
 def player_html(anim: animation.Animation, *, default_mode: str = "once", labels=None) -> str:
     """Self-contained HTML (no network requests) of a matplotlib animation: frames, slider, buttons.
 
@@ -230,12 +352,13 @@ def player_html(anim: animation.Animation, *, default_mode: str = "once", labels
         if len(labels) != n:
             raise ValueError(f"labels: expected one label per frame ({n}), got {len(labels)}")
         uid = re.search(r'id="_anim_img(\w+)"', html).group(1)
-        js = json.dumps(labels).replace("<", "\\u003c")      # no "</script>" inside the script
+        js = json.dumps(labels).replace("<", "\\u003c")  # no "</script>" inside the script
         readout = _READOUT.format(id=uid, first=escape(labels[0]), labels=js)
         slider = re.compile(rf'(<input id="_anim_slider{uid}"[^>]*>)')
         html = slider.sub(lambda m: m.group(1) + readout, html, count=1)
     assert "http://" not in html and "https://" not in html
     return html
+
 
 def animate_truncation(W, betas, X, *, labels=None, titles=None, interval: int = 200, lim=None):
     """Animation of plot_sectors over a sequence of biases betas (T, 2) (and W (2, 2) or (T, 2, 2)).
@@ -244,33 +367,39 @@ def animate_truncation(W, betas, X, *, labels=None, titles=None, interval: int =
     betas = np.asarray(betas, float)
     Ws = np.broadcast_to(np.asarray(W, float), (len(betas), 2, 2))
     fig, ax = plt.subplots(figsize=(4.8, 4.8))
+
     def draw(k):
         ax.clear()
         plot_sectors(Ws[k], betas[k], X, labels=labels, ax=ax, lim=lim, legend=(k == 0))
         ax.set_title(titles[k] if titles is not None else f"frame {k}", fontsize=9)
+
     anim = animation.FuncAnimation(fig, draw, frames=len(betas), interval=interval)
     plt.close(fig)
     return anim
 
 # %% ../nbs/11_plot.ipynb #c018
-def frame_player(draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200,
-                 labels=None) -> str:
+def frame_player(
+    draw, n_frames: int, *, figsize=(4.8, 4.2), interval: int = 200, labels=None
+) -> str:
     """Kernel-free HTML player of `n_frames` frames; `draw(ax, k)` draws frame k on a cleared axes.
 
     `labels` (optional, one string per frame) are shown under the slider (see `player_html`)."""
     if n_frames < 2:
         raise ValueError(f"n_frames: a player needs at least 2 frames, got {n_frames}")
     fig, ax = plt.subplots(figsize=figsize)
+
     def _draw(k):
         ax.clear()
         draw(ax, k)
+
     anim = animation.FuncAnimation(fig, _draw, frames=n_frames, interval=interval)
     plt.close(fig)
     return player_html(anim, labels=labels)
 
 # %% ../nbs/11_plot.ipynb #c022
-def slider_explorer(draw, values, *, name: str, fmt: str = "{:.2f}", figsize=(4.8, 4.8),
-                    interval: int = 200):
+def slider_explorer(
+    draw, values, *, name: str, fmt: str = "{:.2f}", figsize=(4.8, 4.8), interval: int = 200
+):
     """Kernel-free explorer of a picture over one parameter: an `IPython.display.HTML` player.
 
     `values` (K,), K >= 2, are the parameter values; `draw(ax, k)` draws the picture for `values[k]`
@@ -281,18 +410,24 @@ def slider_explorer(draw, values, *, name: str, fmt: str = "{:.2f}", figsize=(4.
     text itself is `frame_player(..., labels=...)`; IPython comes with the `notebook` extra."""
     vals = np.asarray(values, dtype=float)
     if vals.ndim != 1 or vals.shape[0] < 2:
-        raise ValueError(f"values: expected a 1-D sequence of at least 2 parameter values, "
-                         f"got shape {vals.shape}")
+        raise ValueError(
+            f"values: expected a 1-D sequence of at least 2 parameter values, "
+            f"got shape {vals.shape}"
+        )
     if not np.all(np.isfinite(vals)):
         raise ValueError("values: every parameter value must be finite")
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name: expected a non-empty string naming the parameter, got {name!r}")
     labels = [f"{name} = {fmt.format(v)}" for v in vals]
-    display = optional_import("IPython.display", "notebook",
-                              needed_by="truncflow.plot.slider_explorer")
+    display = optional_import(
+        "IPython.display", "notebook", needed_by="truncflow.plot.slider_explorer"
+    )
+
     def _draw(ax, k):
         draw(ax, k)
         if not ax.get_title():
             ax.set_title(labels[k], fontsize=9)
-    return display.HTML(frame_player(_draw, len(vals), figsize=figsize, interval=interval,
-                                     labels=labels))
+
+    return display.HTML(
+        frame_player(_draw, len(vals), figsize=figsize, interval=interval, labels=labels)
+    )

@@ -15,8 +15,13 @@ from .solvers import TABLEAUS, stepper, fixed_steps
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
 from .events import velocity_field
 from .integrate import integrate_core
-from .general import (general_velocity, layer_inputs, activation_patterns, general_field,
-                              integrate_general_core)
+from truncflow.general import (
+    general_velocity,
+    layer_inputs,
+    activation_patterns,
+    general_field,
+    integrate_general_core,
+)
 
 # %% auto #0
 __all__ = ['VELOCITIES', 'STEP_METHODS', 'METHODS', 'GENERAL_METHODS', 'velocity_function', 'separated_stepper', 'run_one',
@@ -25,33 +30,46 @@ __all__ = ['VELOCITIES', 'STEP_METHODS', 'METHODS', 'GENERAL_METHODS', 'velocity
 # %% ../nbs/32_runs.ipynb #c006
 VELOCITIES = ("closed_form", "autodiff", "fused")
 
+
 def velocity_function(name: str) -> Callable:
-    """The separated-flow velocity called `name` (one of VELOCITIES): the closed form of Theorem 3.2, its autodiff
+    """The separated-flow velocity called `name` (one of VELOCITIES): the closed form of Theorem
+    3.2, its autodiff
     reference, or the fused Pallas kernel (truncflow.fused, imported only when asked for)."""
     if name == "fused":
         from truncflow.fused import separated_velocity_fused
+
         return separated_velocity_fused
     return {"closed_form": separated_velocity, "autodiff": separated_velocity_autodiff}[name]
+
+
 STEP_METHODS = ["rkmk2", "rkmk4", "lie_euler", "exp_euler"]
 METHODS = STEP_METHODS + ["adaptive"]
+
 
 def _rotating(vel, rotate):
     def v(R, beta, X, y_tilde):
         dR, dbeta = vel(R, beta, X, y_tilde)
         return rotate * dR, dbeta
+
     return v
 
+
 def _exp_euler_step(vel, X, y_tilde):
-    """Lie-Euler for R; beta + y~ <- R^T exp(-h J_0^perp) R (beta + y~), exact for R and J_0^perp (Eq. (3.39)) frozen."""
+    """Lie-Euler for R; beta + y~ <- R^T exp(-h J_0^perp) R (beta + y~), exact for R and J_0^perp
+    (Eq. (3.39)) frozen."""
+
     def step(R, beta, h):
         dR, _ = vel(R, beta, X, y_tilde)
-        d = 1.0 - jnp.mean(heaviside((X + beta) @ R.T), axis=0)      # diagonal of J_0^perp, Eq. (3.39)
+        d = 1.0 - jnp.mean(heaviside((X + beta) @ R.T), axis=0)  # diagonal of J_0^perp, Eq. (3.39)
         b = R @ (beta + y_tilde)
         return expm(h * skew(dR @ R.T)) @ R, (jnp.exp(-h * d) * b) @ R - y_tilde
+
     return step
 
+
 def separated_stepper(method: str, vel: Callable, X, y_tilde) -> Callable:
-    """The step (R, beta, h) -> (R1, beta1) of `method` (one of STEP_METHODS) for the separated flow."""
+    """The step (R, beta, h) -> (R1, beta1) of `method` (one of STEP_METHODS) for the separated
+    flow."""
     if method == "exp_euler":
         return _exp_euler_step(vel, X, y_tilde)
     return stepper(velocity_field(vel, X, y_tilde), TABLEAUS[method])
@@ -59,25 +77,47 @@ def separated_stepper(method: str, vel: Callable, X, y_tilde) -> Callable:
 # %% ../nbs/32_runs.ipynb #c008
 def _observe(R, beta, X, y, t):
     Z = (X + beta) @ R.T
-    return dict(t=t, cost=separated_cost(R, beta, X, y), gap=jnp.linalg.norm(beta + y),
-                btilde=R @ (beta + y), n_coord=jnp.sum(Z <= 0, axis=0).astype(jnp.int32),
-                n_full=jnp.sum(jnp.all(Z <= 0, axis=-1)).astype(jnp.int32))
+    return dict(
+        t=t,
+        cost=separated_cost(R, beta, X, y),
+        gap=jnp.linalg.norm(beta + y),
+        btilde=R @ (beta + y),
+        n_coord=jnp.sum(Z <= 0, axis=0).astype(jnp.int32),
+        n_full=jnp.sum(jnp.all(Z <= 0, axis=-1)).astype(jnp.int32),
+    )
+
 
 def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_events):
     R0, beta0, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
     dt = beta0.dtype
     h = jnp.asarray(params["h"], dt)
     save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
-    sol = integrate_core(R0, beta0, X, y, jnp.zeros((), dt), save_ts[-1], save_ts, jnp.asarray(rtol, dt),
-                         jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt), velocity=vel, cost=separated_cost,
-                         max_steps=max_steps, max_events=max_events)
+    sol = integrate_core(
+        R0,
+        beta0,
+        X,
+        y,
+        jnp.zeros((), dt),
+        save_ts[-1],
+        save_ts,
+        jnp.asarray(rtol, dt),
+        jnp.asarray(atol, dt),
+        h,
+        jnp.asarray(1e-12, dt),
+        velocity=vel,
+        cost=separated_cost,
+        max_steps=max_steps,
+        max_events=max_events,
+    )
     out = jax.vmap(lambda R, b, t: _observe(R, b, X, y, t))(sol.Rs, sol.betas, save_ts)
-    # replay the located sector-face crossings (sorted in time) to get the full-truncation times; a point sliding
+    # replay the located sector-face crossings (sorted in time) to get the full-truncation times; a
+    # point sliding
     # on a face (z_{i,r} = 0) counts as truncated in r, as h(0) = 0 does in n_r of Eq. (3.40)
     P0 = (X + beta0) @ R0.T <= 0
     nan = jnp.asarray(jnp.nan, dt)
     zero = jnp.zeros((), dt)
     full0 = jnp.all(P0, axis=-1)
+
     def replay(c, e):
         P, s1, t_last, t_point = c
         t, i, r, d = e
@@ -85,19 +125,42 @@ def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_ev
         old = jnp.all(P[i])
         P = P.at[i, r].set(jnp.where(valid, d > 0, P[i, r]))
         new = jnp.all(P[i])
-        t_point = t_point.at[i].set(jnp.where(valid & new & ~old & jnp.isnan(t_point[i]), t, t_point[i]))
+        t_point = t_point.at[i].set(
+            jnp.where(valid & new & ~old & jnp.isnan(t_point[i]), t, t_point[i])
+        )
         t_last = jnp.where(valid & (new != old), t, t_last)
         s1 = jnp.where(valid & jnp.isnan(s1) & jnp.all(P), t, s1)
         return (P, s1, t_last, t_point), None
-    init = (P0, jnp.where(jnp.all(full0), zero, nan), jnp.where(jnp.any(full0), zero, nan),
-            jnp.where(full0, zero, nan))
-    (P, s1, t_last, t_point), _ = lax.scan(replay, init, (sol.event_ts, jnp.maximum(sol.event_point, 0),
-                                                           jnp.maximum(sol.event_coord, 0), sol.event_dir))
+
+    init = (
+        P0,
+        jnp.where(jnp.all(full0), zero, nan),
+        jnp.where(jnp.any(full0), zero, nan),
+        jnp.where(full0, zero, nan),
+    )
+    (P, s1, t_last, t_point), _ = lax.scan(
+        replay,
+        init,
+        (
+            sol.event_ts,
+            jnp.maximum(sol.event_point, 0),
+            jnp.maximum(sol.event_coord, 0),
+            sol.event_dir,
+        ),
+    )
     R = sol.Rs[-1]
     Q = R.shape[-1]
-    out.update(s1=s1, t_last=t_last, t_point=t_point, full_at_end=out["n_full"][-1] == X.shape[0], R_final=R,
-               beta_final=sol.betas[-1], orth_err=jnp.max(jnp.abs(R.T @ R - jnp.eye(Q, dtype=dt))),
-               status=sol.status, t_final=sol.t_final)     # status != 0: stopped early at t_final (STATUS_MEANING)
+    out.update(
+        s1=s1,
+        t_last=t_last,
+        t_point=t_point,
+        full_at_end=out["n_full"][-1] == X.shape[0],
+        R_final=R,
+        beta_final=sol.betas[-1],
+        orth_err=jnp.max(jnp.abs(R.T @ R - jnp.eye(Q, dtype=dt))),
+        status=sol.status,
+        t_final=sol.t_final,
+    )  # status != 0: stopped early at t_final (STATUS_MEANING)
     return out
 
 # %% ../nbs/32_runs.ipynb #c009
@@ -105,8 +168,10 @@ def _crossing(t0, h, m0, m1):
     """Linear interpolation of the time in [t0, t0 + h] where m goes from m0 > 0 to m1 <= 0."""
     return t0 + h * jnp.clip(m0 / jnp.where(m0 - m1 > 0, m0 - m1, 1.0), 0.0, 1.0)
 
+
 def _check_static(*, n_steps, save_every, **choices):
-    """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError naming the argument
+    """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError
+    naming the argument
     (n_steps and save_every are checked by the driver, truncflow.solvers.fixed_steps)."""
     for name, (value, allowed) in choices.items():
         if value not in allowed:
@@ -115,165 +180,325 @@ def _check_static(*, n_steps, save_every, **choices):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
     if n_steps % save_every:
-        raise ValueError(f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}")
+        raise ValueError(
+            f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
+        )
+
 
 def _truncation_monitor(margins: Callable) -> tuple:
-    """Monitor for `fixed_steps`: (s1, t_last, t_point (N,), m (N,)) with the margins m_i = max_r g_{i,r}, the first
-    time the whole cluster is in the negative sector (s1), the last change of any point's full truncation
-    (t_last) and each point's first full truncation (t_point), located by linear interpolation in the step."""
+    """Monitor for `fixed_steps`: (s1, t_last, t_point (N,), m (N,)) with the margins m_i = max_r
+    g_{i,r}, the first
+    time the whole cluster is in the negative sector (s1), the last change of any point's full
+    truncation
+    (t_last) and each point's first full truncation (t_point), located by linear interpolation in
+    the step."""
+
     def init(R, beta):
         m = margins(R, beta)
         nan, z = jnp.full((), jnp.nan, beta.dtype), jnp.zeros((), beta.dtype)
-        return (jnp.where(jnp.all(m <= 0), z, nan), jnp.where(jnp.any(m <= 0), z, nan), jnp.where(m <= 0, z, nan), m)
+        return (
+            jnp.where(jnp.all(m <= 0), z, nan),
+            jnp.where(jnp.any(m <= 0), z, nan),
+            jnp.where(m <= 0, z, nan),
+            m,
+        )
+
     def update(c, t, old, new, h):
         s1, t_last, t_point, m = c
         m1 = margins(*new)
-        cross = _crossing(t, h, m, m1)                             # per-point crossing times (valid where in)
+        cross = _crossing(t, h, m, m1)  # per-point crossing times (valid where in)
         came_in, changed = (m > 0) & (m1 <= 0), (m > 0) != (m1 > 0)
         t_point = jnp.where(jnp.isnan(t_point) & came_in, cross, t_point)
-        s1 = jnp.where(jnp.isnan(s1) & (jnp.max(m1) <= 0), _crossing(t, h, jnp.max(m), jnp.max(m1)), s1)
+        s1 = jnp.where(
+            jnp.isnan(s1) & (jnp.max(m1) <= 0), _crossing(t, h, jnp.max(m), jnp.max(m1)), s1
+        )
         t_last = jnp.where(jnp.any(changed), jnp.max(jnp.where(changed, cross, -jnp.inf)), t_last)
         return s1, t_last, t_point, m1
+
     return init, update
 
 # %% ../nbs/32_runs.ipynb #c010
-def run_one(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2",
-            velocity: str = "closed_form", flow: str = "separated", rtol: float = 1e-8, atol: float = 1e-10,
-            max_steps: int = 20000, max_events: int = 256) -> dict:
-    """Integrate one cluster-separated gradient flow, Eqs. (3.36)-(3.37), with a fixed step; pure and vmappable.
+def run_one(
+    params: dict,
+    *,
+    n_steps: int,
+    save_every: int = 1,
+    method: str = "rkmk2",
+    velocity: str = "closed_form",
+    flow: str = "separated",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 20000,
+    max_events: int = 256,
+) -> dict:
+    """Integrate one cluster-separated gradient flow, Eqs. (3.36)-(3.37), with a fixed step; pure
+    and vmappable.
 
-    params: R0 (Q, Q) orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,), h () step size, optionally rotate ()
+    params: R0 (Q, Q) orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,), h () step size, optionally
+    rotate ()
     (1: the full flow; 0: R frozen, the bias flow of Eqs. (4.38)-(4.40)). Static: n_steps (a
-    multiple of save_every), method in STEP_METHODS or 'adaptive' (truncflow.integrate.integrate_core, RKMK4 with
-    step-size control (rtol, atol, initial step h) and located events; saves at the same times), velocity in
-    VELOCITIES, flow 'separated' or 'fixed_R' (the default of rotate); a bad static argument raises ValueError.
+    multiple of save_every), method in STEP_METHODS or 'adaptive'
+    (truncflow.integrate.integrate_core, RKMK4 with
+    step-size control (rtol, atol, initial step h) and located events; saves at the same times),
+    velocity in
+    VELOCITIES, flow 'separated' or 'fixed_R' (the default of rotate); a bad static argument raises
+    ValueError.
     Returns a dict of fixed-shape arrays, S = n_steps // save_every + 1 saved times:
     t (S,), cost (S,) Eq. (3.6), gap (S,) = |beta + y~|, btilde (S, Q) = R (beta + y~) Eq. (4.22),
     n_coord (S, Q) the counts n_r of Eq. (3.40), n_full (S,) points in the negative sector,
     s1 () first time the whole cluster is in the negative sector (Eq. (4.18); nan if never),
-    t_last () time of the last change of any point's full truncation, t_point (N,) first full truncation of
-    each point, full_at_end (), R_final (Q, Q), beta_final (Q,), orth_err () = max |R^T R - 1| at the end;
-    with method 'adaptive' also status () (0: reached the end; else truncflow.integrate.STATUS_MEANING, and the
+    t_last () time of the last change of any point's full truncation, t_point (N,) first full
+    truncation of
+    each point, full_at_end (), R_final (Q, Q), beta_final (Q,), orth_err () = max |R^T R - 1| at
+    the end;
+    with method 'adaptive' also status () (0: reached the end; else
+    truncflow.integrate.STATUS_MEANING, and the
     saves after t_final () repeat the last state)."""
-    _check_static(n_steps=n_steps, save_every=save_every, method=(method, METHODS),
-                  velocity=(velocity, VELOCITIES), flow=(flow, ("separated", "fixed_R")))
+    _check_static(
+        n_steps=n_steps,
+        save_every=save_every,
+        method=(method, METHODS),
+        velocity=(velocity, VELOCITIES),
+        flow=(flow, ("separated", "fixed_R")),
+    )
     R, beta, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
     h = jnp.asarray(params["h"], dtype=beta.dtype)
-    rotate = params.get("rotate", 1.0 if flow == "separated" else 0.0)   # 0: R frozen, Eq. (4.40)
+    rotate = params.get("rotate", 1.0 if flow == "separated" else 0.0)  # 0: R frozen, Eq. (4.40)
     vel = _rotating(velocity_function(velocity), jnp.asarray(rotate, dtype=beta.dtype))
     if method == "adaptive":
-        return _run_adaptive(params, vel, n_steps // save_every, save_every, rtol, atol, max_steps, max_events)
+        return _run_adaptive(
+            params, vel, n_steps // save_every, save_every, rtol, atol, max_steps, max_events
+        )
     step = separated_stepper(method, vel, X, y)
-    margins = lambda R, beta: jnp.max((X + beta) @ R.T, axis=-1)   # m_i <= 0 <=> x_i in the negative sector
-    sol = fixed_steps(step, R, beta, h, n_steps, save_every=save_every,
-                      observe=lambda t, R, b: _observe(R, b, X, y, t), monitor=_truncation_monitor(margins))
+    margins = lambda R, beta: jnp.max(
+        (X + beta) @ R.T, axis=-1
+    )  # m_i <= 0 <=> x_i in the negative sector
+    sol = fixed_steps(
+        step,
+        R,
+        beta,
+        h,
+        n_steps,
+        save_every=save_every,
+        observe=lambda t, R, b: _observe(R, b, X, y, t),
+        monitor=_truncation_monitor(margins),
+    )
     s1, t_last, t_point, m = sol.monitor
     Q = R.shape[-1]
-    return dict(sol.saves, s1=s1, t_last=t_last, t_point=t_point, full_at_end=jnp.all(m <= 0), R_final=sol.R,
-                beta_final=sol.x, orth_err=jnp.max(jnp.abs(sol.R.T @ sol.R - jnp.eye(Q, dtype=R.dtype))))
+    return dict(
+        sol.saves,
+        s1=s1,
+        t_last=t_last,
+        t_point=t_point,
+        full_at_end=jnp.all(m <= 0),
+        R_final=sol.R,
+        beta_final=sol.x,
+        orth_err=jnp.max(jnp.abs(sol.R.T @ sol.R - jnp.eye(Q, dtype=R.dtype))),
+    )
 
 # %% ../nbs/32_runs.ipynb #c012
-def synthetic_member(key: jax.Array, *, Q: int, N: int, radius: float, centre_distance: float,
-                     target_distance: float, beta_scale: float, h: float, dtype=None) -> dict:
-    """Parameters of one random flow: a cluster X of N points uniform in a ball of `radius` around a centre c at
-    distance `centre_distance` from 0; target y~ at distance `target_distance` from c; Haar R0; beta0 = -c + noise of
-    scale `beta_scale` (so the cluster starts near the corner of the sectors: partially truncated). Pure in `key`.
+def synthetic_member(
+    key: jax.Array,
+    *,
+    Q: int,
+    N: int,
+    radius: float,
+    centre_distance: float,
+    target_distance: float,
+    beta_scale: float,
+    h: float,
+    dtype=None,
+) -> dict:
+    """Parameters of one random flow: a cluster X of N points uniform in a ball of `radius` around a
+    centre c at
+    distance `centre_distance` from 0; target y~ at distance `target_distance` from c; Haar R0;
+    beta0 = -c + noise of
+    scale `beta_scale` (so the cluster starts near the corner of the sectors: partially truncated).
+    Pure in `key`.
     Returns the params of run_one (R0, beta0, X, y_tilde, h) and the centre c (Q,)."""
     dtype = dtype or jnp.result_type(float)
-    u = jax.random.uniform(key, (3, N + Q + 3, Q), dtype)  # one threefry call for everything (cheap to compile)
-    g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(2 * jnp.pi * u[1])   # Box-Muller: standard Gaussians
+    u = jax.random.uniform(
+        key, (3, N + Q + 3, Q), dtype
+    )  # one threefry call for everything (cheap to compile)
+    g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(
+        2 * jnp.pi * u[1]
+    )  # Box-Muller: standard Gaussians
     unit = lambda v: v / jnp.linalg.norm(v)
     c = centre_distance * unit(g[0])
-    d = g[3 + Q:]
+    d = g[3 + Q :]
     r = radius * u[2, :N, :1] ** (1.0 / Q)
     X = c + r * d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-    R0 = orthonormalize(g[3:3 + Q])          # Haar: Gram-Schmidt of Gaussian rows
+    R0 = orthonormalize(g[3 : 3 + Q])  # Haar: Gram-Schmidt of Gaussian rows
     beta0 = -c + beta_scale * g[1]
-    return dict(R0=R0, beta0=beta0, X=X, y_tilde=c + target_distance * unit(g[2]), h=jnp.asarray(h, dtype), centre=c)
+    return dict(
+        R0=R0,
+        beta0=beta0,
+        X=X,
+        y_tilde=c + target_distance * unit(g[2]),
+        h=jnp.asarray(h, dtype),
+        centre=c,
+    )
+
 
 def member_key(seed: int, index) -> jax.Array:
-    """The random key of ensemble member `index`: fold_in(PRNGKey(seed), index), independent of chunking."""
+    """The random key of ensemble member `index`: fold_in(PRNGKey(seed), index), independent of
+    chunking."""
     return jax.random.fold_in(jax.random.PRNGKey(seed), index)
 
 # %% ../nbs/32_runs.ipynb #c021
 GENERAL_METHODS = ["rkmk2", "lie_euler", "adaptive"]
 
-def synthetic_general_member(key: jax.Array, *, Q: int, N: int, J: int, L: int, radius: float,
-                             centre_distance: float, target_distance: float, beta_scale: float, h: float,
-                             dtype=None) -> dict:
-    """Parameters of one random flow of Section 5: J clusters of N points (uniform in balls of `radius` around
-    centres at distance `centre_distance` from 0), targets Y~ (J, Q) at `target_distance` from the centres, L Haar
-    rotations Rs (L, Q, Q) and biases betas (L, Q) = -c_{l mod J} + noise of scale `beta_scale`. Pure in `key`.
+
+def synthetic_general_member(
+    key: jax.Array,
+    *,
+    Q: int,
+    N: int,
+    J: int,
+    L: int,
+    radius: float,
+    centre_distance: float,
+    target_distance: float,
+    beta_scale: float,
+    h: float,
+    dtype=None,
+) -> dict:
+    """Parameters of one random flow of Section 5: J clusters of N points (uniform in balls of
+    `radius` around
+    centres at distance `centre_distance` from 0), targets Y~ (J, Q) at `target_distance` from the
+    centres, L Haar
+    rotations Rs (L, Q, Q) and biases betas (L, Q) = -c_{l mod J} + noise of scale `beta_scale`.
+    Pure in `key`.
     Returns Rs0, betas0, X (J N, Q), labels (J N,), Y_tilde (J, Q), h."""
     dtype = dtype or jnp.result_type(float)
     u = jax.random.uniform(key, (3, J * N + L * Q + 2 * J + L, Q), dtype)
     g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(2 * jnp.pi * u[1])
     unit = lambda v: v / jnp.linalg.norm(v, axis=-1, keepdims=True)
     C = centre_distance * unit(g[:J])
-    Y = C + target_distance * unit(g[J:2 * J])
+    Y = C + target_distance * unit(g[J : 2 * J])
     labels = jnp.repeat(jnp.arange(J, dtype=jnp.int32), N)
     o = 2 * J
-    d = g[o:o + J * N]
-    X = C[labels] + radius * u[2, :J * N, :1] ** (1.0 / Q) * unit(d)
+    d = g[o : o + J * N]
+    X = C[labels] + radius * u[2, : J * N, :1] ** (1.0 / Q) * unit(d)
     o += J * N
-    Rs = orthonormalize(g[o:o + L * Q].reshape(L, Q, Q))
+    Rs = orthonormalize(g[o : o + L * Q].reshape(L, Q, Q))
     o += L * Q
-    betas = -C[jnp.arange(L) % J] + beta_scale * g[o:o + L]
+    betas = -C[jnp.arange(L) % J] + beta_scale * g[o : o + L]
     return dict(Rs0=Rs, betas0=betas, X=X, labels=labels, Y_tilde=Y, h=jnp.asarray(h, dtype))
 
 # %% ../nbs/32_runs.ipynb #c022
 def _general_observe(X, labels, Y):
     J = Y.shape[0]
+
     def observe(t, Rs, betas):
         T = layer_inputs(Rs, betas, X)[-1]
         e = 0.5 * jnp.sum((T - Y[labels]) ** 2, axis=-1)
         n = jax.ops.segment_sum(jnp.ones_like(e), labels, num_segments=J)
         per = jax.ops.segment_sum(e, labels, num_segments=J) / n
         hs = activation_patterns(Rs, betas, X)
-        return dict(t=t, cost=jnp.sum(per), cluster_cost=per,
-                    n_full=jnp.sum(jnp.all(hs == 0, axis=-1), axis=-1).astype(jnp.int32))
+        return dict(
+            t=t,
+            cost=jnp.sum(per),
+            cluster_cost=per,
+            n_full=jnp.sum(jnp.all(hs == 0, axis=-1), axis=-1).astype(jnp.int32),
+        )
+
     return observe
 
+
 def _run_general_adaptive(params, n_save, save_every, rtol, atol, max_steps, max_events):
-    """run_general with the adaptive integrator (truncflow.general.integrate_general_core), saves as the fixed step's."""
-    Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
+    """run_general with the adaptive integrator (truncflow.general.integrate_general_core), saves as
+    the fixed step's."""
+    Rs, betas, X, labels, Y = (
+        params["Rs0"],
+        params["betas0"],
+        params["X"],
+        params["labels"],
+        params["Y_tilde"],
+    )
     dt = betas.dtype
     h = jnp.asarray(params["h"], dt)
     save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
-    sol = integrate_general_core(Rs, betas, X, labels, Y, jnp.zeros((), dt), save_ts[-1], save_ts,
-                                 jnp.asarray(rtol, dt), jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt),
-                                 max_steps=max_steps, max_events=max_events)
+    sol = integrate_general_core(
+        Rs,
+        betas,
+        X,
+        labels,
+        Y,
+        jnp.zeros((), dt),
+        save_ts[-1],
+        save_ts,
+        jnp.asarray(rtol, dt),
+        jnp.asarray(atol, dt),
+        h,
+        jnp.asarray(1e-12, dt),
+        max_steps=max_steps,
+        max_events=max_events,
+    )
     out = jax.vmap(_general_observe(X, labels, Y))(save_ts, sol.Rs, sol.betas)
     R = sol.Rs[-1]
     err = jnp.max(jnp.abs(jnp.swapaxes(R, -1, -2) @ R - jnp.eye(R.shape[-1], dtype=dt)))
-    return dict(out, Rs_final=R, betas_final=sol.betas[-1], orth_err=err, status=sol.status, t_final=sol.t_final,
-                n_events=sol.n_events, t_last_event=_last_event(sol))
+    return dict(
+        out,
+        Rs_final=R,
+        betas_final=sol.betas[-1],
+        orth_err=err,
+        status=sol.status,
+        t_final=sol.t_final,
+        n_events=sol.n_events,
+        t_last_event=_last_event(sol),
+    )
+
 
 def _last_event(sol):
     """Time of the last recorded event (nan if none)."""
     finite = jnp.isfinite(sol.event_ts)
     return jnp.where(jnp.any(finite), jnp.max(jnp.where(finite, sol.event_ts, -jnp.inf)), jnp.nan)
 
-def run_general(params: dict, *, n_steps: int, save_every: int = 1, method: str = "rkmk2", rtol: float = 1e-8,
-                atol: float = 1e-10, max_steps: int = 20000, max_events: int = 256) -> dict:
-    """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs. (5.4)-(5.7))
+
+def run_general(
+    params: dict,
+    *,
+    n_steps: int,
+    save_every: int = 1,
+    method: str = "rkmk2",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 20000,
+    max_events: int = 256,
+) -> dict:
+    """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs.
+    (5.4)-(5.7))
     on O(Q)^L x R^(L Q): fixed steps (Lie-Euler or RKMK2 of truncflow.solvers), or method 'adaptive'
-    (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol, atol, initial step h), located
+    (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol, atol, initial
+    step h), located
     face crossings and Filippov sliding; saves at the same times). Pure, vmappable.
 
     params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
-    S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L) points whose
-    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () = max_l |R_l^T R_l - 1|;
-    with 'adaptive' also status () (0: reached the end, else truncflow.integrate.STATUS_MEANING), t_final (),
+    S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L)
+    points whose
+    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () = max_l |R_l^T
+    R_l - 1|;
+    with 'adaptive' also status () (0: reached the end, else truncflow.integrate.STATUS_MEANING),
+    t_final (),
     n_events () face events located and t_last_event () the time of the last one (nan if none)."""
     _check_static(n_steps=n_steps, save_every=save_every, method=(method, GENERAL_METHODS))
     if method == "adaptive":
-        return _run_general_adaptive(params, n_steps // save_every, save_every, rtol, atol, max_steps, max_events)
-    Rs, betas, X, labels, Y = params["Rs0"], params["betas0"], params["X"], params["labels"], params["Y_tilde"]
+        return _run_general_adaptive(
+            params, n_steps // save_every, save_every, rtol, atol, max_steps, max_events
+        )
+    Rs, betas, X, labels, Y = (
+        params["Rs0"],
+        params["betas0"],
+        params["X"],
+        params["labels"],
+        params["Y_tilde"],
+    )
     h = jnp.asarray(params["h"], betas.dtype)
     step = stepper(general_field(X, labels, Y), TABLEAUS[method])
-    sol = fixed_steps(step, Rs, betas, h, n_steps, save_every=save_every, observe=_general_observe(X, labels, Y))
+    sol = fixed_steps(
+        step, Rs, betas, h, n_steps, save_every=save_every, observe=_general_observe(X, labels, Y)
+    )
     Q = Rs.shape[-1]
     err = jnp.max(jnp.abs(jnp.swapaxes(sol.R, -1, -2) @ sol.R - jnp.eye(Q, dtype=Rs.dtype)))
     return dict(sol.saves, Rs_final=sol.R, betas_final=sol.x, orth_err=err)
-

@@ -11,7 +11,12 @@ import jax.numpy as jnp
 from .validate import as_array, check_orthogonal, check_same_dim
 from .lie import skew, autodiff_velocity
 from .network import relu, heaviside, orthogonal_truncation_map
-from .moments import pushed_forward_points, sector_patterns, cluster_moments, ClusterMoments
+from truncflow.moments import (
+    pushed_forward_points,
+    sector_patterns,
+    cluster_moments,
+    ClusterMoments,
+)
 
 # %% auto #0
 __all__ = ['separated_velocity_autodiff', 'separated_velocity', 'bias_velocity', 'separated_cost', 'omega', 'omega_printed',
@@ -33,18 +38,23 @@ Omega = -pi_-((dC/dR) R^T); `truncflow.lie.autodiff_velocity` of `separated_cost
 
 # %% ../nbs/13_separated.ipynb #c013
 def bias_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,) -> (Q,).
+    """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). R (Q, Q), beta (Q,), X
+    (N, Q), y_tilde (Q,) -> (Q,).
 
-    Under jax.vmap with X shared: one product over the points for all members (section "Under vmap")."""
-    J0_perp = jnp.mean(1.0 - sector_patterns(pushed_forward_points(R, beta, X)), axis=0)   # n_r / N
+    Under jax.vmap with X shared: one product over the points for all members (section "Under
+    vmap")."""
+    J0_perp = jnp.mean(1.0 - sector_patterns(pushed_forward_points(R, beta, X)), axis=0)  # n_r / N
     return -(J0_perp * (R @ (beta + y_tilde))) @ R
 
 # %% ../nbs/13_separated.ipynb #c020
 def omega(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """Skew generator Omega = mean_i [H_i, M_i - z_i z_i^T / 2] of dR/ds = Omega R: the corrected Eqs. (3.22), (6.19).
+    """Skew generator Omega = mean_i [H_i, M_i - z_i z_i^T / 2] of dR/ds = Omega R: the corrected
+    Eqs. (3.22), (6.19).
 
-    M_i = (z_i b^T + b z_i^T)/2 as in Eq. (3.23), z_i = R(x_i + beta), b = R(beta + y~). -> (Q, Q) skew."""
+    M_i = (z_i b^T + b z_i^T)/2 as in Eq. (3.23), z_i = R(x_i + beta), b = R(beta + y~). -> (Q, Q)
+    skew."""
     return _omega_from_moments(cluster_moments(R, beta, X), R @ (beta + y_tilde))
+
 
 def _omega_from_moments(m: ClusterMoments, b: jax.Array) -> jax.Array:
     # (dC/dR) R^T up to its symmetric part E[relu(z) relu(z)^T] (removed by pi_-):
@@ -52,8 +62,10 @@ def _omega_from_moments(m: ClusterMoments, b: jax.Array) -> jax.Array:
     A = m.K2 - jnp.diagonal(m.K1)[:, None] * b[None, :] - b[:, None] * m.K1
     return -skew(A)
 
+
 def omega_printed(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """The generator as PRINTED in Eqs. (3.22), (6.19): mean_i [H_i, M_i] (misses -1/2 mean_i [H_i, z_i z_i^T]). For comparison only."""
+    """The generator as PRINTED in Eqs. (3.22), (6.19): mean_i [H_i, M_i] (misses -1/2 mean_i [H_i,
+    z_i z_i^T]). For comparison only."""
     Z = pushed_forward_points(R, beta, X)
     Hd = sector_patterns(Z)
     b = R @ (beta + y_tilde)
@@ -63,103 +75,132 @@ def omega_printed(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Arra
 
 # %% ../nbs/13_separated.ipynb #c028
 def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """Closed-form gradient-flow velocity of one cluster-separated layer, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
+    """Closed-form gradient-flow velocity of one cluster-separated layer, Eqs. (3.36)-(3.37) with
+    the corrected Eq. (3.22).
 
-    dbeta = -R^T J_0^perp R (beta + y~); dR = Omega R with Omega = mean_i [H_i, M_i - z_i z_i^T/2] skew.
+    dbeta = -R^T J_0^perp R (beta + y~); dR = Omega R with Omega = mean_i [H_i, M_i - z_i z_i^T/2]
+    skew.
     R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)). No autodiff.
     Under jax.vmap with X shared it runs as separated_velocity_ensemble (section "Under vmap")."""
-    Z = (X + beta) @ R.T                                   # z_i = R (x_i + beta)
-    b = R @ (beta + y_tilde)                               # b~ = R (beta + y~)
+    Z = (X + beta) @ R.T  # z_i = R (x_i + beta)
+    b = R @ (beta + y_tilde)  # b~ = R (beta + y~)
     Hd = heaviside(Z)
     P = relu(Z)
     N = Z.shape[0]
     # G = (dC/dR) R^T up to a symmetric part, E[relu(z) relu(z)^T], which pi_- removes
     G = (P - Hd * b).T @ Z / N - jnp.mean(P, axis=0)[:, None] * b[None, :]
-    Om = 0.5 * (G.T - G)                                   # -pi_-(G)
-    dbeta = -(jnp.mean(1.0 - Hd, axis=0) * b) @ R          # -R^T J0_perp b~, J0_perp = n_r / N
+    Om = 0.5 * (G.T - G)  # -pi_-(G)
+    dbeta = -(jnp.mean(1.0 - Hd, axis=0) * b) @ R  # -R^T J0_perp b~, J0_perp = n_r / N
     return Om @ R, dbeta
 
-def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """separated_velocity for M initial conditions sharing one cluster, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
 
-    R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) (a target per member) -> (dR (M, Q, Q), dbeta (M, Q)). Same values as
-    jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but all members share two plain GEMMs over the points."""
+def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
+    """separated_velocity for M initial conditions sharing one cluster, Eqs. (3.36)-(3.37) with the
+    corrected Eq. (3.22).
+
+    R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) (a target per member) -> (dR (M, Q,
+    Q), dbeta (M, Q)). Same values as
+    jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but all members share two plain GEMMs
+    over the points."""
     M, Q, _ = R.shape
     N = X.shape[0]
-    c = jnp.einsum("mpq,mq->mp", R, beta)                          # R beta
-    b = jnp.einsum("mpq,mq->mp", R, beta + y_tilde)                # b~ = R (beta + y~)
-    Z = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q) + c.reshape(-1)   # (N, M Q): z_i of every member
+    c = jnp.einsum("mpq,mq->mp", R, beta)  # R beta
+    b = jnp.einsum("mpq,mq->mp", R, beta + y_tilde)  # b~ = R (beta + y~)
+    Z = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q) + c.reshape(
+        -1
+    )  # (N, M Q): z_i of every member
     Hd = heaviside(Z)
     W = relu(Z) - Hd * b.reshape(-1)
-    A = jnp.concatenate([X, jnp.ones((N, 1), X.dtype)], axis=1)   # [X, 1]
-    S = (A.T @ W).reshape(Q + 1, M, Q) / N                        # mean_i [x_i, 1] (row) x W_i
-    h_perp = (jnp.ones(N, X.dtype) @ (1.0 - Hd)).reshape(M, Q) / N  # J_0^perp diagonals n_r / N, exactly 0 if no point is truncated
-    s = S[Q]                                                       # mean_i W_i
-    pbar = s + (1.0 - h_perp) * b                                  # mean_i relu(z_i)
-    # G = mean W z^T - mean relu(z) b^T, with z = R x + c: (dC/dR) R^T up to a symmetric part (removed by pi_-)
-    G = jnp.einsum("kmq,mpk->mqp", S[:Q], R) + s[:, :, None] * c[:, None, :] - pbar[:, :, None] * b[:, None, :]
+    A = jnp.concatenate([X, jnp.ones((N, 1), X.dtype)], axis=1)  # [X, 1]
+    S = (A.T @ W).reshape(Q + 1, M, Q) / N  # mean_i [x_i, 1] (row) x W_i
+    h_perp = (jnp.ones(N, X.dtype) @ (1.0 - Hd)).reshape(
+        M, Q
+    ) / N  # J_0^perp diagonals n_r / N, exactly 0 if no point is truncated
+    s = S[Q]  # mean_i W_i
+    pbar = s + (1.0 - h_perp) * b  # mean_i relu(z_i)
+    # G = mean W z^T - mean relu(z) b^T, with z = R x + c: (dC/dR) R^T up to a symmetric part
+    # (removed by pi_-)
+    G = (
+        jnp.einsum("kmq,mpk->mqp", S[:Q], R)
+        + s[:, :, None] * c[:, None, :]
+        - pbar[:, :, None] * b[:, None, :]
+    )
     Om = 0.5 * (jnp.swapaxes(G, 1, 2) - G)
     return Om @ R, -jnp.einsum("mp,mpq->mq", h_perp * b, R)
 
 # %% ../nbs/13_separated.ipynb #c029b
 def _with_ensemble_rule(single, ensemble, shared_R=False):
-    """`single` (R, beta, X, y_tilde) -> outputs, batched by jax.vmap through `ensemble` when X is not batched.
+    """`single` (R, beta, X, y_tilde) -> outputs, batched by jax.vmap through `ensemble` when X is
+    not batched.
 
-    ensemble: R (M, Q, Q) (or an unbatched R (Q, Q) if shared_R), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) ->
-    outputs with a leading M. X batched: plain vmap of `single`. jax.jvp / jax.grad: those of `single`.
+    ensemble: R (M, Q, Q) (or an unbatched R (Q, Q) if shared_R), beta (M, Q), X (N, Q), y_tilde
+    (Q,) or (M, Q) ->
+    outputs with a leading M. X batched: plain vmap of `single`. jax.jvp / jax.grad: those of
+    `single`.
     An eager call (no tracer among the arguments) runs `single` itself."""
     batched = jax.custom_batching.custom_vmap(single)
 
     @batched.def_vmap
     def rule(M, in_batched, R, beta, X, y_tilde):
         bR, bb, bX, _ = in_batched
-        if bX:                                  # a cluster per member: no product over the points to share
-            out = jax.vmap(single, in_axes=tuple(0 if b else None for b in in_batched))(R, beta, X, y_tilde)
+        if bX:  # a cluster per member: no product over the points to share
+            out = jax.vmap(single, in_axes=tuple(0 if b else None for b in in_batched))(
+                R, beta, X, y_tilde
+            )
         else:
             stack = lambda a, b: a if b else jnp.broadcast_to(a, (M,) + a.shape)
             out = ensemble(R if shared_R else stack(R, bR), stack(beta, bb), X, y_tilde)
         return out, jax.tree.map(lambda _: True, out)
 
-    traced = jax.custom_jvp(batched)            # custom_vmap alone has no reverse mode
+    traced = jax.custom_jvp(batched)  # custom_vmap alone has no reverse mode
     traced.defjvp(lambda primals, tangents: jax.jvp(single, primals, tangents))
 
     @functools.wraps(single)
     def velocity(R, beta, X, y_tilde):
         if any(isinstance(a, jax.core.Tracer) for a in (R, beta, X, y_tilde)):
             return traced(R, beta, X, y_tilde)
-        return single(R, beta, X, y_tilde)      # eager: custom_vmap would trace `single` on every call
+        return single(R, beta, X, y_tilde)  # eager: custom_vmap would trace `single` on every call
+
     return velocity
+
 
 separated_velocity = _with_ensemble_rule(separated_velocity, separated_velocity_ensemble)
 
 # %% ../nbs/13_separated.ipynb #c029d
 def _bias_velocity_ensemble(R, beta, X, y_tilde):
-    """bias_velocity for M members, Eqs. (3.36), (3.39): R (M, Q, Q), or (Q, Q) shared (a fixed R), beta (M, Q),
+    """bias_velocity for M members, Eqs. (3.36), (3.39): R (M, Q, Q), or (Q, Q) shared (a fixed R),
+    beta (M, Q),
     X (N, Q), y_tilde (Q,) or (M, Q) -> (M, Q). One product over the points for all members."""
     (M, Q), N = beta.shape, X.shape[0]
     Rm = jnp.broadcast_to(R, (M, Q, Q))
-    c = jnp.einsum("mpq,mq->mp", Rm, beta)                                        # R beta
-    if R.ndim == 2:                                                               # fixed R: X R^T once
+    c = jnp.einsum("mpq,mq->mp", Rm, beta)  # R beta
+    if R.ndim == 2:  # fixed R: X R^T once
         XR = jnp.tile(X @ R.T, (1, M))
     else:
-        XR = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q)                    # (N, M Q): R_m x_i of every member
-    J0_perp = (jnp.ones(N, X.dtype) @ (1.0 - heaviside(XR + c.reshape(-1)))).reshape(M, Q) / N   # n_r / N
+        XR = X @ jnp.transpose(R, (2, 0, 1)).reshape(Q, M * Q)  # (N, M Q): R_m x_i of every member
+    J0_perp = (jnp.ones(N, X.dtype) @ (1.0 - heaviside(XR + c.reshape(-1)))).reshape(
+        M, Q
+    ) / N  # n_r / N
     return -jnp.einsum("mp,mpq->mq", J0_perp * jnp.einsum("mpq,mq->mp", Rm, beta + y_tilde), Rm)
+
 
 bias_velocity = _with_ensemble_rule(bias_velocity, _bias_velocity_ensemble, shared_R=True)
 
 # %% ../nbs/13_separated.ipynb #c033
 def cost_decrease_terms(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
-    """The two terms of dC/ds along the flow, Eqs. (3.24)-(3.26): (-|dbeta|^2, -|Omega|_F^2), both <= 0. -> two scalars."""
+    """The two terms of dC/ds along the flow, Eqs. (3.24)-(3.26): (-|dbeta|^2, -|Omega|_F^2), both
+    <= 0. -> two scalars."""
     dR, dbeta = separated_velocity(R, beta, X, y_tilde)
     Om = dR @ R.T
-    return -jnp.sum(dbeta ** 2), -jnp.sum(Om ** 2)
+    return -jnp.sum(dbeta**2), -jnp.sum(Om**2)
 
 # %% ../nbs/13_separated.ipynb #c044
 def check_separated_inputs(R, beta, X, y_tilde):
-    """Validate (R, beta, X, y_tilde) for the one-cluster flow, Eqs. (3.36)-(3.37); raise ValueError naming the argument.
+    """Validate (R, beta, X, y_tilde) for the one-cluster flow, Eqs. (3.36)-(3.37); raise ValueError
+    naming the argument.
 
-    R (Q, Q) orthogonal, or a stack (M, Q, Q); beta (Q,), or (M, Q) with a stack; X (N, Q) with N >= 1; y_tilde (Q,).
+    R (Q, Q) orthogonal, or a stack (M, Q, Q); beta (Q,), or (M, Q) with a stack; X (N, Q) with N >=
+    1; y_tilde (Q,).
     Returns the four arrays (common floating dtype)."""
     R = as_array("R", R)
     if R.ndim not in (2, 3):
@@ -174,12 +215,16 @@ def check_separated_inputs(R, beta, X, y_tilde):
     dtype = jnp.result_type(R, beta, X, y_tilde)
     return tuple(a.astype(dtype) for a in (R, beta, X, y_tilde))
 
+
 _velocity_jit = jax.jit(separated_velocity)
 _ensemble_jit = jax.jit(separated_velocity_ensemble)
 
-def flow_velocity(R, beta, X, y_tilde):
-    """Checked velocity (dR, dbeta) of the one-cluster gradient flow, Eqs. (3.36)-(3.37) with the corrected Eq. (3.22).
 
-    Validates with check_separated_inputs; R (Q, Q) -> (Q, Q), (Q,); R (M, Q, Q) -> (M, Q, Q), (M, Q)."""
+def flow_velocity(R, beta, X, y_tilde):
+    """Checked velocity (dR, dbeta) of the one-cluster gradient flow, Eqs. (3.36)-(3.37) with the
+    corrected Eq. (3.22).
+
+    Validates with check_separated_inputs; R (Q, Q) -> (Q, Q), (Q,); R (M, Q, Q) -> (M, Q, Q), (M,
+    Q)."""
     R, beta, X, y_tilde = check_separated_inputs(R, beta, X, y_tilde)
     return (_ensemble_jit if R.ndim == 3 else _velocity_jit)(R, beta, X, y_tilde)

@@ -21,6 +21,7 @@ def ensemble_mesh(devices=None) -> Mesh:
     devices = jax.devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), ("ensemble",))
 
+
 def _mapped(member_fn: Callable, shared: bool, sequential: bool) -> Callable:
     """member_fn over the members of a chunk: vmap, or lax.map one after another (`sequential`)."""
     if not sequential:
@@ -29,39 +30,63 @@ def _mapped(member_fn: Callable, shared: bool, sequential: bool) -> Callable:
         return lambda idx, s: lax.map(lambda i: member_fn(i, s), idx)
     return lambda idx: lax.map(member_fn, idx)
 
-def chunk_function(member_fn: Callable, mesh: Mesh, *, shared: bool = False, sequential: bool = False):
-    """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all members) ->
-    vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a multiple of mesh.size).
-    Each device maps member_fn over its own C / mesh.size members (shard_map: no communication, and kernels
-    XLA cannot partition, such as a Pallas call, run per device); `sequential`: one member after another
-    (lax.map), for adaptive runs (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function, NamedSharding
+
+def chunk_function(
+    member_fn: Callable, mesh: Mesh, *, shared: bool = False, sequential: bool = False
+):
+    """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all
+    members) ->
+    vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a multiple of
+    mesh.size).
+    Each device maps member_fn over its own C / mesh.size members (shard_map: no communication, and
+    kernels
+    XLA cannot partition, such as a Pallas call, run per device); `sequential`: one member after
+    another
+    (lax.map), for adaptive runs (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function,
+    NamedSharding
     of the ensemble axis)."""
     sharding = NamedSharding(mesh, P("ensemble"))
     if shared:
-        body = jax.shard_map(_mapped(member_fn, True, sequential), mesh=mesh, in_specs=(P("ensemble"), P()),
-                             out_specs=P("ensemble"), check_vma=False)
+        body = jax.shard_map(
+            _mapped(member_fn, True, sequential),
+            mesh=mesh,
+            in_specs=(P("ensemble"), P()),
+            out_specs=P("ensemble"),
+            check_vma=False,
+        )
         f = jax.jit(body, in_shardings=(sharding, NamedSharding(mesh, P())), out_shardings=sharding)
     else:
-        body = jax.shard_map(_mapped(member_fn, False, sequential), mesh=mesh, in_specs=P("ensemble"),
-                             out_specs=P("ensemble"), check_vma=False)
+        body = jax.shard_map(
+            _mapped(member_fn, False, sequential),
+            mesh=mesh,
+            in_specs=P("ensemble"),
+            out_specs=P("ensemble"),
+            check_vma=False,
+        )
         f = jax.jit(body, in_shardings=sharding, out_shardings=sharding)
     return f, sharding
 
 # %% ../nbs/33_sharding.ipynb #c006
 def bytes_per_member(member_fn: Callable, *shared, compiled: bool = False, probe: int = 4) -> float:
-    """The one memory estimate of an ensemble member, bytes: member_fn(index, *shared) under vmap over index.
+    """The one memory estimate of an ensemble member, bytes: member_fn(index, *shared) under vmap
+    over index.
 
-    Default: the exact output size (jax.eval_shape) plus 8 x the larger of the member's largest output and its
-    share of the inputs (shared arrays with a leading ensemble axis count by one member's slice), for the
+    Default: the exact output size (jax.eval_shape) plus 8 x the larger of the member's largest
+    output and its
+    share of the inputs (shared arrays with a leading ensemble axis count by one member's slice),
+    for the
     working arrays. With `compiled`, XLA's own count: compile the vmap for `probe` members and read
-    memory_analysis() (temporary + output + argument bytes; the estimate where the backend gives none)."""
+    memory_analysis() (temporary + output + argument bytes; the estimate where the backend gives
+    none)."""
     idx = jax.ShapeDtypeStruct((probe,), jnp.int32)
     f = jax.vmap(member_fn, in_axes=(0,) + (None,) * len(shared))
     if compiled:
         try:
             m = jax.jit(f).lower(idx, *shared).compile().memory_analysis()
             if m is not None:
-                return (m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes) / probe
+                return (
+                    m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes
+                ) / probe
         except Exception:
             pass
     nbytes = lambda a, skip: float(np.prod(a.shape[skip:])) * np.dtype(a.dtype).itemsize
@@ -70,46 +95,65 @@ def bytes_per_member(member_fn: Callable, *shared, compiled: bool = False, probe
     return sum(nbytes(a, 0) for a in out) / probe + 8 * max([nbytes(a, 1) for a in out] + [inputs])
 
 # %% ../nbs/33_sharding.ipynb #c007
-def choose_chunk_size(n_members: int, n_devices: int, member_bytes: float, budget_bytes: float) -> int:
-    """Largest chunk (a multiple of n_devices) with at most budget_bytes per device, and no larger than needed."""
+def choose_chunk_size(
+    n_members: int, n_devices: int, member_bytes: float, budget_bytes: float
+) -> int:
+    """Largest chunk (a multiple of n_devices) with at most budget_bytes per device, and no larger
+    than needed."""
     per_device = max(1, int(budget_bytes // max(member_bytes, 1.0)))
     per_device = min(per_device, -(-n_members // n_devices))
     return per_device * n_devices
 
+
 def chunk_bounds(n_members: int, chunk_size: int) -> list[tuple[int, int]]:
-    """[(lo, hi)] of the chunks; every chunk is computed with chunk_size members (the last one padded)."""
+    """[(lo, hi)] of the chunks; every chunk is computed with chunk_size members (the last one
+    padded)."""
     return [(lo, min(lo + chunk_size, n_members)) for lo in range(0, n_members, chunk_size)]
 
+
 def _to_host(tree) -> dict:
-    if jax.process_count() > 1:                    # each host holds only its shards: gather them everywhere
+    if jax.process_count() > 1:  # each host holds only its shards: gather them everywhere
         from jax.experimental import multihost_utils
+
         tree = multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree.map(np.asarray, tree)
+
 
 def _device_indices(idx: np.ndarray, sharding) -> jax.Array:
     # every process can compute the global index vector, so each fills only its own devices' shards
     return jax.make_array_from_callback(idx.shape, sharding, lambda s: idx[s])
 
+
 _ENSEMBLE_CACHE: dict = {}
 
+
 def _check_ensemble_params(params) -> dict:
-    """A pytree (dict, tuple, array) of arrays with one common leading axis M >= 1, finite; for a dict with keys h
+    """A pytree (dict, tuple, array) of arrays with one common leading axis M >= 1, finite; for a
+    dict with keys h
     or R0 (run_one's parameters), h > 0 and R0 orthogonal. ValueError names the offending entry."""
     flat, tree = jax.tree.flatten_with_path(params)
     if not flat:
-        raise ValueError(f"params: expected arrays with a leading ensemble axis, got {params!r:.80}")
+        raise ValueError(
+            f"params: expected arrays with a leading ensemble axis, got {params!r:.80}"
+        )
     out = []
     for path, a in flat:
         name = "params" + jax.tree_util.keystr(path)
-        a = as_array(name, a) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else jnp.asarray(a)
+        a = (
+            as_array(name, a)
+            if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
+            else jnp.asarray(a)
+        )
         if a.ndim == 0:
             raise ValueError(f"{name}: expected a leading ensemble axis, got a scalar")
         out.append(a)
     M = out[0].shape[0]
     for (path, _), a in zip(flat, out):
         if a.shape[0] != M or M == 0:
-            raise ValueError(f"params{jax.tree_util.keystr(path)}: every array needs the same leading (ensemble) axis "
-                             f"of length >= 1; got {a.shape[0]}, expected {M}")
+            raise ValueError(
+                f"params{jax.tree_util.keystr(path)}: every array needs the same leading (ensemble) axis "
+                f"of length >= 1; got {a.shape[0]}, expected {M}"
+            )
     params = jax.tree.unflatten(tree, out)
     if isinstance(params, dict) and "h" in params and not bool(jnp.all(params["h"] > 0)):
         raise ValueError("params['h']: step sizes must be > 0")
@@ -117,12 +161,24 @@ def _check_ensemble_params(params) -> dict:
         check_orthogonal("params['R0']", params["R0"], batch=True)
     return params
 
-def run_ensemble(run_one_fn: Callable, params: dict, *, chunk_size: int | None = None,
-                 memory_budget_mb: float = 256.0, mesh: Mesh | None = None, progress: bool = False) -> dict:
-    """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (leading axis M), in
-    chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns NumPy arrays (M, ...).
-    The compiled code is kept per (run_one_fn, devices): pass the same function object to reuse it."""
+
+def run_ensemble(
+    run_one_fn: Callable,
+    params: dict,
+    *,
+    chunk_size: int | None = None,
+    memory_budget_mb: float = 256.0,
+    mesh: Mesh | None = None,
+    progress: bool = False,
+) -> dict:
+    """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (leading axis
+    M), in
+    chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns NumPy
+    arrays (M, ...).
+    The compiled code is kept per (run_one_fn, devices): pass the same function object to reuse
+    it."""
     from tqdm.auto import tqdm
+
     params = _check_ensemble_params(params)
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
@@ -137,7 +193,7 @@ def run_ensemble(run_one_fn: Callable, params: dict, *, chunk_size: int | None =
         chunk_size = choose_chunk_size(M, mesh.size, mb, memory_budget_mb * 2**20)
     chunk_size = -(-chunk_size // mesh.size) * mesh.size
     ck = (run_one_fn, tuple(d.id for d in mesh.devices.flat))
-    if ck not in _ENSEMBLE_CACHE:                   # the same function again: reuse its compiled code
+    if ck not in _ENSEMBLE_CACHE:  # the same function again: reuse its compiled code
         _ENSEMBLE_CACHE[ck] = chunk_function(member_fn, mesh, shared=True)
     f, sharding = _ENSEMBLE_CACHE[ck]
     parts = []

@@ -18,44 +18,70 @@ __all__ = ['LIE_EULER', 'RKMK2', 'RKMK4', 'BS32', 'DOPRI5', 'TABLEAUS', 'Tableau
 # %% ../nbs/03_solvers.ipynb #c005
 class Tableau(NamedTuple):
     """An explicit Runge-Kutta method with s stages, as data."""
-    name: str               # the method's name in configs and messages
-    a: tuple                # (s, s) stage coefficients a_ij, zero on and above the diagonal
-    b: tuple                # (s,) weights of the propagated solution
-    order: int              # order of the propagated solution
-    b_hat: tuple | None = None   # (s,) weights of the embedded solution (None: no error estimate)
+
+    name: str  # the method's name in configs and messages
+    a: tuple  # (s, s) stage coefficients a_ij, zero on and above the diagonal
+    b: tuple  # (s,) weights of the propagated solution
+    order: int  # order of the propagated solution
+    b_hat: tuple | None = None  # (s,) weights of the embedded solution (None: no error estimate)
 
     @property
     def c(self) -> tuple:
         """(s,) stage nodes c_i = sum_j a_ij (stage i is evaluated at time t + c_i h)."""
         return tuple(float(sum(r)) for r in self.a)
 
+
 LIE_EULER = Tableau("lie_euler", ((0.0,),), (1.0,), 1)
 RKMK2 = Tableau("rkmk2", ((0.0, 0.0), (1.0, 0.0)), (0.5, 0.5), 2)
-RKMK4 = Tableau("rkmk4", ((0, 0, 0, 0), (0.5, 0, 0, 0), (0, 0.5, 0, 0), (0, 0, 1.0, 0)),
-                (1 / 6, 1 / 3, 1 / 3, 1 / 6), 4)
-BS32 = Tableau("bs32", ((0, 0, 0, 0), (1 / 2, 0, 0, 0), (0, 3 / 4, 0, 0), (2 / 9, 1 / 3, 4 / 9, 0)),
-               (2 / 9, 1 / 3, 4 / 9, 0.0), 3, (7 / 24, 1 / 4, 1 / 3, 1 / 8))
-DOPRI5 = Tableau("dopri5", (
-    (0, 0, 0, 0, 0, 0, 0), (1 / 5, 0, 0, 0, 0, 0, 0), (3 / 40, 9 / 40, 0, 0, 0, 0, 0),
-    (44 / 45, -56 / 15, 32 / 9, 0, 0, 0, 0),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0, 0),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0, 0),
-    (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0)),
-    (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0), 5,
-    (5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40))
+RKMK4 = Tableau(
+    "rkmk4",
+    ((0, 0, 0, 0), (0.5, 0, 0, 0), (0, 0.5, 0, 0), (0, 0, 1.0, 0)),
+    (1 / 6, 1 / 3, 1 / 3, 1 / 6),
+    4,
+)
+BS32 = Tableau(
+    "bs32",
+    ((0, 0, 0, 0), (1 / 2, 0, 0, 0), (0, 3 / 4, 0, 0), (2 / 9, 1 / 3, 4 / 9, 0)),
+    (2 / 9, 1 / 3, 4 / 9, 0.0),
+    3,
+    (7 / 24, 1 / 4, 1 / 3, 1 / 8),
+)
+DOPRI5 = Tableau(
+    "dopri5",
+    (
+        (0, 0, 0, 0, 0, 0, 0),
+        (1 / 5, 0, 0, 0, 0, 0, 0),
+        (3 / 40, 9 / 40, 0, 0, 0, 0, 0),
+        (44 / 45, -56 / 15, 32 / 9, 0, 0, 0, 0),
+        (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0, 0),
+        (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0, 0),
+        (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0),
+    ),
+    (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0),
+    5,
+    (5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40),
+)
 
 TABLEAUS = {t.name: t for t in (LIE_EULER, RKMK2, RKMK4, BS32, DOPRI5)}
 
 # %% ../nbs/03_solvers.ipynb #c009
 class Step(NamedTuple):
     """The result of one RKMK step from (R0, x0) of size h."""
-    R: jax.Array | None       # (..., Q, Q) the new rotations, orthogonal to rounding (None if the flow has none)
-    x: object                 # the new Euclidean part, a pytree shaped like x0
-    R_error: jax.Array | None  # estimated local error of R (sum_j (b_j - b^_j) k_j) R0; zeros without a pair
-    x_error: object           # estimated local error of x, shaped like x0; zeros without a pair
+
+    R: (
+        jax.Array | None
+    )  # (..., Q, Q) the new rotations, orthogonal to rounding (None if the flow has none)
+    x: object  # the new Euclidean part, a pytree shaped like x0
+    R_error: (
+        jax.Array | None
+    )  # estimated local error of R (sum_j (b_j - b^_j) k_j) R0; zeros without a pair
+    x_error: object  # estimated local error of x, shaped like x0; zeros without a pair
     stage_R: jax.Array | None  # (s, ..., Q, Q) the rotations R_i at which the field was evaluated
-    stage_x: object           # pytree of (s, ...) the Euclidean parts x_i of the stages
-    stage_aux: object = None  # with has_aux: pytree of (s, ...) the field's auxiliary output at the stages
+    stage_x: object  # pytree of (s, ...) the Euclidean parts x_i of the stages
+    stage_aux: object = (
+        None  # with has_aux: pytree of (s, ...) the field's auxiliary output at the stages
+    )
+
 
 def _combine(w, K):
     """sum_j w_j K_j over the leading (stage) axis of every leaf of the pytree K."""
@@ -63,15 +89,22 @@ def _combine(w, K):
 
 # %% ../nbs/03_solvers.ipynb #c010
 def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = False) -> Step:
-    """One RKMK step of `tableau` for dR/dt = Omega R, dx/dt = v, where field(R, x) -> (Omega skew, v).
+    """One RKMK step of `tableau` for dR/dt = Omega R, dx/dt = v, where field(R, x) -> (Omega skew,
+    v).
 
-    R (..., Q, Q) orthogonal or None (then field returns (None, v): an ordinary RK step); x any pytree; h ().
-    With has_aux, field returns (Omega, v, aux) and Step.stage_aux stacks aux over the stages. The field is
+    R (..., Q, Q) orthogonal or None (then field returns (None, v): an ordinary RK step); x any
+    pytree; h ().
+    With has_aux, field returns (Omega, v, aux) and Step.stage_aux stacks aux over the stages. The
+    field is
     compiled once (stages in a fori_loop)."""
-    s, q = len(tableau.b), max(tableau.order - 2, 0)       # dexp^{-1} up to ad^(p-2) is enough for order p
+    s, q = (
+        len(tableau.b),
+        max(tableau.order - 2, 0),
+    )  # dexp^{-1} up to ad^(p-2) is enough for order p
     dt = jax.tree_util.tree_leaves(x)[0].dtype
     A = jnp.asarray(tableau.a, dt)
     zeros = lambda v: jax.tree_util.tree_map(lambda a: jnp.zeros((s,) + a.shape, a.dtype), v)
+
     def stage(i, c):
         K, L, SR, SX, SA = c
         xi = jax.tree_util.tree_map(jnp.add, x, _combine(A[i], L))
@@ -89,6 +122,7 @@ def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = Fal
         if R is not None:
             K, SR = K.at[i].set(dexpinv(u, h * skew(Om), q)), SR.at[i].set(Ri)
         return K, L, SR, SX, SA
+
     K0 = None if R is None else jnp.zeros((s,) + R.shape, R.dtype)
     A0 = zeros(jax.eval_shape(lambda: field(R, x)[2])) if has_aux else None
     K, L, SR, SX, SA = lax.fori_loop(0, s, stage, (K0, zeros(x), K0, zeros(x), A0))
@@ -101,37 +135,57 @@ def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = Fal
 
 # %% ../nbs/03_solvers.ipynb #c019
 def stepper(field: Callable, tableau: Tableau) -> Callable:
-    """The step function (R, x, h) -> (R1, x1) of `tableau` applied to `field`, for `fixed_steps`."""
+    """The step function (R, x, h) -> (R1, x1) of `tableau` applied to `field`, for
+    `fixed_steps`."""
     return lambda R, x, h: rkmk_step(field, tableau, R, x, h)[:2]
+
 
 class FixedSolution(NamedTuple):
     """Result of `fixed_steps`."""
-    R: jax.Array | None   # the rotations after the last step
-    x: object             # the Euclidean part after the last step
-    saves: object         # observe(t, R, x) at t = 0, save_every h, ..., n_steps h: each leaf gains a leading (S,) axis
-    monitor: object       # the final monitor state (None without a monitor)
+
+    R: jax.Array | None  # the rotations after the last step
+    x: object  # the Euclidean part after the last step
+    # observe(t, R, x) at t = 0, save_every h, ..., n_steps h: each leaf gains a leading (S,) axis
+    saves: object
+    monitor: object  # the final monitor state (None without a monitor)
 
 # %% ../nbs/03_solvers.ipynb #c020
-def fixed_steps(step: Callable, R, x, h, n_steps: int, *, save_every: int = 1,
-                observe: Callable | None = None, monitor: tuple | None = None) -> FixedSolution:
-    """n_steps steps step(R, x, h) -> (R1, x1) of size h from (R, x); static n_steps, a multiple of save_every.
+def fixed_steps(
+    step: Callable,
+    R,
+    x,
+    h,
+    n_steps: int,
+    *,
+    save_every: int = 1,
+    observe: Callable | None = None,
+    monitor: tuple | None = None,
+) -> FixedSolution:
+    """n_steps steps step(R, x, h) -> (R1, x1) of size h from (R, x); static n_steps, a multiple of
+    save_every.
 
-    observe(t, R, x) -> pytree (default: (R, x)); monitor = (init(R, x), update(m, t, (R0, x0), (R1, x1), h))."""
+    observe(t, R, x) -> pytree (default: (R, x)); monitor = (init(R, x), update(m, t, (R0, x0), (R1,
+    x1), h))."""
     for name, v in (("n_steps", n_steps), ("save_every", save_every)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
     if n_steps % save_every:
-        raise ValueError(f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}")
+        raise ValueError(
+            f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
+        )
     observe = observe or (lambda t, R, x: (R, x))
     init, update = monitor if monitor is not None else (lambda R, x: None, lambda m, t, a, b, h: m)
     t0 = jnp.zeros((), jax.tree_util.tree_leaves(x)[0].dtype)
+
     def one(_, c):
         R0, x0, t, m = c
         R1, x1 = step(R0, x0, h)
         return R1, x1, t + h, update(m, t, (R0, x0), (R1, x1), h)
+
     def block(c, _):
         c = lax.fori_loop(0, save_every, one, c)
         return c, observe(c[2], c[0], c[1])
+
     c, saves = lax.scan(block, (R, x, t0, init(R, x)), None, length=n_steps // save_every)
     first = observe(t0, R, x)
     saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
@@ -139,8 +193,11 @@ def fixed_steps(step: Callable, R, x, h, n_steps: int, *, save_every: int = 1,
 
 # %% ../nbs/03_solvers.ipynb #c024
 def implicit_midpoint_step(f: Callable, y, h, iters: int = 12):
-    """One implicit-midpoint step y1 = y + h f((y + y1)/2) on a pytree y, by `iters` fixed-point iterations."""
+    """One implicit-midpoint step y1 = y + h f((y + y1)/2) on a pytree y, by `iters` fixed-point
+    iterations."""
     add = lambda a, b, w: jax.tree_util.tree_map(lambda p, q: p + w * q, a, b)
+
     def body(_, y1):
         return add(y, f(jax.tree_util.tree_map(lambda p, q: 0.5 * (p + q), y, y1)), h)
+
     return lax.fori_loop(0, iters, body, add(y, f(y), h))

@@ -21,16 +21,20 @@ __all__ = ['collapsed_error', 'collapsed_cost', 'collapsed_velocity', 'error_vel
 
 # %% ../nbs/18_standard.ipynb #c006
 def collapsed_error(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
-    """The error matrix E = W B + Y of Eq. (8.8). B, W, Y (Q, Q) (columns are clusters) -> (Q, Q)."""
+    """The error matrix E = W B + Y of Eq. (8.8). B, W, Y (Q, Q) (columns are clusters) -> (Q,
+    Q)."""
     return W @ B + Y
+
 
 def collapsed_cost(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
     """The collapsed standard cost 1/2 Tr |W B + Y|^2, Eq. (8.2). B, W, Y (Q, Q) -> scalar."""
     E = collapsed_error(B, W, Y)
     return 0.5 * jnp.sum(E * E)
 
+
 def collapsed_velocity(B: jax.Array, W: jax.Array, Y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The gradient flow of Eq. (8.2), Eqs. (8.6)-(8.7): (dB/ds, dW/ds) = (-W^T E, -E B^T), E = W B + Y.
+    """The gradient flow of Eq. (8.2), Eqs. (8.6)-(8.7): (dB/ds, dW/ds) = (-W^T E, -E B^T), E = W B
+    + Y.
 
     B, W, Y (Q, Q) -> (dB (Q, Q), dW (Q, Q))."""
     E = collapsed_error(B, W, Y)
@@ -43,11 +47,14 @@ def error_velocity(B: jax.Array, W: jax.Array, E: jax.Array) -> jax.Array:
 
 # %% ../nbs/18_standard.ipynb #c013
 def conserved_quantity(B: jax.Array, W: jax.Array) -> jax.Array:
-    """The integral of motion I = B B^T - W^T W of the flow Eqs. (8.6)-(8.7), Eq. (8.21). B, W (Q, Q) -> (Q, Q)."""
+    """The integral of motion I = B B^T - W^T W of the flow Eqs. (8.6)-(8.7), Eq. (8.21). B, W (Q,
+    Q) -> (Q, Q)."""
     return B @ B.T - W.T @ W
 
+
 def spectral_gap(B: jax.Array, W: jax.Array) -> jax.Array:
-    """lambda_0 of Theorem 8.4, Eqs. (8.25)-(8.26): inf spec(I) if I > 0, inf spec(-I) if I < 0, else 0.
+    """lambda_0 of Theorem 8.4, Eqs. (8.25)-(8.26): inf spec(I) if I > 0, inf spec(-I) if I < 0,
+    else 0.
 
     B, W (Q, Q) -> scalar >= 0 (zero exactly when I = B B^T - W^T W is not definite)."""
     lam = jnp.linalg.eigvalsh(conserved_quantity(B, W))
@@ -55,25 +62,35 @@ def spectral_gap(B: jax.Array, W: jax.Array) -> jax.Array:
 
 # %% ../nbs/18_standard.ipynb #c016
 def _rk4(f, y, dt):
-    """Classical RK4 for dy/ds = f(y) on a pytree: truncflow.solvers' RKMK4 tableau on a vector space (R = None)."""
+    """Classical RK4 for dy/ds = f(y) on a pytree: truncflow.solvers' RKMK4 tableau on a vector
+    space (R = None)."""
     return rkmk_step(lambda R, x: (None, f(x)), RKMK4, None, y, dt).x
 
+
 def rk4_trajectory(f, y0, dt, n_save: int, save_every: int = 1, step=_rk4):
-    """Integrate dy/ds = f(y) with a fixed step `dt`; returns the states at s = k*dt*save_every, k = 0..n_save,
-    stacked along a new leading axis (length n_save + 1). `n_save` must be static; `save_every` may be traced."""
+    """Integrate dy/ds = f(y) with a fixed step `dt`; returns the states at s = k*dt*save_every, k =
+    0..n_save,
+    stacked along a new leading axis (length n_save + 1). `n_save` must be static; `save_every` may
+    be traced."""
+
     def inner(y, _):
         y = lax.fori_loop(0, save_every, lambda i, z: step(f, z, dt), y)
         return y, y
+
     _, ys = lax.scan(inner, y0, None, length=n_save)
     return jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), y0, ys)
 
+
 def midpoint_trajectory(f, y0, dt, n_save: int, save_every: int = 1):
-    """Like `rk4_trajectory`, with the implicit midpoint rule (conserves quadratic invariants such as Eq. (8.21))."""
+    """Like `rk4_trajectory`, with the implicit midpoint rule (conserves quadratic invariants such
+    as Eq. (8.21))."""
     return rk4_trajectory(f, y0, dt, n_save, save_every, step=implicit_midpoint_step)
+
 
 @partial(jax.jit, static_argnames=("n_save", "method"))
 def collapsed_flow(B0, W0, Y, dt, n_save: int, save_every: int = 1, method: str = "rk4"):
-    """Trajectory of the flow Eqs. (8.6)-(8.7) from (B0, W0), fixed step dt (RK4 or implicit midpoint).
+    """Trajectory of the flow Eqs. (8.6)-(8.7) from (B0, W0), fixed step dt (RK4 or implicit
+    midpoint).
 
     B0, W0, Y (Q, Q) -> s (n_save+1,), B (n_save+1, Q, Q), W (n_save+1, Q, Q)."""
     f = lambda y: collapsed_velocity(y[0], y[1], Y)
@@ -82,10 +99,15 @@ def collapsed_flow(B0, W0, Y, dt, n_save: int, save_every: int = 1, method: str 
     s = (dt * save_every) * jnp.arange(n_save + 1, dtype=jnp.result_type(dt, B0))
     return s, Bs, Ws
 
-def integrate_collapsed(B0, W0, Y, s_max: float, *, n_steps: int = 2000, n_save: int = 200, method: str = "rk4"):
-    """User-facing: validate (B0, W0, Y) and integrate Eqs. (8.6)-(8.7) on [0, s_max] with n_steps fixed steps.
 
-    Returns s (n_save+1,), B (n_save+1, Q, Q), W (n_save+1, Q, Q). n_steps must be a multiple of n_save."""
+def integrate_collapsed(
+    B0, W0, Y, s_max: float, *, n_steps: int = 2000, n_save: int = 200, method: str = "rk4"
+):
+    """User-facing: validate (B0, W0, Y) and integrate Eqs. (8.6)-(8.7) on [0, s_max] with n_steps
+    fixed steps.
+
+    Returns s (n_save+1,), B (n_save+1, Q, Q), W (n_save+1, Q, Q). n_steps must be a multiple of
+    n_save."""
     B0 = check_square("B0", B0)
     W0, Y = as_array("W0", W0, shape=B0.shape), as_array("Y", Y, shape=B0.shape)
     s_max = check_positive("s_max", s_max)
@@ -98,25 +120,32 @@ def integrate_collapsed(B0, W0, Y, s_max: float, *, n_steps: int = 2000, n_save:
 
 # %% ../nbs/18_standard.ipynb #c023
 def propagator_velocity(B, W, UB, UW, printed: bool = False):
-    """(dU_B/ds, dU_W/ds) for the propagators of Eq. (8.11): -U_B B^T B and -W W^T U_W (corrected Eq. (8.9)).
+    """(dU_B/ds, dU_W/ds) for the propagators of Eq. (8.11): -U_B B^T B and -W W^T U_W (corrected
+    Eq. (8.9)).
 
     With printed=True, the printed Eq. (8.9): -U_B B B^T and -W^T W U_W. All (Q, Q)."""
     if printed:
         return -UB @ (B @ B.T), -(W.T @ W) @ UW
     return -UB @ (B.T @ B), -(W @ W.T) @ UW
 
+
 @partial(jax.jit, static_argnames=("n_save", "printed"))
 def collapsed_propagators(B0, W0, Y, dt, n_save: int, save_every: int = 1, printed: bool = False):
-    """Integrate Eqs. (8.6)-(8.7) together with the propagators U_B(s, 0), U_W(s, 0) of Eqs. (8.9), (8.12) (RK4).
+    """Integrate Eqs. (8.6)-(8.7) together with the propagators U_B(s, 0), U_W(s, 0) of Eqs. (8.9),
+    (8.12) (RK4).
 
-    Returns s (n+1,), B, W, UB, UW (each (n+1, Q, Q)), n = n_save. printed=True uses the printed (8.9)."""
+    Returns s (n+1,), B, W, UB, UW (each (n+1, Q, Q)), n = n_save. printed=True uses the printed
+    (8.9)."""
+
     def f(y):
         B, W, UB, UW = y
         return (*collapsed_velocity(B, W, Y), *propagator_velocity(B, W, UB, UW, printed))
+
     I = jnp.eye(B0.shape[0], dtype=B0.dtype)
     Bs, Ws, UBs, UWs = rk4_trajectory(f, (B0, W0, I, I), dt, n_save, save_every)
     s = (dt * save_every) * jnp.arange(n_save + 1, dtype=jnp.result_type(dt, B0))
     return s, Bs, Ws, UBs, UWs
+
 
 def propagated_error(UB: jax.Array, UW: jax.Array, E0: jax.Array) -> jax.Array:
     """E(s) = U_W(s) E(0) U_B(s), Eq. (8.11). UB, UW (..., Q, Q), E0 (Q, Q) -> (..., Q, Q)."""
@@ -124,7 +153,8 @@ def propagated_error(UB: jax.Array, UW: jax.Array, E0: jax.Array) -> jax.Array:
 
 # %% ../nbs/18_standard.ipynb #c030
 def cost_bound(B0: jax.Array, W0: jax.Array, Y: jax.Array, s: jax.Array) -> jax.Array:
-    """The bound e^{-2 s lambda_0} C(0) of Eq. (8.27), lambda_0 = spectral_gap(B0, W0). s (...) -> (...)."""
+    """The bound e^{-2 s lambda_0} C(0) of Eq. (8.27), lambda_0 = spectral_gap(B0, W0). s (...) ->
+    (...)."""
     return jnp.exp(-2 * jnp.asarray(s) * spectral_gap(B0, W0)) * collapsed_cost(B0, W0, Y)
 
 # %% ../nbs/18_standard.ipynb #p802
@@ -135,6 +165,7 @@ def _cone_weight(u: np.ndarray, t: float) -> np.ndarray:
     h = np.ones(Q) / np.sqrt(Q) - u
     H = np.eye(Q) - 2 * np.outer(h, h) / (h @ h) if h @ h > 1e-12 else np.eye(Q)  # 1/sqrt(Q) -> u
     return u[None, :] + t * np.sqrt(Q / (Q - 1)) * (np.eye(Q) - 1.0 / Q) @ H.T
+
 
 def collapsed_configuration(centers, radius: float, *, t: float = 0.3):
     """Cumulative (Wc (Q, Q, Q), betas (Q, Q)) with Eq. (8.1) for clusters in B_radius(centers[l]):
@@ -153,12 +184,14 @@ def collapsed_configuration(centers, radius: float, *, t: float = 0.3):
         u /= np.linalg.norm(u)
         W, p = _cone_weight(u, t), C[l] + (r + 0.5) * u
         rows = np.linalg.norm(W, axis=1)
-        inside = [np.max(W @ (C[l] - p) + r * rows) < 0]                      # ball l in S^-
+        inside = [np.max(W @ (C[l] - p) + r * rows) < 0]  # ball l in S^-
         inside += [np.min(W @ (C[k] - p) - r * rows) > 0 for k in range(l + 1, Q)]
-        inside += [np.min(W @ (a - p)) > 0 for a in apexes]                    # apexes in S^+
+        inside += [np.min(W @ (a - p)) > 0 for a in apexes]  # apexes in S^+
         if not all(inside):
-            raise ValueError(f"centers: the clusters are too close for layer {l + 1} to collapse "
-                             f"cluster {l + 1} and leave the others alone (radius {r:g}, t {t:g})")
+            raise ValueError(
+                f"centers: the clusters are too close for layer {l + 1} to collapse "
+                f"cluster {l + 1} and leave the others alone (radius {r:g}, t {t:g})"
+            )
         Wc.append(W)
         apexes.append(p)
     dt = jnp.result_type(float)
@@ -166,15 +199,20 @@ def collapsed_configuration(centers, radius: float, *, t: float = 0.3):
 
 # %% ../nbs/18_standard.ipynb #c040
 def extended_targets(Y_clusters: jax.Array, labels: jax.Array) -> jax.Array:
-    """Y_ext of Eq. (9.5) in rows: the target y_{j(i)} of every input. Y_clusters (J, Q), labels (N,) -> (N, Q)."""
+    """Y_ext of Eq. (9.5) in rows: the target y_{j(i)} of every input. Y_clusters (J, Q), labels
+    (N,) -> (N, Q)."""
     return Y_clusters[labels]
+
 
 def _weights(X, weights):
     if weights is None:
         return jnp.full(X.shape[0], 1.0 / X.shape[0], dtype=X.dtype)
     return weights
 
-def clustered_cost(W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+
+def clustered_cost(
+    W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array | None = None
+) -> jax.Array:
     """The cost 1/2 sum_i w_i |W x_i - y_i|^2 of Eq. (9.3); w_i = 1/N by default (as printed).
 
     W (Q, Q), X (N, Q) inputs as rows, Y (N, Q) targets as rows, weights (N,) -> scalar."""
@@ -182,13 +220,18 @@ def clustered_cost(W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array 
     R = X @ W.T - Y
     return 0.5 * jnp.sum(w * jnp.sum(R * R, axis=-1))
 
-def clustered_velocity(W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+
+def clustered_velocity(
+    W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array | None = None
+) -> jax.Array:
     """dW/ds = -sum_i w_i (W x_i - y_i) x_i^T, Eq. (9.7) (w_i = 1/N by default). -> (Q, Q)."""
     w = _weights(X, weights)
     return -((X @ W.T - Y) * w[:, None]).T @ X
 
+
 def clustered_solution_core(W0, X, Y, w, s, rcond):
-    """Jittable core of Eq. (9.10) (no validation), weights w (N,): eigendecomposition of A = X^T D X; directions with eigenvalue <= rcond * max are
+    """Jittable core of Eq. (9.10) (no validation), weights w (N,): eigendecomposition of A = X^T D
+    X; directions with eigenvalue <= rcond * max are
     treated as the kernel (W0 kept there, no forcing). Jittable; s (...) -> (..., Q, Q)."""
     A = X.T @ (w[:, None] * X)
     C = Y.T @ (w[:, None] * X)
@@ -196,7 +239,7 @@ def clustered_solution_core(W0, X, Y, w, s, rcond):
     keep = lam > rcond * lam[-1]
     lam_safe = jnp.where(keep, lam, 1)
     s = jnp.asarray(s, dtype=A.dtype)[..., None]
-    decay = jnp.exp(-s * jnp.where(keep, lam, 0))                   # e^{-s lambda}
+    decay = jnp.exp(-s * jnp.where(keep, lam, 0))  # e^{-s lambda}
     gain = jnp.where(keep, -jnp.expm1(-s * lam_safe) / lam_safe, 0)  # (1 - e^{-s lambda}) / lambda
     return ((W0 @ V) * decay[..., None, :] + (C @ V) * gain[..., None, :]) @ V.T
 
@@ -206,11 +249,15 @@ def _check_clustered(W0, X, Y, weights, name_W="W0"):
     N, Q = X.shape
     Y = as_array("Y", Y, ndim=2)
     if Y.shape != (N, Q):
-        raise ValueError(f"Y: expected shape {(N, Q)} (one target row per input row of X), got {Y.shape}")
+        raise ValueError(
+            f"Y: expected shape {(N, Q)} (one target row per input row of X), got {Y.shape}"
+        )
     if W0 is not None:
         W0 = as_array(name_W, W0, ndim=2)
         if W0.shape != (Q, Q):
-            raise ValueError(f"{name_W}: expected shape {(Q, Q)} to match X {X.shape}, got {W0.shape}")
+            raise ValueError(
+                f"{name_W}: expected shape {(Q, Q)} to match X {X.shape}, got {W0.shape}"
+            )
     if weights is None:
         w = jnp.full(N, 1.0 / N, dtype=X.dtype)
     else:
@@ -219,30 +266,41 @@ def _check_clustered(W0, X, Y, weights, name_W="W0"):
             raise ValueError("weights: every weight must be > 0")
     return W0, X, Y, w
 
+
 def _gram_rank(X, w, max_cond):
     lam = np.linalg.eigvalsh(np.asarray(X.T @ (w[:, None] * X), dtype=np.float64))
     Q = X.shape[1]
     rank = int(np.sum(lam > lam[-1] / max_cond)) if lam[-1] > 0 else 0
     return rank, Q
 
-def _singular_message(rank, Q, N):
-    return (f"X: X^T X is singular (rank {rank} < Q = {Q}; the {N} inputs do not span R^{Q}), so the "
-            f"hypothesis (9.9) fails and the limit (9.12) does not exist: (X^T X)^{{-1}} is undefined and the "
-            f"least-squares minimiser is not unique. The flow (9.7) still has a solution: on ker X the cost is "
-            f"flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T D X (X^T D X)^+ with "
-            f"D = diag(weights) (1/N by default) and Pi_ker the projector onto ker X, which depends on W0. "
-            f"Pass allow_singular=True to get that solution.")
 
-def clustered_solution(W0, X, Y, s, *, weights=None, allow_singular: bool = False,
-                       max_cond: float = 1e12) -> jax.Array:
-    """Exact solution W(s) of the gradient flow Eq. (9.7) of the cost Eq. (9.3) from W(0) = W0, Eq. (9.10):
+def _singular_message(rank, Q, N):
+    return (
+        f"X: X^T X is singular (rank {rank} < Q = {Q}; the {N} inputs do not span R^{Q}), so the "
+        f"hypothesis (9.9) fails and the limit (9.12) does not exist: (X^T X)^{{-1}} is undefined and the "
+        f"least-squares minimiser is not unique. The flow (9.7) still has a solution: on ker X the cost is "
+        f"flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T D X (X^T D X)^+ with "
+        f"D = diag(weights) (1/N by default) and Pi_ker the projector onto ker X, which depends on W0. "
+        f"Pass allow_singular=True to get that solution."
+    )
+
+
+def clustered_solution(
+    W0, X, Y, s, *, weights=None, allow_singular: bool = False, max_cond: float = 1e12
+) -> jax.Array:
+    """Exact solution W(s) of the gradient flow Eq. (9.7) of the cost Eq. (9.3) from W(0) = W0, Eq.
+    (9.10):
 
         W(s) = W0 e^{-s A} + C A^{-1} (1 - e^{-s A}),  A = X^T D X, C = Y^T D X, D = diag(weights),
 
-    i.e. W0 e^{-sX^TX/N} + Y^T X (X^T X)^{-1}(1 - e^{-sX^TX/N}) for the default weights 1/N (the corrected
-    Eq. (9.10), with Y_ext). W0 (Q, Q); X (N, Q) inputs as rows; Y (N, Q) targets as rows; s scalar or
-    array of times -> (*s.shape, Q, Q). weights (N,) positive, e.g. 1/N_j per cluster as in Eq. (2.22).
-    Raises ValueError if X^T X is singular, unless allow_singular (then the kernel part of W0 is kept)."""
+    i.e. W0 e^{-sX^TX/N} + Y^T X (X^T X)^{-1}(1 - e^{-sX^TX/N}) for the default weights 1/N (the
+    corrected
+    Eq. (9.10), with Y_ext). W0 (Q, Q); X (N, Q) inputs as rows; Y (N, Q) targets as rows; s scalar
+    or
+    array of times -> (*s.shape, Q, Q). weights (N,) positive, e.g. 1/N_j per cluster as in Eq.
+    (2.22).
+    Raises ValueError if X^T X is singular, unless allow_singular (then the kernel part of W0 is
+    kept)."""
     W0, X, Y, w = _check_clustered(W0, X, Y, weights)
     s = as_array("s", s, allow_empty=False)
     rank, Q = _gram_rank(X, w, max_cond)
@@ -250,8 +308,10 @@ def clustered_solution(W0, X, Y, s, *, weights=None, allow_singular: bool = Fals
         raise ValueError(_singular_message(rank, Q, X.shape[0]))
     return clustered_solution_core(W0, X, Y, w, s, 1.0 / max_cond if rank < Q else 0.0)
 
+
 def clustered_limit(X, Y, *, weights=None, max_cond: float = 1e12) -> jax.Array:
-    """lim W(s) = C A^{-1} = Y^T D X (X^T D X)^{-1}, the corrected Eq. (9.12) (Y_ext P^(0) for D = 1/N).
+    """lim W(s) = C A^{-1} = Y^T D X (X^T D X)^{-1}, the corrected Eq. (9.12) (Y_ext P^(0) for D =
+    1/N).
 
     X (N, Q), Y (N, Q) rows -> (Q, Q); the weighted least-squares solution of X W^T ~ Y."""
     _, X, Y, w = _check_clustered(None, X, Y, weights)
@@ -262,15 +322,19 @@ def clustered_limit(X, Y, *, weights=None, max_cond: float = 1e12) -> jax.Array:
     C = Y.T @ (w[:, None] * X)
     return jnp.linalg.solve(A, C.T).T
 
+
 def right_inverse(X) -> jax.Array:
-    """P^(0) = (X^(0))^T (X^(0) (X^(0))^T)^{-1} of Eq. (9.11), in rows: X (X^T X)^{-1}, shape (N, Q).
+    """P^(0) = (X^(0))^T (X^(0) (X^(0))^T)^{-1} of Eq. (9.11), in rows: X (X^T X)^{-1}, shape (N,
+    Q).
 
     A right inverse of X^(0) = X.T (X^(0) P^(0) = 1_Q), i.e. its pseudo-inverse; not a projector."""
     X = as_array("X", X, ndim=2)
     return jnp.linalg.solve(X.T @ X, X.T).T
 
+
 def range_projector(X) -> jax.Array:
-    """The orthogonal projector onto the range of (X^(0))^T = X in R^N: X (X^T X)^{-1} X^T = P^(0) X^(0), (N, N).
+    """The orthogonal projector onto the range of (X^(0))^T = X in R^N: X (X^T X)^{-1} X^T = P^(0)
+    X^(0), (N, N).
 
     This is the projector that Eq. (9.11) names."""
     X = as_array("X", X, ndim=2)

@@ -10,12 +10,23 @@ import numpy as np
 __all__ = ['fit_decay_rates', 'staircase_rates', 'summarize', 'summarize_general']
 
 # %% ../nbs/36_stats.ipynb #c005
-def fit_decay_rates(t: np.ndarray, gap: np.ndarray, n_full: np.ndarray, N: int, s1: np.ndarray, *,
-                    min_points: int = 3, floor: float = 1e-200) -> np.ndarray:
-    """Fitted exponential rates of |beta + y~| after collapse, to compare with the rate 1 of Eq. (4.37).
+def fit_decay_rates(
+    t: np.ndarray,
+    gap: np.ndarray,
+    n_full: np.ndarray,
+    N: int,
+    s1: np.ndarray,
+    *,
+    min_points: int = 3,
+    floor: float = 1e-200,
+) -> np.ndarray:
+    """Fitted exponential rates of |beta + y~| after collapse, to compare with the rate 1 of Eq.
+    (4.37).
 
-    Least squares of log gap against t over the saves from s1 on while the whole cluster stays in the negative
-    sector (n_full == N). t, gap, n_full (M, S); s1 (M,) -> rates (M,), nan with fewer than min_points saves."""
+    Least squares of log gap against t over the saves from s1 on while the whole cluster stays in
+    the negative
+    sector (n_full == N). t, gap, n_full (M, S); s1 (M,) -> rates (M,), nan with fewer than
+    min_points saves."""
     t, gap, s1 = np.asarray(t, float), np.asarray(gap, float), np.asarray(s1, float)
     after = t >= np.where(np.isnan(s1), np.inf, s1)[:, None]
     ok = (np.asarray(n_full) == N) & (gap > floor)
@@ -23,15 +34,19 @@ def fit_decay_rates(t: np.ndarray, gap: np.ndarray, n_full: np.ndarray, N: int, 
     y = np.log(np.where(w > 0, gap, 1.0))
     sw, st, sy = w.sum(1), (w * t).sum(1), (w * y).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        slope = ((w * t * y).sum(1) - st * sy / sw) / ((w * t * t).sum(1) - st ** 2 / sw)
+        slope = ((w * t * y).sum(1) - st * sy / sw) / ((w * t * t).sum(1) - st**2 / sw)
     return np.where(sw >= min_points, -slope, np.nan)
 
-def staircase_rates(t: np.ndarray, btilde: np.ndarray, n_coord: np.ndarray, N: int, *,
-                    floor: float = 1e-200) -> tuple[np.ndarray, np.ndarray]:
-    """Rates of the bias flow at fixed R between truncation events, Eq. (4.47): for every coordinate r and every
+
+def staircase_rates(
+    t: np.ndarray, btilde: np.ndarray, n_coord: np.ndarray, N: int, *, floor: float = 1e-200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rates of the bias flow at fixed R between truncation events, Eq. (4.47): for every coordinate
+    r and every
     interval between saves with the same count n = n_r > 0 at both ends, the fitted rate
     -log(|b~_r(t_{k+1})| / |b~_r(t_k)|) / (t_{k+1} - t_k) and the predicted n / N.
-    t (M, S), btilde and n_coord (M, S, Q) -> (predicted, fitted), flat arrays of the same length."""
+    t (M, S), btilde and n_coord (M, S, Q) -> (predicted, fitted), flat arrays of the same
+    length."""
     t, b, n = np.asarray(t, float), np.abs(np.asarray(btilde, float)), np.asarray(n_coord)
     dt = (t[:, 1:] - t[:, :-1])[..., None]
     keep = (n[:, 1:] == n[:, :-1]) & (n[:, 1:] > 0) & (b[:, 1:] > floor) & (b[:, :-1] > floor)
@@ -39,31 +54,56 @@ def staircase_rates(t: np.ndarray, btilde: np.ndarray, n_coord: np.ndarray, N: i
         fitted = -np.log(b[:, 1:] / b[:, :-1]) / dt
     return (n[:, 1:] / N)[keep], fitted[keep]
 
+
 def summarize(results: dict, N: int) -> dict:
-    """Summary statistics of a sweep (results as from load_sweep or run_ensemble; N the cluster size):
-    members, fraction reaching full truncation (finite s1, Eq. (4.18)), fraction still fully truncated at the end,
-    quantiles of s1 and of the last truncation event, the fitted decay rates after collapse (Eq. (4.37)), and
+    """Summary statistics of a sweep (results as from load_sweep or run_ensemble; N the cluster
+    size):
+    members, fraction reaching full truncation (finite s1, Eq. (4.18)), fraction still fully
+    truncated at the end,
+    quantiles of s1 and of the last truncation event, the fitted decay rates after collapse (Eq.
+    (4.37)), and
     for adaptive sweeps the number of members whose integration stopped early (status != 0)."""
     s1 = np.asarray(results["s1"], float)
     rates = fit_decay_rates(results["t"], results["gap"], results["n_full"], N, s1)
-    q = lambda a: {p: float(np.nanpercentile(a, p)) if np.isfinite(a).any() else float("nan") for p in (10, 50, 90)}
+    q = lambda a: {
+        p: float(np.nanpercentile(a, p)) if np.isfinite(a).any() else float("nan")
+        for p in (10, 50, 90)
+    }
     fin = np.isfinite(rates)
-    return dict(members=int(s1.size), frac_full=float(np.isfinite(s1).mean()),
-                frac_full_at_end=float(np.mean(results["full_at_end"])),
-                s1_quantiles=q(s1), t_last_quantiles=q(np.asarray(results["t_last"], float)),
-                rates_fitted=int(fin.sum()),
-                rate_median=float(np.median(rates[fin])) if fin.any() else float("nan"),
-                rate_max_dev=float(np.max(np.abs(rates[fin] - 1))) if fin.any() else float("nan"),
-                max_orth_err=float(np.max(results["orth_err"])),
-                **({"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))} if "status" in results else {}))
+    return dict(
+        members=int(s1.size),
+        frac_full=float(np.isfinite(s1).mean()),
+        frac_full_at_end=float(np.mean(results["full_at_end"])),
+        s1_quantiles=q(s1),
+        t_last_quantiles=q(np.asarray(results["t_last"], float)),
+        rates_fitted=int(fin.sum()),
+        rate_median=float(np.median(rates[fin])) if fin.any() else float("nan"),
+        rate_max_dev=float(np.max(np.abs(rates[fin] - 1))) if fin.any() else float("nan"),
+        max_orth_err=float(np.max(results["orth_err"])),
+        **(
+            {"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))}
+            if "status" in results
+            else {}
+        ),
+    )
 
 # %% ../nbs/36_stats.ipynb #c006
 def summarize_general(results: dict) -> dict:
-    """Summary of a 'general' sweep: members, cost at the start and the end (quantiles), the largest increase of
-    the cost between saves (the flow is a gradient flow: Eq. (3.24), so only integration error), orthogonality."""
+    """Summary of a 'general' sweep: members, cost at the start and the end (quantiles), the largest
+    increase of
+    the cost between saves (the flow is a gradient flow: Eq. (3.24), so only integration error),
+    orthogonality."""
     c = np.asarray(results["cost"], float)
     q = lambda a: {p: float(np.percentile(a, p)) for p in (10, 50, 90)}
-    return dict(members=int(c.shape[0]), cost_start=q(c[:, 0]), cost_end=q(c[:, -1]),
-                max_cost_increase=float(np.max(np.diff(c, axis=1))) if c.shape[1] > 1 else 0.0,
-                max_orth_err=float(np.max(results["orth_err"])),
-                **({"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))} if "status" in results else {}))
+    return dict(
+        members=int(c.shape[0]),
+        cost_start=q(c[:, 0]),
+        cost_end=q(c[:, -1]),
+        max_cost_increase=float(np.max(np.diff(c, axis=1))) if c.shape[1] > 1 else 0.0,
+        max_orth_err=float(np.max(results["orth_err"])),
+        **(
+            {"stopped_early": int(np.sum(np.asarray(results["status"]) != 0))}
+            if "status" in results
+            else {}
+        ),
+    )

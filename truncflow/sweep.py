@@ -10,13 +10,33 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
-from .runs import run_one, run_general, synthetic_member, synthetic_general_member, member_key
-from .sharding import (ensemble_mesh, chunk_function, bytes_per_member, choose_chunk_size, chunk_bounds,
-                                _to_host, _device_indices)
-from .config import validate_config, config_diff, sweep_steps, resolve_velocity, matmul_precision
+from truncflow.runs import (
+    run_one,
+    run_general,
+    synthetic_member,
+    synthetic_general_member,
+    member_key,
+)
+from truncflow.sharding import (
+    ensemble_mesh,
+    chunk_function,
+    bytes_per_member,
+    choose_chunk_size,
+    chunk_bounds,
+    _to_host,
+    _device_indices,
+)
+from truncflow.config import (
+    validate_config,
+    config_diff,
+    sweep_steps,
+    resolve_velocity,
+    matmul_precision,
+)
+
 try:
-    import fcntl                                     # POSIX: the lock is an flock, released when its process dies
-except ImportError:                                  # Windows: the lock is the file itself
+    import fcntl  # POSIX: the lock is an flock, released when its process dies
+except ImportError:  # Windows: the lock is the file itself
     fcntl = None
 
 # %% auto #0
@@ -25,20 +45,28 @@ __all__ = ['SWEEP_FORMAT', 'LOCK_NAME', 'sweep_member_fn', 'sweep_chunk_function
            'load_sweep']
 
 # %% ../nbs/35_sweep.ipynb #c005
-SWEEP_FORMAT = "truncflow-sweep/2"     # 2: steps from truncflow.solvers (sweeps of format 1 are refused)
+SWEEP_FORMAT = (
+    "truncflow-sweep/2"  # 2: steps from truncflow.solvers (sweeps of format 1 are refused)
+)
 _CHUNK_CACHE: dict = {}
+
 
 def _platform(mesh: Mesh) -> str:
     return mesh.devices.flat[0].platform
 
+
 def _sector_target(p: dict, target_distance: float) -> dict:
-    """p with y~ = c + target_distance R0^T 1/sqrt(Q): the cluster, seen from y~, centred in R0's negative sector."""
+    """p with y~ = c + target_distance R0^T 1/sqrt(Q): the cluster, seen from y~, centred in R0's
+    negative sector."""
     diagonal = jnp.full((p["R0"].shape[-1],), 1.0 / math.sqrt(p["R0"].shape[-1]), p["R0"].dtype)
     return dict(p, y_tilde=p["centre"] + target_distance * (p["R0"].T @ diagonal))
 
+
 def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
-    """The pure function index -> results dict of member `index` of a validated sweep config (see run_one).
-    velocity: the resolved velocity (default: resolve_velocity(config) for JAX's default backend)."""
+    """The pure function index -> results dict of member `index` of a validated sweep config (see
+    run_one).
+    velocity: the resolved velocity (default: resolve_velocity(config) for JAX's default
+    backend)."""
     d, fl, it = config["data"], config["flow"], config["integrator"]
     velocity = velocity or resolve_velocity(config)
     n_steps, every = sweep_steps(config)
@@ -47,35 +75,80 @@ def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
     if fl["kind"] == "general":
         J = d["clusters"]
         L = fl["layers"] or J
+
         def member_general(i):
-            p = synthetic_general_member(member_key(seed, i), Q=d["Q"], N=d["N"], J=J, L=L, radius=d["radius"],
-                                         centre_distance=d["centre_distance"],
-                                         target_distance=d["target_distance"], beta_scale=d["beta_scale"],
-                                         h=it["step"], dtype=dtype)
-            return run_general(p, n_steps=n_steps, save_every=every, method=it["method"], rtol=it["rtol"],
-                               atol=it["atol"], max_steps=it["max_steps"], max_events=it["max_events"])
+            p = synthetic_general_member(
+                member_key(seed, i),
+                Q=d["Q"],
+                N=d["N"],
+                J=J,
+                L=L,
+                radius=d["radius"],
+                centre_distance=d["centre_distance"],
+                target_distance=d["target_distance"],
+                beta_scale=d["beta_scale"],
+                h=it["step"],
+                dtype=dtype,
+            )
+            return run_general(
+                p,
+                n_steps=n_steps,
+                save_every=every,
+                method=it["method"],
+                rtol=it["rtol"],
+                atol=it["atol"],
+                max_steps=it["max_steps"],
+                max_events=it["max_events"],
+            )
+
         return member_general
+
     def member(i):
-        p = synthetic_member(member_key(seed, i), Q=d["Q"], N=d["N"], radius=d["radius"],
-                             centre_distance=d["centre_distance"], target_distance=d["target_distance"],
-                             beta_scale=d["beta_scale"], h=it["step"], dtype=dtype)
+        p = synthetic_member(
+            member_key(seed, i),
+            Q=d["Q"],
+            N=d["N"],
+            radius=d["radius"],
+            centre_distance=d["centre_distance"],
+            target_distance=d["target_distance"],
+            beta_scale=d["beta_scale"],
+            h=it["step"],
+            dtype=dtype,
+        )
         if d["target"] == "sector":
             p = _sector_target(p, d["target_distance"])
-        return run_one(p, n_steps=n_steps, save_every=every, method=it["method"], velocity=velocity,
-                       flow=fl["kind"], rtol=it["rtol"], atol=it["atol"], max_steps=it["max_steps"],
-                       max_events=it["max_events"])
+        return run_one(
+            p,
+            n_steps=n_steps,
+            save_every=every,
+            method=it["method"],
+            velocity=velocity,
+            flow=fl["kind"],
+            rtol=it["rtol"],
+            atol=it["atol"],
+            max_steps=it["max_steps"],
+            max_events=it["max_events"],
+        )
+
     return member
 
+
 def sweep_chunk_function(config: dict, mesh: Mesh | None = None, velocity: str | None = None):
-    """chunk_function of a validated sweep config, compiled once per (config, devices, velocity) and then reused.
-    velocity: the resolved velocity (default: resolve_velocity for the mesh's platform). Call it inside
+    """chunk_function of a validated sweep config, compiled once per (config, devices, velocity) and
+    then reused.
+    velocity: the resolved velocity (default: resolve_velocity for the mesh's platform). Call it
+    inside
     matmul_precision(config), as run_sweep does."""
     mesh = mesh or ensemble_mesh()
     velocity = velocity or resolve_velocity(config, _platform(mesh))
     ck = (json.dumps(config, sort_keys=True), tuple(d.id for d in mesh.devices.flat), velocity)
     if ck not in _CHUNK_CACHE:
-        adaptive = config["integrator"]["method"] == "adaptive"      # members one after another: ENSEMBLE_NOTE
-        _CHUNK_CACHE[ck] = chunk_function(sweep_member_fn(config, velocity), mesh, sequential=adaptive)
+        adaptive = (
+            config["integrator"]["method"] == "adaptive"
+        )  # members one after another: ENSEMBLE_NOTE
+        _CHUNK_CACHE[ck] = chunk_function(
+            sweep_member_fn(config, velocity), mesh, sequential=adaptive
+        )
     return _CHUNK_CACHE[ck]
 
 # %% ../nbs/35_sweep.ipynb #c006
@@ -86,11 +159,13 @@ def _fsync_dir(path):
             os.fsync(fd)
         finally:
             os.close(fd)
-    except OSError:                                  # not possible on every platform (Windows)
+    except OSError:  # not possible on every platform (Windows)
         pass
 
+
 def atomic_write(path: str, write: Callable) -> None:
-    """Write a file all-or-nothing: write(fileobj) into a temp file in the same directory, fsync, os.replace.
+    """Write a file all-or-nothing: write(fileobj) into a temp file in the same directory, fsync,
+    os.replace.
     The file gets the mode of any new file (0o666 less the umask: 0644 with the usual umask 022)."""
     d = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -107,12 +182,15 @@ def atomic_write(path: str, write: Callable) -> None:
         raise
     _fsync_dir(d)
 
+
 def _sha256(path) -> str:
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
 
+
 def _versions() -> dict:
     import importlib.metadata as md
+
     v = {"python": platform.python_version(), "jax": jax.__version__, "numpy": np.__version__}
     try:
         v["truncflow"] = md.version("truncflow")
@@ -124,29 +202,40 @@ def _versions() -> dict:
         pass
     return v
 
+
 def _write_manifest(out_dir, man):
     man["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    atomic_write(os.path.join(out_dir, "manifest.json"),
-                 lambda fh: fh.write(json.dumps(man, indent=1, sort_keys=True).encode()))
+    atomic_write(
+        os.path.join(out_dir, "manifest.json"),
+        lambda fh: fh.write(json.dumps(man, indent=1, sort_keys=True).encode()),
+    )
+
 
 def read_manifest(out_dir: str) -> dict | None:
-    """The sweep manifest of out_dir (dict), or None where there is none; ValueError if it is not valid JSON."""
+    """The sweep manifest of out_dir (dict), or None where there is none; ValueError if it is not
+    valid JSON."""
     p = os.path.join(out_dir, "manifest.json")
     if not os.path.exists(p):
         return None
     with open(p, "rb") as fh:
         try:
             return json.loads(fh.read())
-        except ValueError as e:                      # JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f"out_dir: {p} is not valid JSON ({e}); the manifest is damaged, so this "
-                             f"directory cannot be resumed or loaded") from None
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(
+                f"out_dir: {p} is not valid JSON ({e}); the manifest is damaged, so this "
+                f"directory cannot be resumed or loaded"
+            ) from None
+
 
 def _chunk_file(manifest: dict, k: int) -> str:
     return manifest.get("chunks", {}).get(str(k), {}).get("file", f"chunk_{k:05d}.npz")
 
+
 def chunk_status(out_dir: str, manifest: dict) -> dict[int, str]:
-    """State of every chunk k of a sweep: 'ok' (listed in the manifest, file present with the recorded SHA-256),
-    'missing' (not listed, or its file is gone) or 'corrupt' (the file is there but its SHA-256 differs)."""
+    """State of every chunk k of a sweep: 'ok' (listed in the manifest, file present with the
+    recorded SHA-256),
+    'missing' (not listed, or its file is gone) or 'corrupt' (the file is there but its SHA-256
+    differs)."""
     out = {}
     for k in range(manifest["n_chunks"]):
         c = manifest.get("chunks", {}).get(str(k))
@@ -157,21 +246,26 @@ def chunk_status(out_dir: str, manifest: dict) -> dict[int, str]:
             out[k] = "ok" if _sha256(p) == c["sha256"] else "corrupt"
     return out
 
+
 def finished_chunks(out_dir: str, manifest: dict) -> set[int]:
-    """Chunks recorded in the manifest whose file exists with the recorded sha256 (chunk_status 'ok')."""
+    """Chunks recorded in the manifest whose file exists with the recorded sha256 (chunk_status
+    'ok')."""
     return {k for k, s in chunk_status(out_dir, manifest).items() if s == "ok"}
 
 # %% ../nbs/35_sweep.ipynb #c006c
 LOCK_NAME = "sweep.lock"
 
+
 class SweepLocked(RuntimeError):
     """The sweep directory is in use by another running sweep; the message names its process."""
+
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
+
 def _read_lock(path, tries: int = 5) -> dict:
-    for i in range(tries):                           # the holder may be writing it right now
+    for i in range(tries):  # the holder may be writing it right now
         try:
             with open(path) as fh:
                 text = fh.read()
@@ -182,42 +276,50 @@ def _read_lock(path, tries: int = 5) -> dict:
         time.sleep(0.05 * (i < tries - 1))
     return {}
 
+
 def _flock(fd) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
-    except OSError:                                  # EWOULDBLOCK: held by another open file
+    except OSError:  # EWOULDBLOCK: held by another open file
         return False
+
 
 def _who(info: dict) -> str:
     if not info:
         return "another process (that has not written its name into the lock file yet)"
-    return (f"process {info.get('pid')} on host {info.get('host')}, started {info.get('started')} "
-            f"({info.get('command', '?')})")
+    return (
+        f"process {info.get('pid')} on host {info.get('host')}, started {info.get('started')} "
+        f"({info.get('command', '?')})"
+    )
+
 
 def lock_holder(out_dir: str) -> dict | None:
-    """The running sweep that holds out_dir's lock: the dict of its lock file (pid, host, started, command), or
-    None where the directory is free (no lock file, or a stale one whose process is gone). Changes nothing."""
+    """The running sweep that holds out_dir's lock: the dict of its lock file (pid, host, started,
+    command), or
+    None where the directory is free (no lock file, or a stale one whose process is gone). Changes
+    nothing."""
     path = os.path.join(out_dir, LOCK_NAME)
     if not os.path.exists(path):
         return None
-    if fcntl is None:                                # the file itself is the lock
+    if fcntl is None:  # the file itself is the lock
         return _read_lock(path)
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return None
-    except OSError:                                  # not ours to open: treat it as held
+    except OSError:  # not ours to open: treat it as held
         return _read_lock(path)
     try:
         return None if _flock(fd) else _read_lock(path)
     finally:
-        os.close(fd)                                 # releases the probe's flock, if it got one
+        os.close(fd)  # releases the probe's flock, if it got one
 
 # %% ../nbs/35_sweep.ipynb #c006d
 def _open_lock(path, out_dir):
-    """Open and lock `path`: (fd, the previous holder's dict or {}), or None to retry (the file was replaced)."""
-    if fcntl is None:                                # no flock (Windows): the file itself is the lock
+    """Open and lock `path`: (fd, the previous holder's dict or {}), or None to retry (the file was
+    replaced)."""
+    if fcntl is None:  # no flock (Windows): the file itself is the lock
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), {}
         except FileExistsError:
@@ -230,7 +332,7 @@ def _open_lock(path, out_dir):
         same = os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         same = False
-    if not same:                                     # removed or replaced after we opened it: try again
+    if not same:  # removed or replaced after we opened it: try again
         os.close(fd)
         return None
     with open(path) as fh:
@@ -240,35 +342,52 @@ def _open_lock(path, out_dir):
     except ValueError:
         return fd, {"pid": "?", "host": "?", "started": "?"}
 
+
 def _locked_message(out_dir, path, info) -> str:
-    hint = (f"; if that process is gone, remove {path}"
-            if fcntl is None or info and info.get("host") != socket.gethostname() else "")
-    return (f"out_dir: {out_dir} is in use by another sweep: {_who(info)}; wait until it has finished, or "
-            f"choose another directory{hint}")
+    hint = (
+        f"; if that process is gone, remove {path}"
+        if fcntl is None or info and info.get("host") != socket.gethostname()
+        else ""
+    )
+    return (
+        f"out_dir: {out_dir} is in use by another sweep: {_who(info)}; wait until it has finished, or "
+        f"choose another directory{hint}"
+    )
+
 
 @contextlib.contextmanager
 def sweep_lock(out_dir: str, log: Callable[[str], None] | None = None):
-    """Hold out_dir/sweep.lock while the block runs (the directory must exist). SweepLocked, naming the holder,
-    if a running sweep holds it; a stale lock (its process is gone) is taken over, with a message to `log`
+    """Hold out_dir/sweep.lock while the block runs (the directory must exist). SweepLocked, naming
+    the holder,
+    if a running sweep holds it; a stale lock (its process is gone) is taken over, with a message to
+    `log`
     (default: standard error). The lock file is removed at the end."""
     path = os.path.join(out_dir, LOCK_NAME)
-    me = dict(pid=os.getpid(), host=socket.gethostname(), command=" ".join(sys.argv)[:300],
-              started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    me = dict(
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        command=" ".join(sys.argv)[:300],
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
     for _ in range(20):
         got = _open_lock(path, out_dir)
         if got is not None:
             break
     else:
-        raise SweepLocked(f"out_dir: could not lock {path}: it was replaced 20 times while we tried")
+        raise SweepLocked(
+            f"out_dir: could not lock {path}: it was replaced 20 times while we tried"
+        )
     fd, old = got
     if old:
-        (log or _stderr)(f"sweep: taking over the stale lock of {_who(old)} on {out_dir}: that process has ended")
+        (log or _stderr)(
+            f"sweep: taking over the stale lock of {_who(old)} on {out_dir}: that process has ended"
+        )
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(me).encode())
     os.fsync(fd)
     try:
         yield me
-    finally:                                         # POSIX: remove, then unlock (Windows: the other way)
+    finally:  # POSIX: remove, then unlock (Windows: the other way)
         if fcntl is None:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -278,16 +397,27 @@ def sweep_lock(out_dir: str, log: Callable[[str], None] | None = None):
 
 # %% ../nbs/35_sweep.ipynb #c006h
 def _npz_bytes(fields: dict, rows: int) -> int:
-    """Size of np.savez(**arrays) (uncompressed) for `rows` members of `fields` {name: (shape, dtype)}."""
+    """Size of np.savez(**arrays) (uncompressed) for `rows` members of `fields` {name: (shape,
+    dtype)}."""
     data = sum(rows * math.prod(shape) * np.dtype(dt).itemsize for shape, dt in fields.values())
     return 22 + data + sum(232 + 2 * len(name) for name in fields)
 
-def sweep_plan(config: dict, mesh: Mesh | None = None, *, memory_estimate: str = "shapes",
-               chunk_size: int | None = None, velocity: str | None = None) -> dict:
-    """What a sweep of a validated config will do, computed from shapes only: n_members, chunk_size (given, e.g.
-    a stored sweep's; else [ensemble] chunk_size, or the largest chunk within memory_budget_mb), n_chunks,
+
+def sweep_plan(
+    config: dict,
+    mesh: Mesh | None = None,
+    *,
+    memory_estimate: str = "shapes",
+    chunk_size: int | None = None,
+    velocity: str | None = None,
+) -> dict:
+    """What a sweep of a validated config will do, computed from shapes only: n_members, chunk_size
+    (given, e.g.
+    a stored sweep's; else [ensemble] chunk_size, or the largest chunk within memory_budget_mb),
+    n_chunks,
     n_devices, velocity, fields {name: (shape, dtype)} per member (jax.eval_shape, plus 'index'),
-    output_bytes (all chunk files on disk), device_bytes (memory per device for one chunk: bytes_per_member
+    output_bytes (all chunk files on disk), device_bytes (memory per device for one chunk:
+    bytes_per_member
     times the members per device; memory_estimate 'compiled' asks XLA, see bytes_per_member)."""
     mesh = mesh or ensemble_mesh()
     velocity = velocity or resolve_velocity(config, _platform(mesh))
@@ -297,63 +427,110 @@ def sweep_plan(config: dict, mesh: Mesh | None = None, *, memory_estimate: str =
     mb = bytes_per_member(member_fn, compiled=choose and memory_estimate == "compiled")
     if not chunk_size:
         chunk_size = config["ensemble"]["chunk_size"] or choose_chunk_size(
-            M, mesh.size, mb, config["ensemble"]["memory_budget_mb"] * 2**20)
+            M, mesh.size, mb, config["ensemble"]["memory_budget_mb"] * 2**20
+        )
         chunk_size = -(-chunk_size // mesh.size) * mesh.size
     shapes = jax.eval_shape(member_fn, jax.ShapeDtypeStruct((), jnp.int32))
     fields = {k: (tuple(v.shape), str(v.dtype)) for k, v in shapes.items()}
     fields["index"] = ((), "int32")
     n_chunks, last = -(-M // chunk_size), M - (-(-M // chunk_size) - 1) * chunk_size
     out = (n_chunks - 1) * _npz_bytes(fields, chunk_size) + _npz_bytes(fields, last)
-    return dict(n_members=M, chunk_size=chunk_size, n_chunks=n_chunks, n_devices=mesh.size, velocity=velocity,
-                fields=fields, output_bytes=out, device_bytes=mb * chunk_size / mesh.size)
+    return dict(
+        n_members=M,
+        chunk_size=chunk_size,
+        n_chunks=n_chunks,
+        n_devices=mesh.size,
+        velocity=velocity,
+        fields=fields,
+        output_bytes=out,
+        device_bytes=mb * chunk_size / mesh.size,
+    )
 
 # %% ../nbs/35_sweep.ipynb #c007
 def _resume_manifest(out_dir, man, cfg, mesh, resume):
-    """Check a stored manifest against the config and mesh; return (manifest, chunk_size, velocity)."""
+    """Check a stored manifest against the config and mesh; return (manifest, chunk_size,
+    velocity)."""
     if not resume:
-        raise FileExistsError(f"out_dir: {out_dir} already holds a sweep; resume it or choose another directory")
+        raise FileExistsError(
+            f"out_dir: {out_dir} already holds a sweep; resume it or choose another directory"
+        )
     if man.get("format") != SWEEP_FORMAT:
-        why = (" (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
-               "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
-               if man.get("format") == "truncflow-sweep/1" else "")
-        raise ValueError(f"out_dir: {out_dir}/manifest.json is a {man.get('format')!r} sweep, this truncflow "
-                         f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
-                         f"directory")
+        why = (
+            " (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
+            "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
+            if man.get("format") == "truncflow-sweep/1"
+            else ""
+        )
+        raise ValueError(
+            f"out_dir: {out_dir}/manifest.json is a {man.get('format')!r} sweep, this truncflow "
+            f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
+            f"directory"
+        )
     if man["config"] != cfg:
-        raise ValueError(f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}; it is "
-                         f"a different sweep, which resuming cannot continue: choose another directory")
+        raise ValueError(
+            f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}; it is "
+            f"a different sweep, which resuming cannot continue: choose another directory"
+        )
     chunk_size = man["chunk_size"]
     velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
     if velocity == "fused" and _platform(mesh) != "gpu":
-        warnings.warn(f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
-                      f"it, in Pallas interpret mode on {_platform(mesh)} (slow)", stacklevel=3)
+        warnings.warn(
+            f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
+            f"it, in Pallas interpret mode on {_platform(mesh)} (slow)",
+            stacklevel=3,
+        )
     if chunk_size % mesh.size:
-        raise ValueError(f"mesh: the stored chunk size {chunk_size} is not a multiple of {mesh.size} devices")
+        raise ValueError(
+            f"mesh: the stored chunk size {chunk_size} is not a multiple of {mesh.size} devices"
+        )
     return man, chunk_size, velocity
 
+
 def _new_manifest(out_dir, cfg, mesh, memory_estimate):
-    """Plan a new sweep (velocity, chunk size, fields), write its manifest; return (manifest, chunk_size, velocity)."""
+    """Plan a new sweep (velocity, chunk size, fields), write its manifest; return (manifest,
+    chunk_size, velocity)."""
     plan = sweep_plan(cfg, mesh, memory_estimate=memory_estimate)
     M, chunk_size = plan["n_members"], plan["chunk_size"]
-    man = dict(format=SWEEP_FORMAT, config=cfg, n_members=M, chunk_size=chunk_size, n_chunks=plan["n_chunks"],
-               steps=list(sweep_steps(cfg)), velocity=plan["velocity"], devices=[str(d) for d in mesh.devices.flat],
-               fields={k: dict(shape=list(s), dtype=dt) for k, (s, dt) in plan["fields"].items() if k != "index"},
-               key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
-               versions=_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               chunks={}, complete=False)
+    man = dict(
+        format=SWEEP_FORMAT,
+        config=cfg,
+        n_members=M,
+        chunk_size=chunk_size,
+        n_chunks=plan["n_chunks"],
+        steps=list(sweep_steps(cfg)),
+        velocity=plan["velocity"],
+        devices=[str(d) for d in mesh.devices.flat],
+        fields={
+            k: dict(shape=list(s), dtype=dt)
+            for k, (s, dt) in plan["fields"].items()
+            if k != "index"
+        },
+        key="member i uses jax.random.fold_in(jax.random.PRNGKey(seed), i)",
+        versions=_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        chunks={},
+        complete=False,
+    )
     if jax.process_index() == 0:
         _write_manifest(out_dir, man)
     return man, chunk_size, plan["velocity"]
 
+
 def _write_chunk(out_dir, man, k, lo, hi, arrays, seconds):
-    """Chunk k's arrays to chunk_NNNNN.npz (atomically) and its entry in the manifest (process 0 only)."""
+    """Chunk k's arrays to chunk_NNNNN.npz (atomically) and its entry in the manifest (process 0
+    only)."""
     if jax.process_index() != 0:
         return
     name = f"chunk_{k:05d}.npz"
     atomic_write(os.path.join(out_dir, name), lambda fh: np.savez(fh, **arrays))
-    man["chunks"][str(k)] = dict(file=name, members=[lo, hi], sha256=_sha256(os.path.join(out_dir, name)),
-                                 seconds=round(seconds, 3))
+    man["chunks"][str(k)] = dict(
+        file=name,
+        members=[lo, hi],
+        sha256=_sha256(os.path.join(out_dir, name)),
+        seconds=round(seconds, 3),
+    )
     _write_manifest(out_dir, man)
+
 
 def _seconds(s: float) -> str:
     if s < 120:
@@ -361,22 +538,33 @@ def _seconds(s: float) -> str:
     return f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 # %% ../nbs/35_sweep.ipynb #c007a
-def _run_chunks(out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, info, on_chunk) -> dict:
-    """Compute and write the chunks `todo`; log the time estimate after the first one and, with `progress`, a
+def _run_chunks(
+    out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, info, on_chunk
+) -> dict:
+    """Compute and write the chunks `todo`; log the time estimate after the first one and, with
+    `progress`, a
     tqdm bar (if `tty`) or one plain line per chunk. Returns the timing of this run."""
     n, C = len(bounds), man["chunk_size"]
     bar = None
     if progress and tty:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=n, initial=n - len(todo), unit="chunk", desc="sweep")
-    timing = dict(chunks=len(todo), compile_seconds=0.0, first_chunk_seconds=0.0, estimated_seconds=0.0,
-                  seconds=0.0)
+    timing = dict(
+        chunks=len(todo),
+        compile_seconds=0.0,
+        first_chunk_seconds=0.0,
+        estimated_seconds=0.0,
+        seconds=0.0,
+    )
     for j, k in enumerate(todo):
         lo, hi = bounds[k]
-        idx = np.arange(lo, lo + C, dtype=np.int32)       # members >= M pad the last chunk; dropped below
+        idx = np.arange(
+            lo, lo + C, dtype=np.int32
+        )  # members >= M pad the last chunk; dropped below
         x = _device_indices(idx, sharding)
         with matmul_precision(cfg):
-            if j == 0:                                     # compile apart, so that the first chunk times the run
+            if j == 0:  # compile apart, so that the first chunk times the run
                 t0 = time.perf_counter()
                 f.lower(x).compile()
                 timing["compile_seconds"] = round(time.perf_counter() - t0, 6)
@@ -388,67 +576,115 @@ def _run_chunks(out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, 
         if on_chunk is not None:
             on_chunk(k, arrays)
         if j == 0:
-            timing.update(first_chunk_seconds=round(dt, 6), estimated_seconds=round(dt * (len(todo) - 1), 6))
+            timing.update(
+                first_chunk_seconds=round(dt, 6), estimated_seconds=round(dt * (len(todo) - 1), 6)
+            )
             if len(todo) > 1:
-                info(f"sweep: compiled in {_seconds(timing['compile_seconds'])}; the first chunk took "
-                     f"{_seconds(dt)}, so the {len(todo) - 1} chunks left take about "
-                     f"{_seconds(timing['estimated_seconds'])} (estimated from the timed first chunk)")
+                info(
+                    f"sweep: compiled in {_seconds(timing['compile_seconds'])}; the first chunk took "
+                    f"{_seconds(dt)}, so the {len(todo) - 1} chunks left take about "
+                    f"{_seconds(timing['estimated_seconds'])} (estimated from the timed first chunk)"
+                )
         else:
             timing["seconds"] = round(timing["seconds"] + dt, 6)
         if bar is not None:
             bar.update(1)
         elif progress:
-            left = (timing["seconds"] + timing["first_chunk_seconds"]) / (j + 1) * (len(todo) - j - 1)
-            info(f"sweep: chunk {k + 1} of {n} written ({hi - lo} flows, {_seconds(dt)}); "
-                 f"{n - len(todo) + j + 1} of {n} done" + (f", about {_seconds(left)} left" if left else ""))
+            left = (
+                (timing["seconds"] + timing["first_chunk_seconds"]) / (j + 1) * (len(todo) - j - 1)
+            )
+            info(
+                f"sweep: chunk {k + 1} of {n} written ({hi - lo} flows, {_seconds(dt)}); "
+                f"{n - len(todo) + j + 1} of {n} done"
+                + (f", about {_seconds(left)} left" if left else "")
+            )
     if bar is not None:
         bar.close()
     return timing
 
 # %% ../nbs/35_sweep.ipynb #c007b
-def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool = True,
-              mesh: Mesh | None = None, memory_estimate: str = "shapes", on_chunk: Callable | None = None,
-              log: Callable[[str], None] | None = None) -> dict:
-    """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into out_dir atomically.
+def run_sweep(
+    config: dict,
+    out_dir: str,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    mesh: Mesh | None = None,
+    memory_estimate: str = "shapes",
+    on_chunk: Callable | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into out_dir
+    atomically.
 
-    The config is validated first (ConfigError). out_dir is locked while the sweep runs (sweep_lock: SweepLocked
-    if another running sweep holds it). If out_dir holds a sweep, it is resumed when `resume` (the config must be
-    the same; the stored chunk size is reused; missing and corrupt chunks are computed again) and refused
-    otherwise. Member i's random key is fold_in(PRNGKey(seed), i), so the results do not depend on chunking or
-    interruptions. The velocity ([flow] velocity, 'auto' resolved for the mesh's platform by resolve_velocity) is
-    stored in the manifest as `velocity`, and a resumed sweep keeps it; matrix products use [integrator]
-    precision. memory_estimate: 'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays) is called
-    after chunk k is on disk. Messages (a stale lock taken over, corrupt chunks; with `progress` or a `log`, the
-    time estimate after the first chunk; with `progress`, one line per chunk, or a tqdm bar where there is no log
-    and standard error is a terminal) go to log (default: standard error). Returns the final manifest; its
-    `timing` is this run's (seconds of compilation, of the first chunk, estimated and taken by the others)."""
+    The config is validated first (ConfigError). out_dir is locked while the sweep runs (sweep_lock:
+    SweepLocked
+    if another running sweep holds it). If out_dir holds a sweep, it is resumed when `resume` (the
+    config must be
+    the same; the stored chunk size is reused; missing and corrupt chunks are computed again) and
+    refused
+    otherwise. Member i's random key is fold_in(PRNGKey(seed), i), so the results do not depend on
+    chunking or
+    interruptions. The velocity ([flow] velocity, 'auto' resolved for the mesh's platform by
+    resolve_velocity) is
+    stored in the manifest as `velocity`, and a resumed sweep keeps it; matrix products use
+    [integrator]
+    precision. memory_estimate: 'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays)
+    is called
+    after chunk k is on disk. Messages (a stale lock taken over, corrupt chunks; with `progress` or
+    a `log`, the
+    time estimate after the first chunk; with `progress`, one line per chunk, or a tqdm bar where
+    there is no log
+    and standard error is a terminal) go to log (default: standard error). Returns the final
+    manifest; its
+    `timing` is this run's (seconds of compilation, of the first chunk, estimated and taken by the
+    others)."""
     cfg = validate_config(config)
     if memory_estimate not in ("shapes", "compiled"):
-        raise ValueError(f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}")
+        raise ValueError(
+            f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}"
+        )
     mesh = mesh or ensemble_mesh()
     os.makedirs(out_dir, exist_ok=True)
     say = log or _stderr
     info = say if (progress or log is not None) else (lambda msg: None)
     lock = sweep_lock(out_dir, say) if jax.process_index() == 0 else contextlib.nullcontext()
-    with lock:                                       # only process 0 writes, so only it locks
+    with lock:  # only process 0 writes, so only it locks
         man = read_manifest(out_dir)
-        man, chunk_size, velocity = (_resume_manifest(out_dir, man, cfg, mesh, resume) if man is not None
-                                     else _new_manifest(out_dir, cfg, mesh, memory_estimate))
+        man, chunk_size, velocity = (
+            _resume_manifest(out_dir, man, cfg, mesh, resume)
+            if man is not None
+            else _new_manifest(out_dir, cfg, mesh, memory_estimate)
+        )
         bounds = chunk_bounds(cfg["ensemble"]["size"], chunk_size)
         status = chunk_status(out_dir, man)
         for k in (k for k, s in status.items() if s == "corrupt"):
-            say(f"sweep: {_chunk_file(man, k)} in {out_dir} is corrupt (its SHA-256 differs from the manifest's); "
-                f"computing it again")
+            say(
+                f"sweep: {_chunk_file(man, k)} in {out_dir} is corrupt (its SHA-256 differs from the manifest's); "
+                f"computing it again"
+            )
         todo = [k for k in range(len(bounds)) if status[k] != "ok"]
-        if jax.process_index() == 0:                 # we hold the lock: temp files are a killed run's leftovers
+        if jax.process_index() == 0:  # we hold the lock: temp files are a killed run's leftovers
             for name in os.listdir(out_dir):
                 if name.startswith(".") and name.endswith(".tmp"):
                     os.remove(os.path.join(out_dir, name))
         f, sharding = sweep_chunk_function(cfg, mesh, velocity) if todo else (None, None)
-        timing = _run_chunks(out_dir, man, cfg, bounds, todo, f, sharding, progress=progress, info=info,
-                             tty=log is None and sys.stderr.isatty(), on_chunk=on_chunk)
+        timing = _run_chunks(
+            out_dir,
+            man,
+            cfg,
+            bounds,
+            todo,
+            f,
+            sharding,
+            progress=progress,
+            info=info,
+            tty=log is None and sys.stderr.isatty(),
+            on_chunk=on_chunk,
+        )
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
+
             multihost_utils.sync_global_devices("truncflow sweep done")
         man["timing"] = timing
         if (todo or not man["complete"]) and jax.process_index() == 0:
@@ -456,19 +692,33 @@ def run_sweep(config: dict, out_dir: str, *, resume: bool = True, progress: bool
             _write_manifest(out_dir, man)
     return man
 
+
 def _chunks_message(out_dir, man, status) -> str:
     n, parts = man["n_chunks"], []
-    for what, why in (("corrupt", ": the file differs from the SHA-256 in the manifest"), ("missing", "")):
+    for what, why in (
+        ("corrupt", ": the file differs from the SHA-256 in the manifest"),
+        ("missing", ""),
+    ):
         names = [_chunk_file(man, k) for k, s in sorted(status.items()) if s == what]
         if names:
-            shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
+            shown = ", ".join(names[:5]) + (
+                f", ... ({len(names) - 5} more)" if len(names) > 5 else ""
+            )
             parts.append(f"{len(names)} of {n} chunks are {what} ({shown}{why})")
-    return (f"out_dir: in {out_dir}, " + "; ".join(parts) + "; resume the sweep first (it computes them again)")
+    return (
+        f"out_dir: in {out_dir}, "
+        + "; ".join(parts)
+        + "; resume the sweep first (it computes them again)"
+    )
+
 
 def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict]:
-    """(results, manifest) of a sweep directory: results[name] is an (M, ...) NumPy array, member order.
-    Raises ValueError naming the chunks that are missing and those that are corrupt (present, but not the file
-    the manifest recorded, or unreadable), unless allow_partial: then only the finished chunks, with 'index'."""
+    """(results, manifest) of a sweep directory: results[name] is an (M, ...) NumPy array, member
+    order.
+    Raises ValueError naming the chunks that are missing and those that are corrupt (present, but
+    not the file
+    the manifest recorded, or unreadable), unless allow_partial: then only the finished chunks, with
+    'index'."""
     man = read_manifest(out_dir)
     if man is None:
         raise ValueError(f"out_dir: no manifest.json in {out_dir}; is it a sweep directory?")
@@ -481,8 +731,10 @@ def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict
             with np.load(os.path.join(out_dir, _chunk_file(man, k))) as z:
                 parts.append({name: z[name] for name in z.files})
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise ValueError(f"out_dir: {_chunk_file(man, k)} in {out_dir} is corrupt: NumPy cannot read it "
-                             f"({type(e).__name__}: {e}); resume the sweep to compute it again") from None
+            raise ValueError(
+                f"out_dir: {_chunk_file(man, k)} in {out_dir} is corrupt: NumPy cannot read it "
+                f"({type(e).__name__}: {e}); resume the sweep to compute it again"
+            ) from None
     if not parts:
         return {}, man
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, man

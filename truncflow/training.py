@@ -9,9 +9,17 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from .network import (random_network, check_network, cumulative_parameters, hidden_layers,
-                               composed_truncations, truncation_state, truncated_coordinates,
-                               polar_decomposition, standard_cost)
+from truncflow.network import (
+    random_network,
+    check_network,
+    cumulative_parameters,
+    hidden_layers,
+    composed_truncations,
+    truncation_state,
+    truncated_coordinates,
+    polar_decomposition,
+    standard_cost,
+)
 from .validate import as_array, check_labels, check_positive_int, check_positive
 
 # %% auto #0
@@ -22,46 +30,66 @@ __all__ = ['class_means', 'class_covariances', 'nc1', 'equinorm_equiangularity',
            'params_cost', 'gradient_descent', 'least_squares_output', 'untruncated_init', 'train_network']
 
 # %% ../nbs/20_training.ipynb #c006
-def class_means(features: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
-    """Class means mu_j (J, D) and global mean mu_G (D,) of features (N, D) with labels (N,) in [0, J).
+def class_means(
+    features: jax.Array, labels: jax.Array, num_classes: int
+) -> tuple[jax.Array, jax.Array]:
+    """Class means mu_j (J, D) and global mean mu_G (D,) of features (N, D) with labels (N,) in [0,
+    J).
 
     mu_G is the average of the class means (the points are weighted 1/N_j, as in Eq. (2.22)); for
-    balanced classes it is the plain mean used by Papyan, Han and Donoho (2020), the paper's reference [12]."""
-    counts = jax.ops.segment_sum(jnp.ones(labels.shape[0], features.dtype), labels, num_segments=num_classes)
+    balanced classes it is the plain mean used by Papyan, Han and Donoho (2020), the paper's
+    reference [12]."""
+    counts = jax.ops.segment_sum(
+        jnp.ones(labels.shape[0], features.dtype), labels, num_segments=num_classes
+    )
     means = jax.ops.segment_sum(features, labels, num_segments=num_classes) / counts[:, None]
     return means, jnp.mean(means, axis=0)
 
-def class_covariances(features: jax.Array, labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:
+
+def class_covariances(
+    features: jax.Array, labels: jax.Array, num_classes: int
+) -> tuple[jax.Array, jax.Array]:
     """Within-class and between-class covariances (Sigma_W, Sigma_B), each (D, D), of ref. [12].
 
-    Sigma_W = 1/J sum_j 1/N_j sum_i (h_ji - mu_j)(h_ji - mu_j)^T,  Sigma_B = 1/J sum_j (mu_j - mu_G)(mu_j - mu_G)^T."""
+    Sigma_W = 1/J sum_j 1/N_j sum_i (h_ji - mu_j)(h_ji - mu_j)^T,  Sigma_B = 1/J sum_j (mu_j -
+    mu_G)(mu_j - mu_G)^T."""
     means, mu_G = class_means(features, labels, num_classes)
-    counts = jax.ops.segment_sum(jnp.ones(labels.shape[0], features.dtype), labels, num_segments=num_classes)
+    counts = jax.ops.segment_sum(
+        jnp.ones(labels.shape[0], features.dtype), labels, num_segments=num_classes
+    )
     d = features - means[labels]
     Sigma_W = jnp.einsum("n,ni,nj->ij", 1.0 / (num_classes * counts[labels]), d, d)
     M = means - mu_G
     return Sigma_W, M.T @ M / num_classes
 
-def nc1(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
-    """NC1 of ref. [12]: Tr(Sigma_W Sigma_B^+) / J, within-class variability relative to between-class.
 
-    features (N, D), labels (N,) -> scalar; 0 exactly when every class sits at its mean. When the class
-    means coincide, Sigma_B = 0 and the ratio is undefined: the result is nan whenever the between-class
-    scatter is numerically zero, Tr(Sigma_B) <= eps * (Tr(Sigma_W) + Tr(Sigma_B) + |mu_G|^2) (eps: machine
+def nc1(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+    """NC1 of ref. [12]: Tr(Sigma_W Sigma_B^+) / J, within-class variability relative to
+    between-class.
+
+    features (N, D), labels (N,) -> scalar; 0 exactly when every class sits at its mean. When the
+    class
+    means coincide, Sigma_B = 0 and the ratio is undefined: the result is nan whenever the
+    between-class
+    scatter is numerically zero, Tr(Sigma_B) <= eps * (Tr(Sigma_W) + Tr(Sigma_B) + |mu_G|^2) (eps:
+    machine
     epsilon of the dtype; the bracket is the weighted mean of |h|^2, the scale of the features)."""
     Sigma_W, Sigma_B = class_covariances(features, labels, num_classes)
     _, mu_G = class_means(features, labels, num_classes)
     tr_B = jnp.trace(Sigma_B)
-    scale = jnp.trace(Sigma_W) + tr_B + jnp.sum(mu_G ** 2)
+    scale = jnp.trace(Sigma_W) + tr_B + jnp.sum(mu_G**2)
     value = jnp.trace(Sigma_W @ jnp.linalg.pinv(Sigma_B, hermitian=True)) / num_classes
     return jnp.where(tr_B > jnp.finfo(Sigma_B.dtype).eps * scale, value, jnp.nan)
+
 
 def equinorm_equiangularity(V: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """NC2 of ref. [12] for J vectors V (J, D) (centred class means, or classifier rows).
 
-    Returns (cv, std_cos, max_angle): cv = std/mean of the norms |v_j| (equinorm), std_cos = std of the
+    Returns (cv, std_cos, max_angle): cv = std/mean of the norms |v_j| (equinorm), std_cos = std of
+    the
     cosines between distinct v_j, v_k (equiangularity), and max_angle = mean |cos + 1/(J-1)| (the
-    cosines of a simplex equiangular tight frame are exactly -1/(J-1)). All three vanish for a simplex ETF."""
+    cosines of a simplex equiangular tight frame are exactly -1/(J-1)). All three vanish for a
+    simplex ETF."""
     J = V.shape[0]
     n = jnp.linalg.norm(V, axis=-1)
     U = V / n[:, None]
@@ -69,13 +97,20 @@ def equinorm_equiangularity(V: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     cos = (U @ U.T)[i, k]
     return jnp.std(n) / jnp.mean(n), jnp.std(cos), jnp.mean(jnp.abs(cos + 1.0 / (J - 1)))
 
+
 def self_duality(W_out: jax.Array, centred_means: jax.Array) -> jax.Array:
     """NC3 of ref. [12]: || W/||W||_F - M/||M||_F ||_F with W = W_out (J, D) (row j: class j) and
     M (J, D) the centred class means mu_j - mu_G as rows (the paper's W^T and M, points as rows)."""
-    return jnp.linalg.norm(W_out / jnp.linalg.norm(W_out) - centred_means / jnp.linalg.norm(centred_means))
+    return jnp.linalg.norm(
+        W_out / jnp.linalg.norm(W_out) - centred_means / jnp.linalg.norm(centred_means)
+    )
 
-def ncc_agreement(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: jax.Array) -> jax.Array:
-    """NC4 of ref. [12]: fraction of points where argmax_j (W_out h + b_out)_j equals the nearest class mean.
+
+def ncc_agreement(
+    features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: jax.Array
+) -> jax.Array:
+    """NC4 of ref. [12]: fraction of points where argmax_j (W_out h + b_out)_j equals the nearest
+    class mean.
 
     features (N, D), labels (N,) in [0, J), W_out (J, D), b_out (J,) -> scalar in [0, 1]."""
     means, _ = class_means(features, labels, W_out.shape[0])
@@ -83,20 +118,27 @@ def ncc_agreement(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_ou
     ncc = jnp.argmin(jnp.sum((features[:, None, :] - means[None]) ** 2, axis=-1), axis=-1)
     return jnp.mean((pred == ncc).astype(features.dtype))
 
-class NCMetrics(NamedTuple):
-    """The neural-collapse measures of ref. [12] (scalars, or arrays with a leading iteration axis)."""
-    nc1: jax.Array            # Tr(Sigma_W Sigma_B^+)/J
-    equinorm: jax.Array       # NC2: coefficient of variation of |mu_j - mu_G|
-    equiangular: jax.Array    # NC2: std of the cosines between centred class means
-    max_angle: jax.Array      # NC2: mean |cos + 1/(J-1)|
-    equinorm_w: jax.Array     # NC2 for the classifier rows W_out[j]
-    equiangular_w: jax.Array  # NC2 for the classifier rows
-    nc3: jax.Array            # self-duality || W/|W| - M/|M| ||_F
-    nc4: jax.Array            # agreement of the network with the nearest-class-mean classifier
-    accuracy: jax.Array       # fraction of points with argmax output = label
 
-def nc_metrics(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: jax.Array) -> NCMetrics:
-    """NC1-NC4 of Papyan, Han and Donoho (2020), the paper's ref. [12], on last-hidden-layer features.
+class NCMetrics(NamedTuple):
+    """The neural-collapse measures of ref. [12] (scalars, or arrays with a leading iteration
+    axis)."""
+
+    nc1: jax.Array  # Tr(Sigma_W Sigma_B^+)/J
+    equinorm: jax.Array  # NC2: coefficient of variation of |mu_j - mu_G|
+    equiangular: jax.Array  # NC2: std of the cosines between centred class means
+    max_angle: jax.Array  # NC2: mean |cos + 1/(J-1)|
+    equinorm_w: jax.Array  # NC2 for the classifier rows W_out[j]
+    equiangular_w: jax.Array  # NC2 for the classifier rows
+    nc3: jax.Array  # self-duality || W/|W| - M/|M| ||_F
+    nc4: jax.Array  # agreement of the network with the nearest-class-mean classifier
+    accuracy: jax.Array  # fraction of points with argmax output = label
+
+
+def nc_metrics(
+    features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: jax.Array
+) -> NCMetrics:
+    """NC1-NC4 of Papyan, Han and Donoho (2020), the paper's ref. [12], on last-hidden-layer
+    features.
 
     features (N, D) = x^(L), labels (N,) in [0, J), W_out (J, D), b_out (J,): the output layer of
     Eq. (2.4), whose row j scores class j (targets one-hot). Returns an `NCMetrics` of scalars."""
@@ -105,19 +147,32 @@ def nc_metrics(features: jax.Array, labels: jax.Array, W_out: jax.Array, b_out: 
     M = means - mu_G
     cv, sc, ma = equinorm_equiangularity(M)
     cvw, scw, _ = equinorm_equiangularity(W_out)
-    acc = jnp.mean((jnp.argmax(features @ W_out.T + b_out, axis=-1) == labels).astype(features.dtype))
-    return NCMetrics(nc1(features, labels, J), cv, sc, ma, cvw, scw, self_duality(W_out, M),
-                     ncc_agreement(features, labels, W_out, b_out), acc)
+    acc = jnp.mean(
+        (jnp.argmax(features @ W_out.T + b_out, axis=-1) == labels).astype(features.dtype)
+    )
+    return NCMetrics(
+        nc1(features, labels, J),
+        cv,
+        sc,
+        ma,
+        cvw,
+        scw,
+        self_duality(W_out, M),
+        ncc_agreement(features, labels, W_out, b_out),
+        acc,
+    )
 
 # %% ../nbs/20_training.ipynb #nc02
 class LayerNC(NamedTuple):
     """NC1 and the NC2 terms of ref. [12] at the layers x^(0) (input), x^(1), ..., x^(L).
 
     Each field has shape (..., L+1); index l is the layer x^(l) of Eq. (2.1)."""
-    nc1: jax.Array          # Tr(Sigma_W Sigma_B^+) / J
-    equinorm: jax.Array     # std / mean of |mu_j - mu_G|
+
+    nc1: jax.Array  # Tr(Sigma_W Sigma_B^+) / J
+    equinorm: jax.Array  # std / mean of |mu_j - mu_G|
     equiangular: jax.Array  # std of the cosines between distinct centred class means
-    max_angle: jax.Array    # mean |cos + 1/(J-1)|
+    max_angle: jax.Array  # mean |cos + 1/(J-1)|
+
 
 def collapse_measures(features: jax.Array, labels: jax.Array, num_classes: int) -> LayerNC:
     """NC1 (`nc1`) and NC2 (`equinorm_equiangularity` of mu_j - mu_G) of features (N, D).
@@ -126,13 +181,15 @@ def collapse_measures(features: jax.Array, labels: jax.Array, num_classes: int) 
     means, mu_G = class_means(features, labels, num_classes)
     return LayerNC(nc1(features, labels, num_classes), *equinorm_equiangularity(means - mu_G))
 
-def layer_nc(Ws: jax.Array, bs: jax.Array, X: jax.Array, labels: jax.Array,
-             num_classes: int) -> LayerNC:
+
+def layer_nc(
+    Ws: jax.Array, bs: jax.Array, X: jax.Array, labels: jax.Array, num_classes: int
+) -> LayerNC:
     """NC1 and NC2 of ref. [12] at the input x^(0) = X and every hidden layer x^(l), Eq. (2.1).
 
     Ws (L, Q, Q), bs (L, Q), X (N, Q), labels (N,) in [0, J) -> LayerNC of arrays (L+1,).
     Pure and jittable (num_classes static); no validation (that is `ensemble_layer_nc`'s job)."""
-    H = jnp.concatenate([X[None], hidden_layers(Ws, bs, X)])              # (L+1, N, Q)
+    H = jnp.concatenate([X[None], hidden_layers(Ws, bs, X)])  # (L+1, N, Q)
     return jax.vmap(lambda h: collapse_measures(h, labels, num_classes))(H)
 
 # %% ../nbs/20_training.ipynb #nc05
@@ -140,7 +197,9 @@ def _ensemble_layer_nc(Ws, bs, X, labels, num_classes, shared_X):
     one = lambda W, b, x: layer_nc(W, b, x, labels, num_classes)
     return jax.vmap(one, in_axes=(0, 0, None if shared_X else 0))(Ws, bs, X)
 
+
 _ensemble_layer_nc_jit = jax.jit(_ensemble_layer_nc, static_argnames=("num_classes", "shared_X"))
+
 
 def ensemble_layer_nc(Ws, bs, X, labels, num_classes: int | None = None) -> LayerNC:
     """`layer_nc` for an ensemble of E networks in one vmapped call: fields of shape (E, L+1).
@@ -160,70 +219,117 @@ def ensemble_layer_nc(Ws, bs, X, labels, num_classes: int | None = None) -> Laye
 
 # %% ../nbs/20_training.ipynb #c010
 def layer_input_points(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
-    """T^(l-1)(x) for l = 1..L (T^(0) = identity): the input-space point that the ReLU of layer l acts on.
+    """T^(l-1)(x) for l = 1..L (T^(0) = identity): the input-space point that the ReLU of layer l
+    acts on.
 
     Wc (L, Q, Q), betas (L, Q), x (..., Q) -> (L, ..., Q). The pre-activation of layer l is
     a^(l)(T^(l-1)(x)) = W_l x^(l-1) + b_l (corrected Eq. (2.17), Eq. (2.16))."""
     Ts = composed_truncations(Wc, betas, x)
     return jnp.concatenate([x[None], Ts[:-1]], axis=0)
 
-def truncation_states(Wc: jax.Array, betas: jax.Array, X: jax.Array, *, composed: bool = True) -> jax.Array:
+
+def truncation_states(
+    Wc: jax.Array, betas: jax.Array, X: jax.Array, *, composed: bool = True
+) -> jax.Array:
     """Truncation state (0/1/2, Definition 2.1) of every point under every tau^(l): (L, N) integers.
 
     composed=True: evaluated at T^(l-1)(x), what the network's layer-l ReLU sees (Eq. (2.16));
     composed=False: evaluated at the raw input x, as in Definition 2.1 and Eq. (3.40)."""
-    Z = layer_input_points(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
+    Z = (
+        layer_input_points(Wc, betas, X)
+        if composed
+        else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
+    )
     return jax.vmap(truncation_state)(Wc, betas, Z)
 
-def cluster_truncation_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
-                      *, composed: bool = True) -> jax.Array:
-    """Counts (L, J, 3): points of cluster j that tau^(l) leaves untruncated / partially / fully truncated.
 
-    Wc (L, Q, Q), betas (L, Q), X (N, Q), labels (N,) in [0, J); Definition 2.1, see `truncation_states`."""
+def cluster_truncation_counts(
+    Wc: jax.Array,
+    betas: jax.Array,
+    X: jax.Array,
+    labels: jax.Array,
+    num_clusters: int,
+    *,
+    composed: bool = True,
+) -> jax.Array:
+    """Counts (L, J, 3): points of cluster j that tau^(l) leaves untruncated / partially / fully
+    truncated.
+
+    Wc (L, Q, Q), betas (L, Q), X (N, Q), labels (N,) in [0, J); Definition 2.1, see
+    `truncation_states`."""
     s = truncation_states(Wc, betas, X, composed=composed)
-    onehot = jax.nn.one_hot(s, 3, dtype=jnp.int32)                                   # (L, N, 3)
+    onehot = jax.nn.one_hot(s, 3, dtype=jnp.int32)  # (L, N, 3)
     return jax.vmap(lambda o: jax.ops.segment_sum(o, labels, num_segments=num_clusters))(onehot)
 
-def cluster_coordinate_counts(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int,
-                      *, composed: bool = True) -> jax.Array:
-    """n_r^(l) of Eq. (3.40) for every layer l and cluster j: (L, J, Q) number of points truncated in coordinate r.
 
-    The paper counts cluster l under tau^(l) only ((3.39): J_0^(l)perp = diag(n_r^(l)/N_l)); here all pairs."""
-    Z = layer_input_points(Wc, betas, X) if composed else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
-    t = jax.vmap(truncated_coordinates)(Wc, betas, Z).astype(jnp.int32)             # (L, N, Q)
+def cluster_coordinate_counts(
+    Wc: jax.Array,
+    betas: jax.Array,
+    X: jax.Array,
+    labels: jax.Array,
+    num_clusters: int,
+    *,
+    composed: bool = True,
+) -> jax.Array:
+    """n_r^(l) of Eq. (3.40) for every layer l and cluster j: (L, J, Q) number of points truncated
+    in coordinate r.
+
+    The paper counts cluster l under tau^(l) only ((3.39): J_0^(l)perp = diag(n_r^(l)/N_l)); here
+    all pairs."""
+    Z = (
+        layer_input_points(Wc, betas, X)
+        if composed
+        else jnp.broadcast_to(X, (Wc.shape[0],) + X.shape)
+    )
+    t = jax.vmap(truncated_coordinates)(Wc, betas, Z).astype(jnp.int32)  # (L, N, Q)
     return jax.vmap(lambda o: jax.ops.segment_sum(o, labels, num_segments=num_clusters))(t)
 
-def truncated_cluster_means(Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array,
-                            num_clusters: int) -> jax.Array:
-    """Cluster averages of the truncated data, Eq. (3.8), after each layer: (L, J, Q) means of T^(l)(x_{j,i}).
 
-    Under cluster-separated truncations (Eq. (3.5)) the mean for j = l is that of tau^(l)(x_{l,i})."""
+def truncated_cluster_means(
+    Wc: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, num_clusters: int
+) -> jax.Array:
+    """Cluster averages of the truncated data, Eq. (3.8), after each layer: (L, J, Q) means of
+    T^(l)(x_{j,i}).
+
+    Under cluster-separated truncations (Eq. (3.5)) the mean for j = l is that of
+    tau^(l)(x_{l,i})."""
     Ts = composed_truncations(Wc, betas, X)
     return jax.vmap(lambda T: class_means(T, labels, num_clusters)[0])(Ts)
+
 
 def cluster_spread(Z: jax.Array, labels: jax.Array, num_clusters: int) -> jax.Array:
     """RMS singular values (J, Q) of each centred cluster of Z (N, Q), descending.
 
-    Row j: singular values of [z_{j,i} - mean_j]_i divided by sqrt(N_j); the norm of the row is the RMS
-    distance to the cluster mean, and the number of non-zero entries the dimension of the cluster."""
+    Row j: singular values of [z_{j,i} - mean_j]_i divided by sqrt(N_j); the norm of the row is the
+    RMS
+    distance to the cluster mean, and the number of non-zero entries the dimension of the
+    cluster."""
     means, _ = class_means(Z, labels, num_clusters)
-    counts = jax.ops.segment_sum(jnp.ones(labels.shape[0], Z.dtype), labels, num_segments=num_clusters)
+    counts = jax.ops.segment_sum(
+        jnp.ones(labels.shape[0], Z.dtype), labels, num_segments=num_clusters
+    )
     D = Z - means[labels]
+
     def one(j):
         w = (labels == j).astype(Z.dtype) / jnp.sqrt(counts[j])
         return jnp.linalg.svd(D * w[:, None], compute_uv=False)
+
     return jax.vmap(one)(jnp.arange(num_clusters))
 
+
 def alignment_defect(W: jax.Array) -> jax.Array:
-    """Distance of |W| from diagonal (Definition 2.2, Eq. (2.28)): ||offdiag |W| ||_F / || |W| ||_F, W (..., Q, Q) -> (...,).
+    """Distance of |W| from diagonal (Definition 2.2, Eq. (2.28)): ||offdiag |W| ||_F / || |W| ||_F,
+    W (..., Q, Q) -> (...,).
 
     0 exactly when W is aligned with the activation, W = W_* R (Eq. (2.31))."""
     P, _ = polar_decomposition(W)
     off = P - jnp.einsum("...ii->...i", P)[..., None] * jnp.eye(W.shape[-1], dtype=W.dtype)
     return jnp.linalg.norm(off, axis=(-2, -1)) / jnp.linalg.norm(P, axis=(-2, -1))
 
+
 def clusters_touched(counts: jax.Array) -> jax.Array:
-    """Number of clusters that a truncation map acts on (some point not untruncated): counts (..., J, 3) -> (...,).
+    """Number of clusters that a truncation map acts on (some point not untruncated): counts (...,
+    J, 3) -> (...,).
 
     Cluster-separated truncations (Definition 3.1) need this to be at most 1 for every layer."""
     return jnp.sum(counts[..., 1] + counts[..., 2] > 0, axis=-1)
@@ -231,101 +337,154 @@ def clusters_touched(counts: jax.Array) -> jax.Array:
 # %% ../nbs/20_training.ipynb #c012
 class TrainingLog(NamedTuple):
     """Logged iterates of `train_network`; K logged iterations (step 0 included)."""
-    step: np.ndarray    # (K,) int, gradient steps taken
-    cost: np.ndarray    # (K,) standard cost, Eq. (2.22)
-    Ws: np.ndarray      # (K, L, Q, Q)
-    bs: np.ndarray      # (K, L, Q)
-    W_out: np.ndarray   # (K, Q, Q)
-    b_out: np.ndarray   # (K, Q)
+
+    step: np.ndarray  # (K,) int, gradient steps taken
+    cost: np.ndarray  # (K,) standard cost, Eq. (2.22)
+    Ws: np.ndarray  # (K, L, Q, Q)
+    bs: np.ndarray  # (K, L, Q)
+    W_out: np.ndarray  # (K, Q, Q)
+    b_out: np.ndarray  # (K, Q)
+
 
 class Diagnostics(NamedTuple):
     """What `diagnose` measures at each of K logged iterations (L layers, J clusters, N points)."""
-    step: np.ndarray          # (K,)
-    cost: np.ndarray          # (K,) standard cost, Eq. (2.22)
-    nc: NCMetrics             # each field (K,)
-    counts: np.ndarray        # (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
-    counts_raw: np.ndarray    # (K, L, J, 3) the same at the raw input x (Definition 2.1, Eq. (3.40))
-    n_r: np.ndarray           # (K, L, J, Q) coordinate counts n_r of Eq. (3.40), raw input
-    means: np.ndarray         # (K, L, J, Q) cluster averages of T^(l)(x), Eq. (3.8)
-    spread: np.ndarray        # (K, J, Q) RMS singular values of each cluster of T^(L)(x)
+
+    step: np.ndarray  # (K,)
+    cost: np.ndarray  # (K,) standard cost, Eq. (2.22)
+    nc: NCMetrics  # each field (K,)
+    counts: (
+        np.ndarray
+    )  # (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
+    counts_raw: np.ndarray  # (K, L, J, 3) the same at the raw input x (Definition 2.1, Eq. (3.40))
+    n_r: np.ndarray  # (K, L, J, Q) coordinate counts n_r of Eq. (3.40), raw input
+    means: np.ndarray  # (K, L, J, Q) cluster averages of T^(l)(x), Eq. (3.8)
+    spread: np.ndarray  # (K, J, Q) RMS singular values of each cluster of T^(L)(x)
     feature_spread: np.ndarray  # (K, J, Q) the same for the features x^(L)
-    alignment: np.ndarray     # (K, L) alignment defect of W^(l), Definition 2.2
-    cond: np.ndarray          # (K, L) condition number of W^(l)
-    T: np.ndarray             # (K, N, Q) T^(L)(x) of every training point
-    layer_nc: LayerNC         # each field (K, L+1): NC1 and NC2 at x^(0), ..., x^(L)
+    alignment: np.ndarray  # (K, L) alignment defect of W^(l), Definition 2.2
+    cond: np.ndarray  # (K, L) condition number of W^(l)
+    T: np.ndarray  # (K, N, Q) T^(L)(x) of every training point
+    layer_nc: LayerNC  # each field (K, L+1): NC1 and NC2 at x^(0), ..., x^(L)
+
 
 def _diagnose_one(Ws, bs, W_out, b_out, X, labels, J):
     Wc, _, betas = cumulative_parameters(Ws, bs)
     feats = hidden_layers(Ws, bs, X)[-1]
     T = composed_truncations(Wc, betas, X)[-1]
-    return (nc_metrics(feats, labels, W_out, b_out),
-            cluster_truncation_counts(Wc, betas, X, labels, J), cluster_truncation_counts(Wc, betas, X, labels, J, composed=False),
-            cluster_coordinate_counts(Wc, betas, X, labels, J, composed=False), truncated_cluster_means(Wc, betas, X, labels, J),
-            cluster_spread(T, labels, J), cluster_spread(feats, labels, J), alignment_defect(Wc), jnp.linalg.cond(Wc),
-            T, layer_nc(Ws, bs, X, labels, J))
+    return (
+        nc_metrics(feats, labels, W_out, b_out),
+        cluster_truncation_counts(Wc, betas, X, labels, J),
+        cluster_truncation_counts(Wc, betas, X, labels, J, composed=False),
+        cluster_coordinate_counts(Wc, betas, X, labels, J, composed=False),
+        truncated_cluster_means(Wc, betas, X, labels, J),
+        cluster_spread(T, labels, J),
+        cluster_spread(feats, labels, J),
+        alignment_defect(Wc),
+        jnp.linalg.cond(Wc),
+        T,
+        layer_nc(Ws, bs, X, labels, J),
+    )
+
 
 @jax.jit
 def _diagnose_all(Ws, bs, W_out, b_out, X, labels, onehot_J):
     J = onehot_J.shape[0]
     return lax.map(lambda p: _diagnose_one(*p, X, labels, J), (Ws, bs, W_out, b_out))
 
+
 def diagnose(log: TrainingLog, X, labels, num_clusters: int | None = None) -> Diagnostics:
-    """Map every logged iterate to cumulative parameters (Eq. (2.6)) and measure truncations, collapse and NC1-NC4.
+    """Map every logged iterate to cumulative parameters (Eq. (2.6)) and measure truncations,
+    collapse and NC1-NC4.
 
     NC1-NC4 are measured on the last hidden layer, NC1-NC2 also at every layer (`layer_nc`).
 
-    log from `train_network` on X (N, Q), labels (N,); num_clusters defaults to the number of rows of W_out."""
+    log from `train_network` on X (N, Q), labels (N,); num_clusters defaults to the number of rows
+    of W_out."""
     if not isinstance(log, TrainingLog):
-        raise ValueError(f"log: expected a TrainingLog from train_network, got {type(log).__name__}")
+        raise ValueError(
+            f"log: expected a TrainingLog from train_network, got {type(log).__name__}"
+        )
     X = as_array("X", X, ndim=2)
     Q = log.Ws.shape[-1]
     if X.shape[1] != Q:
         raise ValueError(f"X: dimension {X.shape[1]} does not match the network (Q={Q})")
-    labels, J = check_labels("labels", labels, num_clusters or log.W_out.shape[1], n_points=X.shape[0])
+    labels, J = check_labels(
+        "labels", labels, num_clusters or log.W_out.shape[1], n_points=X.shape[0]
+    )
     nc, counts, counts_raw, n_r, means, spread, fspread, align, cond, T, lnc = _diagnose_all(
-        jnp.asarray(log.Ws), jnp.asarray(log.bs), jnp.asarray(log.W_out), jnp.asarray(log.b_out), X, labels, jnp.zeros(J))
+        jnp.asarray(log.Ws),
+        jnp.asarray(log.bs),
+        jnp.asarray(log.W_out),
+        jnp.asarray(log.b_out),
+        X,
+        labels,
+        jnp.zeros(J),
+    )
     to_np = lambda a: np.asarray(a)
-    return Diagnostics(log.step, log.cost, NCMetrics(*map(to_np, nc)), *map(to_np, (counts, counts_raw, n_r, means,
-                       spread, fspread, align, cond, T)), LayerNC(*map(to_np, lnc)))
+    return Diagnostics(
+        log.step,
+        log.cost,
+        NCMetrics(*map(to_np, nc)),
+        *map(to_np, (counts, counts_raw, n_r, means, spread, fspread, align, cond, T)),
+        LayerNC(*map(to_np, lnc)),
+    )
 
 # %% ../nbs/20_training.ipynb #c016
 def params_cost(params, X: jax.Array, labels: jax.Array, Y: jax.Array) -> jax.Array:
     """The standard cost of Eq. (2.22) as a function of params = (Ws, bs, W_out, b_out)."""
     return standard_cost(*params, X, labels, Y)
 
+
 def gradient_descent(params, X: jax.Array, labels: jax.Array, Y: jax.Array, lr, num_steps: int):
-    """`num_steps` plain gradient-descent steps theta <- theta - lr grad C(theta) on the standard cost, Eq. (2.22).
+    """`num_steps` plain gradient-descent steps theta <- theta - lr grad C(theta) on the standard
+    cost, Eq. (2.22).
 
     A forward-Euler discretization of the flow d theta/ds = -grad C in parameter space (2.5).
-    Pure and jittable (num_steps static). Returns (params after the steps, costs (num_steps,) before each step)."""
+    Pure and jittable (num_steps static). Returns (params after the steps, costs (num_steps,) before
+    each step)."""
     vg = jax.value_and_grad(params_cost)
+
     def step(p, _):
         c, g = vg(p, X, labels, Y)
         return jax.tree.map(lambda a, b: a - lr * b, p, g), c
+
     return lax.scan(step, params, None, length=num_steps)
+
 
 _gd = jax.jit(gradient_descent, static_argnames="num_steps")
 _cost_jit = jax.jit(params_cost)
 
-def least_squares_output(features: jax.Array, labels: jax.Array, Y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Output layer (W_out (Q, D), b_out (Q,)) minimizing the standard cost, Eq. (2.22), for fixed features (N, D).
 
-    Weighted least squares with weights 1/N_j; for untruncated data this is the limit Eq. (9.12) of the
+def least_squares_output(
+    features: jax.Array, labels: jax.Array, Y: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Output layer (W_out (Q, D), b_out (Q,)) minimizing the standard cost, Eq. (2.22), for fixed
+    features (N, D).
+
+    Weighted least squares with weights 1/N_j; for untruncated data this is the limit Eq. (9.12) of
+    the
     gradient flow of W_{Q+1} (with a bias, and with the features x^(L) in place of x^(0))."""
     J = Y.shape[0]
     counts = jax.ops.segment_sum(jnp.ones(labels.shape[0], features.dtype), labels, num_segments=J)
     w = jnp.sqrt(1.0 / counts[labels])[:, None]
     A = jnp.concatenate([features, jnp.ones_like(features[:, :1])], axis=1) * w
-    sol = jnp.linalg.lstsq(A, Y[labels] * w)[0]                               # (D + 1, Q)
+    sol = jnp.linalg.lstsq(A, Y[labels] * w)[0]  # (D + 1, Q)
     return sol[:-1].T, sol[-1]
 
-def untruncated_init(key: jax.Array, X, labels, Y, L: int, *, noise: float = 0.3, margin: float = 0.5):
-    """Initial (Ws, bs, W_out, b_out) with every training point in the positive sector of every layer, Eq. (9.2).
 
-    W_l = 1 + noise G_l / sqrt(Q) (G_l standard Gaussian), b_l chosen so that the smallest pre-activation
-    over the data is `margin` in each coordinate: the network starts out affine on the data (Section 9's
-    initial condition). The output layer starts small, W_out = 0.1 G_{L+1} / sqrt(Q), b_out the mean target,
-    and not at the least-squares fit (`least_squares_output`, Eq. (9.12)), where every gradient would vanish.
+def untruncated_init(
+    key: jax.Array, X, labels, Y, L: int, *, noise: float = 0.3, margin: float = 0.5
+):
+    """Initial (Ws, bs, W_out, b_out) with every training point in the positive sector of every
+    layer, Eq. (9.2).
+
+    W_l = 1 + noise G_l / sqrt(Q) (G_l standard Gaussian), b_l chosen so that the smallest
+    pre-activation
+    over the data is `margin` in each coordinate: the network starts out affine on the data (Section
+    9's
+    initial condition). The output layer starts small, W_out = 0.1 G_{L+1} / sqrt(Q), b_out the mean
+    target,
+    and not at the least-squares fit (`least_squares_output`, Eq. (9.12)), where every gradient
+    would vanish.
     X (N, Q), labels (N,), Y (J, Q) -> (Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,))."""
     X = as_array("X", X, ndim=2)
     Y = as_array("Y", Y, ndim=2)
@@ -343,30 +502,52 @@ def untruncated_init(key: jax.Array, X, labels, Y, L: int, *, noise: float = 0.3
         h = z + bs[-1]
     return Ws, jnp.stack(bs), 0.1 * G[L], jnp.mean(Y, axis=0)
 
+
 def _check_init(init, L: int, Q: int):
     if not (isinstance(init, (tuple, list)) and len(init) == 4):
         raise ValueError("init: expected 'untruncated', 'random' or a tuple (Ws, bs, W_out, b_out)")
     Ws, bs = check_network(init[0], init[1])
     if Ws.shape != (L, Q, Q):
-        raise ValueError(f"init: Ws must have shape {(L, Q, Q)} for L={L} layers on {Q}-dimensional data, got {Ws.shape}")
+        raise ValueError(
+            f"init: Ws must have shape {(L, Q, Q)} for L={L} layers on {Q}-dimensional data, got {Ws.shape}"
+        )
     W_out = as_array("init W_out", init[2], shape=(Q, Q))
     b_out = as_array("init b_out", init[3], shape=(Q,))
     return Ws, bs, W_out, b_out
 
-def train_network(key: jax.Array, X, labels, Y, *, L: int, steps: int, lr: float, log_every: int = 50,
-                  init="untruncated", progress: bool | None = None) -> TrainingLog:
-    """Train the layer-parameterized network of Eqs. (2.1) and (2.4) by gradient descent on the standard cost, Eq. (2.22).
 
-    X (N, Q) training inputs, labels (N,) in [0, J), Y (J, Q) reference outputs; L hidden Q x Q layers.
-    `steps` steps of size `lr`, run in jitted chunks of `log_every` steps; the parameters are logged at
-    step 0 and after every chunk. `init`: 'untruncated' (`untruncated_init`), 'random' (`random_network`)
+def train_network(
+    key: jax.Array,
+    X,
+    labels,
+    Y,
+    *,
+    L: int,
+    steps: int,
+    lr: float,
+    log_every: int = 50,
+    init="untruncated",
+    progress: bool | None = None,
+) -> TrainingLog:
+    """Train the layer-parameterized network of Eqs. (2.1) and (2.4) by gradient descent on the
+    standard cost, Eq. (2.22).
+
+    X (N, Q) training inputs, labels (N,) in [0, J), Y (J, Q) reference outputs; L hidden Q x Q
+    layers.
+    `steps` steps of size `lr`, run in jitted chunks of `log_every` steps; the parameters are logged
+    at
+    step 0 and after every chunk. `init`: 'untruncated' (`untruncated_init`), 'random'
+    (`random_network`)
     or a tuple (Ws, bs, W_out, b_out). `progress`: show a tqdm bar (None: only when interactive)."""
     from tqdm.auto import tqdm
+
     X = as_array("X", X, ndim=2)
     N, Q = X.shape
     Y = as_array("Y", Y, ndim=2)
     if Y.shape[1] != Q:
-        raise ValueError(f"Y: reference outputs must have the input dimension Q={Q} (square layers), got shape {Y.shape}")
+        raise ValueError(
+            f"Y: reference outputs must have the input dimension Q={Q} (square layers), got shape {Y.shape}"
+        )
     labels, J = check_labels("labels", labels, Y.shape[0], n_points=N)
     L = check_positive_int("L", L)
     steps = check_positive_int("steps", steps)
@@ -379,12 +560,16 @@ def train_network(key: jax.Array, X, labels, Y, *, L: int, steps: int, lr: float
             Ws, bs = random_network(key, Q, L + 1)
             params = (Ws[:L], bs[:L], Ws[L], bs[L])
         else:
-            raise ValueError(f"init: expected 'untruncated', 'random' or a tuple (Ws, bs, W_out, b_out), got {init!r}")
+            raise ValueError(
+                f"init: expected 'untruncated', 'random' or a tuple (Ws, bs, W_out, b_out), got {init!r}"
+            )
     else:
         params = _check_init(init, L, Q)
     params = tuple(jnp.asarray(p, dtype=X.dtype) for p in params)
     logged, chunk_costs, t = [(0, params)], [], 0
-    with tqdm(total=steps, disable=(None if progress is None else not progress), desc="gradient descent") as bar:
+    with tqdm(
+        total=steps, disable=(None if progress is None else not progress), desc="gradient descent"
+    ) as bar:
         while t < steps:
             n = min(log_every, steps - t)
             params, costs = _gd(params, X, labels, Y, lr, num_steps=n)
@@ -396,5 +581,7 @@ def train_network(key: jax.Array, X, labels, Y, *, L: int, steps: int, lr: float
     cost = np.array([float(c) for c in chunk_costs] + [float(_cost_jit(params, X, labels, Y))])
     if not np.all(np.isfinite(cost)):
         k = int(np.argmin(np.isfinite(cost)))
-        raise FloatingPointError(f"lr: gradient descent diverged (cost not finite at step {logged[k][0]}); use a smaller lr")
+        raise FloatingPointError(
+            f"lr: gradient descent diverged (cost not finite at step {logged[k][0]}); use a smaller lr"
+        )
     return TrainingLog(np.array([s for s, _ in logged]), cost, *stacked)

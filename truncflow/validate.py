@@ -16,8 +16,17 @@ __all__ = ['OPTIONAL_EXTRAS', 'as_array', 'check_square', 'check_invertible', 'c
 def _is_tracer(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
-def as_array(name: str, x, *, ndim: int | None = None, shape: tuple | None = None,
-             allow_empty: bool = False, finite: bool = True, dtype=None) -> jax.Array:
+
+def as_array(
+    name: str,
+    x,
+    *,
+    ndim: int | None = None,
+    shape: tuple | None = None,
+    allow_empty: bool = False,
+    finite: bool = True,
+    dtype=None,
+) -> jax.Array:
     """Convert `x` to a floating JAX array, checking its shape and values eagerly.
 
     `shape` may contain `None` for any size along that axis. Raises `ValueError` naming `name`.
@@ -30,7 +39,9 @@ def as_array(name: str, x, *, ndim: int | None = None, shape: tuple | None = Non
     except Exception as e:  # ragged lists and the like
         raise ValueError(f"{name}: could not be converted to an array ({e})") from None
     if a.dtype == object:
-        raise ValueError(f"{name}: could not be converted to a numeric array (ragged or non-numeric input)")
+        raise ValueError(
+            f"{name}: could not be converted to a numeric array (ragged or non-numeric input)"
+        )
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ValueError(f"{name}: expected numbers, got dtype {a.dtype}")
     if np.iscomplexobj(a):
@@ -56,6 +67,7 @@ def as_array(name: str, x, *, ndim: int | None = None, shape: tuple | None = Non
 def _default_tol(a, f64: float, f32: float) -> float:
     return f64 if np.asarray(a).dtype == np.float64 else f32
 
+
 def check_square(name: str, W, *, batch: bool = False) -> jax.Array:
     """Check that `W` is a square matrix `(Q, Q)` (or a stack `(L, Q, Q)` when `batch`)."""
     W = as_array(name, W, ndim=3 if batch else 2)
@@ -65,8 +77,12 @@ def check_square(name: str, W, *, batch: bool = False) -> jax.Array:
         raise ValueError(f"{name}: expected square matrices, got shape {W.shape}")
     return W
 
-def check_invertible(name: str, W, *, batch: bool = False, max_cond: float | None = None) -> jax.Array:
-    """Check that `W` (or each matrix of a stack) is invertible with condition number below `max_cond`."""
+
+def check_invertible(
+    name: str, W, *, batch: bool = False, max_cond: float | None = None
+) -> jax.Array:
+    """Check that `W` (or each matrix of a stack) is invertible with condition number below
+    `max_cond`."""
     W = check_square(name, W, batch=batch)
     if _is_tracer(W):
         return W
@@ -75,9 +91,12 @@ def check_invertible(name: str, W, *, batch: bool = False, max_cond: float | Non
     if not np.all(conds < max_cond):
         i = int(np.argmax(~(conds < max_cond)))
         where = f"[{i}]" if batch else ""
-        raise ValueError(f"{name}{where}: matrix is singular or ill-conditioned "
-                         f"(condition number {conds[i]:.3g} >= {max_cond:.0e}); an invertible matrix is required")
+        raise ValueError(
+            f"{name}{where}: matrix is singular or ill-conditioned "
+            f"(condition number {conds[i]:.3g} >= {max_cond:.0e}); an invertible matrix is required"
+        )
     return W
+
 
 def check_orthogonal(name: str, R, *, batch: bool = False, atol: float | None = None) -> jax.Array:
     """Check that `R` (or each matrix of a stack) is orthogonal: `max |R^T R - 1| <= atol`."""
@@ -91,22 +110,37 @@ def check_orthogonal(name: str, R, *, batch: bool = False, atol: float | None = 
     if not np.all(err <= atol):
         i = int(np.argmax(err))
         where = f"[{i}]" if batch else ""
-        raise ValueError(f"{name}{where}: matrix is not orthogonal (max |R^T R - 1| = {err[i]:.3g} > {atol:.0e})")
+        raise ValueError(
+            f"{name}{where}: matrix is not orthogonal (max |R^T R - 1| = {err[i]:.3g} > {atol:.0e})"
+        )
     return R
 
 # %% ../nbs/01_validation.ipynb #c011
-def check_labels(name: str, labels, num_clusters: int | None = None, *, n_points: int | None = None,
-                 require_all: bool = True) -> tuple[jax.Array, int]:
+def check_labels(
+    name: str,
+    labels,
+    num_clusters: int | None = None,
+    *,
+    n_points: int | None = None,
+    require_all: bool = True,
+) -> tuple[jax.Array, int]:
     """Check integer cluster labels `(N,)` in `[0, num_clusters)`; return `(labels, num_clusters)`.
 
-    With `require_all`, every cluster must have at least one point (the cost weights are `1/N_j`)."""
+    With `require_all`, every cluster must have at least one point (the cost weights are
+    `1/N_j`)."""
     a = np.asarray(labels)
     if a.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-dimensional array of integer labels, got shape {a.shape}")
+        raise ValueError(
+            f"{name}: expected a 1-dimensional array of integer labels, got shape {a.shape}"
+        )
     if a.size == 0:
         raise ValueError(f"{name}: is empty")
     if not np.issubdtype(a.dtype, np.integer):
-        if np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+        if (
+            np.issubdtype(a.dtype, np.floating)
+            and np.all(np.isfinite(a))
+            and np.all(a == np.round(a))
+        ):
             a = a.astype(np.int64)
         else:
             raise ValueError(f"{name}: expected integer labels, got dtype {a.dtype}")
@@ -115,13 +149,18 @@ def check_labels(name: str, labels, num_clusters: int | None = None, *, n_points
     if num_clusters is None:
         num_clusters = int(a.max()) + 1
     if a.min() < 0 or a.max() >= num_clusters:
-        raise ValueError(f"{name}: labels must lie in [0, {num_clusters}), got values in [{a.min()}, {a.max()}]")
+        raise ValueError(
+            f"{name}: labels must lie in [0, {num_clusters}), got values in [{a.min()}, {a.max()}]"
+        )
     if require_all:
         counts = np.bincount(a, minlength=num_clusters)
         empty = np.flatnonzero(counts == 0)
         if empty.size:
-            raise ValueError(f"{name}: cluster(s) {empty.tolist()} have no points; every cluster needs at least one")
+            raise ValueError(
+                f"{name}: cluster(s) {empty.tolist()} have no points; every cluster needs at least one"
+            )
     return jnp.asarray(a, dtype=jnp.int32), int(num_clusters)
+
 
 def check_positive_int(name: str, n, *, minimum: int = 1) -> int:
     """Check that `n` is an integer `>= minimum`."""
@@ -130,6 +169,7 @@ def check_positive_int(name: str, n, *, minimum: int = 1) -> int:
     if n < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {n}")
     return int(n)
+
 
 def check_positive(name: str, x, *, allow_zero: bool = False) -> float:
     """Check that the scalar `x` is finite and positive (or non-negative with `allow_zero`)."""
@@ -141,11 +181,14 @@ def check_positive(name: str, x, *, allow_zero: bool = False) -> float:
         raise ValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} and finite, got {x!r}")
     return v
 
+
 def check_same_dim(name_a: str, a, name_b: str, b, axis_a: int = -1, axis_b: int = -1):
     """Check that `a.shape[axis_a] == b.shape[axis_b]` (the dimension `Q`, typically)."""
     if a.shape[axis_a] != b.shape[axis_b]:
-        raise ValueError(f"{name_b}: dimension {b.shape[axis_b]} does not match {name_a} "
-                         f"(dimension {a.shape[axis_a]}); shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"{name_b}: dimension {b.shape[axis_b]} does not match {name_a} "
+            f"(dimension {a.shape[axis_a]}); shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
 
 # %% ../nbs/01_validation.ipynb #c014
 OPTIONAL_EXTRAS = {
@@ -154,19 +197,25 @@ OPTIONAL_EXTRAS = {
     "datasets": "scikit-learn, for the real data sets of some examples",
 }
 
+
 def optional_import(module: str, extra: str, *, needed_by: str = "truncflow"):
     """Import and return the optional dependency `module` (e.g. "ipywidgets").
 
     If it is not installed, raise `ModuleNotFoundError` naming `needed_by` and the extra of
-    `OPTIONAL_EXTRAS` that installs it: "truncflow.widgets needs ipywidgets: pip install 'truncflow[widgets]'"."""
+    `OPTIONAL_EXTRAS` that installs it: "truncflow.widgets needs ipywidgets: pip install
+    'truncflow[widgets]'"."""
     import importlib
+
     if extra not in OPTIONAL_EXTRAS:
-        raise ValueError(f"extra: unknown extra {extra!r}; truncflow's extras are {sorted(OPTIONAL_EXTRAS)}")
+        raise ValueError(
+            f"extra: unknown extra {extra!r}; truncflow's extras are {sorted(OPTIONAL_EXTRAS)}"
+        )
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
         top = module.split(".")[0]
         if e.name not in (module, top) and not module.startswith(f"{e.name}."):
-            raise                                   # the module exists but one of *its* imports is missing
-        raise ModuleNotFoundError(f"{needed_by} needs {top}: pip install 'truncflow[{extra}]'",
-                                  name=e.name) from None
+            raise  # the module exists but one of *its* imports is missing
+        raise ModuleNotFoundError(
+            f"{needed_by} needs {top}: pip install 'truncflow[{extra}]'", name=e.name
+        ) from None

@@ -9,8 +9,13 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
-from .network import (orthogonal_truncation_map, composed_truncation, clustered_data,
-                               truncation_state, cluster_weights)
+from truncflow.network import (
+    orthogonal_truncation_map,
+    composed_truncation,
+    clustered_data,
+    truncation_state,
+    cluster_weights,
+)
 from .validate import as_array, check_labels, optional_import
 from .plot import plot_sectors, STATE_COLORS, CLUSTER_COLORS, OKABE_ITO
 from .separated import separated_velocity
@@ -28,6 +33,7 @@ PRESETS = {
     "one wide cluster": dict(centers=[[0.0, 0.0]], radius=1.6),
 }
 
+
 def preset_data(name: str, n_per_cluster: int = 60, seed: int = 0):
     """A built-in Q = 2 data set: X (N, 2), labels (N,). Names: the keys of PRESETS."""
     if name not in PRESETS:
@@ -35,38 +41,56 @@ def preset_data(name: str, n_per_cluster: int = 60, seed: int = 0):
     p = PRESETS[name]
     return clustered_data(jax.random.PRNGKey(seed), p["centers"], n_per_cluster, radius=p["radius"])
 
+
 @jax.jit
 def total_cost(mode_general: bool, Rs, betas, X, labels, Yt):
-    """Euclidean cost of all clusters: Eq. (2.26) through the composed map (general) or Eq. (3.6) (separated)."""
+    """Euclidean cost of all clusters: Eq. (2.26) through the composed map (general) or Eq. (3.6)
+    (separated)."""
     w = cluster_weights(labels, Yt.shape[0])
-    T_sep = jax.vmap(lambda R, b: orthogonal_truncation_map(R, b, X))(Rs, betas)[labels, jnp.arange(X.shape[0])]
+    T_sep = jax.vmap(lambda R, b: orthogonal_truncation_map(R, b, X))(Rs, betas)[
+        labels, jnp.arange(X.shape[0])
+    ]
     T = jnp.where(mode_general, composed_truncation(Rs, betas, X), T_sep)
     return 0.5 * jnp.sum(w * jnp.sum((T - Yt[labels]) ** 2, axis=-1))
 
-def make_flow_step(mode: str, velocity=None):
-    """A jitted Lie-Euler step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the chosen flow.
 
-    mode 'separated': layer l moves with cluster l only (Theorem 3.2); 'general': all layers, all clusters (Theorem 5.1)."""
+def make_flow_step(mode: str, velocity=None):
+    """A jitted Lie-Euler step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the
+    chosen flow.
+
+    mode 'separated': layer l moves with cluster l only (Theorem 3.2); 'general': all layers, all
+    clusters (Theorem 5.1)."""
     if mode == "separated":
         v = velocity or separated_velocity
+
         def velocities(Rs, betas, X, labels, Yt):
-            def one(R, beta, y, l):   # the velocity of cluster l alone, with static shapes (jittable)
+            def one(
+                R, beta, y, l
+            ):  # the velocity of cluster l alone, with static shapes (jittable)
                 return _masked_separated(v, R, beta, X, labels == l, y)
+
             return jax.vmap(one)(Rs, betas, Yt, jnp.arange(Rs.shape[0]))
     elif mode == "general":
         velocities = velocity or general_velocity
     else:
         raise ValueError(f"mode: expected 'separated' or 'general', got {mode!r}")
+
     def step(Rs, betas, X, labels, Yt, h):
         def field(Rs, betas):
             dRs, dbs = velocities(Rs, betas, X, labels, Yt)
             return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbs
-        return rkmk_step(field, LIE_EULER, Rs, betas, h)[:2]      # R <- exp(h Omega) R: truncflow.solvers
+
+        return rkmk_step(field, LIE_EULER, Rs, betas, h)[
+            :2
+        ]  # R <- exp(h Omega) R: truncflow.solvers
+
     return jax.jit(step)
+
 
 def _masked_separated(v, R, beta, X, mask, y):
     # Rows of other clusters are replaced by copies of the cluster's first point; the velocity is an
-    # average over rows, so removing that point's extra weight again gives the cluster's own velocity.
+    # average over rows, so removing that point's extra weight again gives the cluster's own
+    # velocity.
     n = jnp.sum(mask)
     first = jnp.argmax(mask)
     Xc = jnp.where(mask[:, None], X, X[first])
@@ -76,10 +100,10 @@ def _masked_separated(v, R, beta, X, mask, y):
     # average over all N rows = (n * true + (N - n) * first-point velocity) / N
     return (N * dR - (N - n) * dR1) / n, (N * db - (N - n) * db1) / n
 
-
 # %% ../nbs/30_widgets.ipynb #c009
 class Explorer:
-    """Interactive Q = 2 explorer of truncation maps and their gradient flows (ipywidgets; needs a kernel).
+    """Interactive Q = 2 explorer of truncation maps and their gradient flows (ipywidgets; needs a
+    kernel).
 
     X (N, 2) points as rows, labels (N,) in [0, J), targets (J, 2) pulled-back targets y~_j."""
 
@@ -91,27 +115,41 @@ class Explorer:
         w = optional_import("ipywidgets", "widgets", needed_by="truncflow.widgets.Explorer")
         self.X = as_array("X", X, ndim=2)
         if self.X.shape[1] != 2:
-            raise ValueError(f"X: the explorer works in Q = 2, got points of dimension {self.X.shape[1]}")
+            raise ValueError(
+                f"X: the explorer works in Q = 2, got points of dimension {self.X.shape[1]}"
+            )
         self.labels, J = check_labels("labels", labels, n_points=self.X.shape[0])
         self.targets = as_array("targets", targets, shape=(J, 2))
         self.J = J
-        self.thetas = np.zeros(J) if thetas is None else np.asarray(as_array("thetas", thetas, shape=(J,)), float)
+        self.thetas = (
+            np.zeros(J)
+            if thetas is None
+            else np.asarray(as_array("thetas", thetas, shape=(J,)), float)
+        )
         if betas is None:
-            cent = np.stack([np.asarray(self.X)[np.asarray(self.labels) == j].mean(0) for j in range(J)])
+            cent = np.stack(
+                [np.asarray(self.X)[np.asarray(self.labels) == j].mean(0) for j in range(J)]
+            )
             betas = -cent
         self.betas = np.array(as_array("betas", betas, shape=(J, 2)), dtype=float)
         self._steps = {m: make_flow_step(m) for m in self.MODES}
         self._busy = False
         sl = dict(continuous_update=True, readout_format=".2f", layout=w.Layout(width="300px"))
         self.w_mode = w.ToggleButtons(options=list(self.MODES), value=mode, description="flow")
-        self.w_layer = w.Dropdown(options=[(f"layer {l + 1} (cluster {l + 1})", l) for l in range(J)], value=0, description="layer")
+        self.w_layer = w.Dropdown(
+            options=[(f"layer {l + 1} (cluster {l + 1})", l) for l in range(J)],
+            value=0,
+            description="layer",
+        )
         self.w_theta = w.FloatSlider(min=-np.pi, max=np.pi, step=0.01, description="θ", **sl)
         self.w_b1 = w.FloatSlider(min=-4, max=4, step=0.01, description="β₁", **sl)
         self.w_b2 = w.FloatSlider(min=-4, max=4, step=0.01, description="β₂", **sl)
         self.w_y1 = w.FloatSlider(min=-4, max=4, step=0.01, description="ỹ₁", **sl)
         self.w_y2 = w.FloatSlider(min=-4, max=4, step=0.01, description="ỹ₂", **sl)
         self.w_h = w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, description="step h", **sl)
-        self.w_play = w.Play(value=0, min=0, max=100000, step=1, interval=120, description="run flow")
+        self.w_play = w.Play(
+            value=0, min=0, max=100000, step=1, interval=120, description="run flow"
+        )
         self.w_info = w.HTML()
         self.w_out = w.Output()
         self._load_layer()
@@ -120,15 +158,27 @@ class Explorer:
         self.w_layer.observe(lambda ch: (self._load_layer(), self.redraw()), names="value")
         self.w_mode.observe(lambda ch: self.redraw(), names="value")
         self.w_play.observe(self._on_play, names="value")
-        controls = w.VBox([self.w_mode, self.w_layer, self.w_theta, self.w_b1, self.w_b2, self.w_y1, self.w_y2,
-                           w.HBox([self.w_play, self.w_h]), self.w_info])
+        controls = w.VBox(
+            [
+                self.w_mode,
+                self.w_layer,
+                self.w_theta,
+                self.w_b1,
+                self.w_b2,
+                self.w_y1,
+                self.w_y2,
+                w.HBox([self.w_play, self.w_h]),
+                self.w_info,
+            ]
+        )
         self.widget = w.HBox([controls, self.w_out])
         self.last_redraw_seconds = None
         self.redraw()
 
     @classmethod
     def from_preset(cls, name: str = "two clusters", **kw):
-        """An explorer on one of the built-in data sets (see PRESETS), with targets pulled towards the clusters."""
+        """An explorer on one of the built-in data sets (see PRESETS), with targets pulled towards
+        the clusters."""
         X, labels = preset_data(name)
         J = int(np.max(np.asarray(labels))) + 1
         cent = np.stack([np.asarray(X)[np.asarray(labels) == j].mean(0) for j in range(J)])
@@ -138,7 +188,10 @@ class Explorer:
     def _load_layer(self):
         l = self.w_layer.value
         self._busy = True
-        self.w_theta.value, (self.w_b1.value, self.w_b2.value) = float(self.thetas[l]), self.betas[l]
+        self.w_theta.value, (self.w_b1.value, self.w_b2.value) = (
+            float(self.thetas[l]),
+            self.betas[l],
+        )
         self.w_y1.value, self.w_y2.value = map(float, np.asarray(self.targets[l]))
         self._busy = False
 
@@ -158,7 +211,9 @@ class Explorer:
     def cost(self) -> float:
         """The Euclidean cost of the current mode: Eq. (3.6) (separated) or Eq. (2.26) (general)."""
         Rs, betas = self.state()
-        return float(total_cost(self.w_mode.value == "general", Rs, betas, self.X, self.labels, self.targets))
+        return float(
+            total_cost(self.w_mode.value == "general", Rs, betas, self.X, self.labels, self.targets)
+        )
 
     def step(self, n: int = 1):
         """Advance the flow by n steps of size h and update the sliders."""
@@ -196,20 +251,39 @@ class Explorer:
             others = lab != l
             if self.w_mode.value == "separated" and others.any():
                 ax.scatter(X[others, 0], X[others, 1], s=8, color="0.75", label="other clusters")
-            plot_sectors(R, beta, pts, ax=ax, lim=4, legend=False, images=self.w_mode.value == "separated")
+            plot_sectors(
+                R, beta, pts, ax=ax, lim=4, legend=False, images=self.w_mode.value == "separated"
+            )
             if self.w_mode.value == "general":
-                ax.scatter(T[:, 0], T[:, 1], s=9, c=[CLUSTER_COLORS[j % 8] for j in lab], marker="x",
-                           label=r"$\mathcal{T}(x)$, all layers")
+                ax.scatter(
+                    T[:, 0],
+                    T[:, 1],
+                    s=9,
+                    c=[CLUSTER_COLORS[j % 8] for j in lab],
+                    marker="x",
+                    label=r"$\mathcal{T}(x)$, all layers",
+                )
             tg = np.asarray(self.targets)
-            ax.scatter(tg[:, 0], tg[:, 1], marker="P", s=90, c=[CLUSTER_COLORS[j % 8] for j in range(self.J)],
-                       edgecolor="k", label=r"targets $\tilde y_j$", zorder=6)
+            ax.scatter(
+                tg[:, 0],
+                tg[:, 1],
+                marker="P",
+                s=90,
+                c=[CLUSTER_COLORS[j % 8] for j in range(self.J)],
+                edgecolor="k",
+                label=r"targets $\tilde y_j$",
+                zorder=6,
+            )
             ax.legend(fontsize=7, loc="lower left")
             ax.set_title(f"{self.w_mode.value} flow, layer {l + 1}", fontsize=10)
             plt.show()
-        self.w_info.value = (f"cost = {self.cost():.5f} &nbsp; n_r = {n_r.tolist()} of {len(pts)} points "
-                             f"(Eq. (3.40), layer {l + 1})")
+        self.w_info.value = (
+            f"cost = {self.cost():.5f} &nbsp; n_r = {n_r.tolist()} of {len(pts)} points "
+            f"(Eq. (3.40), layer {l + 1})"
+        )
         self.last_redraw_seconds = time.perf_counter() - t0
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)
