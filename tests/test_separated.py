@@ -1,4 +1,6 @@
 """Property tests of the one-cluster gradient flow (truncflow.separated), float64, with mixed-sector points."""
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -6,14 +8,16 @@ import pytest
 from hypothesis import given, strategies as st
 
 from truncflow.network import random_orthogonal
-from truncflow.moments import cluster_moments, sector_moments
+from truncflow.moments import sector_moments
 from truncflow.separated import (separated_velocity, separated_velocity_autodiff, separated_cost, omega,
-                                 omega_printed, bias_velocity, cost_decrease_terms, separated_velocity_ensemble,
-                                 check_separated_inputs, flow_velocity)
+                                 omega_printed, bias_velocity, cost_decrease_terms, check_separated_inputs,
+                                 flow_velocity)
 
 seeds = st.integers(0, 2**31 - 1)
-dims = st.integers(1, 6)
-sizes = st.sampled_from([1, 24])     # few distinct shapes: each new shape is a new XLA compile
+# Three fixed shapes (Q, N): every new shape is a new XLA compile of _everything, so the values vary and the shapes
+# do not. They cover the edges Q = 1 and N = 1 and a case beside nbs/13_separated's (Q = 4, N = 64, three seeds).
+shapes = st.sampled_from([(1, 1), (2, 24), (5, 24)])
+shapes_q2 = st.sampled_from([(2, 24), (5, 24)])   # Q >= 2 (a mixed sector exists), the same compiles
 
 @jax.jit
 def _everything(R, beta, X, y):
@@ -27,25 +31,32 @@ def _everything(R, beta, X, y):
                 dC_R=jax.jvp(lambda R_: cost(R_, beta), (R,), (dR,))[1])
 
 
+_KINDS = {"mixed": 0, "positive": 1, "negative": 2}
+
+
 def _case(seed, Q, N, kind="mixed"):
-    """R, beta, y~ random; the pushed-forward points z = R(x + beta) chosen directly, so the sectors are controlled."""
+    """R, beta, y~ random; the pushed-forward points z = R(x + beta) chosen directly, so the sectors are controlled.
+    kind "mixed": at least one point with a positive and a non-positive coordinate (if Q > 1); "positive" /
+    "negative": every point inside R^Q_+ / R^Q_-."""
+    return _case_compiled(seed, Q, N, _KINDS[kind])
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))   # one compile per shape, not dozens of eager ops per example
+def _case_compiled(seed, Q, N, kind):
     k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(seed), 4)
     R = random_orthogonal(k1, Q)
     beta = jax.random.normal(k2, (Q,))
     y = jax.random.normal(k4, (Q,))
     Z = jax.random.normal(k3, (N, Q))
-    if kind == "mixed":        # at least one point with a positive and a non-positive coordinate (if Q > 1)
-        Z = Z.at[0].set(jnp.where(jnp.arange(Q) % 2 == 0, 1.0, -1.0) * (jnp.abs(Z[0]) + 0.1))
-    elif kind == "positive":
-        Z = jnp.abs(Z) + 0.05
-    elif kind == "negative":
-        Z = -jnp.abs(Z) - 0.05
+    mixed = Z.at[0].set(jnp.where(jnp.arange(Q) % 2 == 0, 1.0, -1.0) * (jnp.abs(Z[0]) + 0.1))
+    Z = jnp.select([kind == 0, kind == 1], [mixed, jnp.abs(Z) + 0.05], -jnp.abs(Z) - 0.05)
     X = Z @ R - beta
     return R, beta, X, y
 
 
-@given(seeds, dims, sizes)
-def test_closed_form_equals_autodiff(seed, Q, N):
+@given(seeds, shapes)
+def test_closed_form_equals_autodiff(seed, QN):
+    Q, N = QN
     R, beta, X, y = _case(seed, Q, N)
     e = _everything(R, beta, X, y)
     (dR, db), (dR_ref, db_ref) = e["vel"], e["ref"]
@@ -55,8 +66,9 @@ def test_closed_form_equals_autodiff(seed, Q, N):
     np.testing.assert_allclose(db, e["bias"], atol=1e-10)
 
 
-@given(seeds, dims, sizes)
-def test_omega_is_skew_and_sector_form_holds(seed, Q, N):
+@given(seeds, shapes)
+def test_omega_is_skew_and_sector_form_holds(seed, QN):
+    Q, N = QN
     R, beta, X, y = _case(seed, Q, N)
     dR, _ = _everything(R, beta, X, y)["vel"]
     Om = dR @ R.T
@@ -69,8 +81,9 @@ def test_omega_is_skew_and_sector_form_holds(seed, Q, N):
     np.testing.assert_allclose(Om, 0.5 * first - 0.5 * np.einsum("kij,kij->ij", d, s.J2), atol=1e-10)
 
 
-@given(seeds, st.integers(2, 6), sizes)
-def test_printed_omega_misses_the_second_moment_term(seed, Q, N):
+@given(seeds, shapes_q2)
+def test_printed_omega_misses_the_second_moment_term(seed, QN):
+    Q, N = QN
     R, beta, X, y = _case(seed, Q, N)
     Z = np.asarray((X + beta) @ R.T)
     zp, zm = np.maximum(Z, 0), np.maximum(-Z, 0)
@@ -79,19 +92,21 @@ def test_printed_omega_misses_the_second_moment_term(seed, Q, N):
     np.testing.assert_allclose(e["omega"] - e["omega_printed"], missing, atol=1e-10)
 
 
-@given(seeds, dims, sizes)
-def test_cost_decrease_identity(seed, Q, N):
+@given(seeds, shapes)
+def test_cost_decrease_identity(seed, QN):
+    Q, N = QN
     R, beta, X, y = _case(seed, Q, N)
     e = _everything(R, beta, X, y)
-    (dR, db), (t_b, t_R), dC, dC_R = e["vel"], e["terms"], e["dC"], e["dC_R"]
+    (_, db), (t_b, t_R), dC, dC_R = e["vel"], e["terms"], e["dC"], e["dC_R"]
     assert t_b <= 0 and t_R <= 0
     np.testing.assert_allclose(dC, t_b + t_R, atol=1e-10)
     np.testing.assert_allclose(dC_R, t_R, atol=1e-10)
     np.testing.assert_allclose(t_b, -np.sum(np.asarray(db) ** 2), atol=1e-12)
 
 
-@given(seeds, dims, sizes)
-def test_equilibria_of_proposition_4_1(seed, Q, N):
+@given(seeds, shapes)
+def test_equilibria_of_proposition_4_1(seed, QN):
+    Q, N = QN
     R, beta, X, y = _case(seed, Q, N, "positive")
     dR, db = _everything(R, beta, X, y)["vel"]
     np.testing.assert_allclose(dR, 0, atol=1e-12)
@@ -102,34 +117,39 @@ def test_equilibria_of_proposition_4_1(seed, Q, N):
     np.testing.assert_allclose(db, -(beta + y), atol=1e-12)
 
 
-@given(seeds, st.sampled_from([1, 3]), st.sampled_from([1, 5]))
-def test_ensemble_matches_single(seed, Q, M):
-    R, beta, X, y = _case(seed, Q, 17)
-    Rs = random_orthogonal(jax.random.PRNGKey(seed % 1000 + 1), Q, batch=(M,))
-    betas = jax.random.normal(jax.random.PRNGKey(seed % 1000 + 2), (M, Q))
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _members(seed, Q, M):
+    return (random_orthogonal(jax.random.PRNGKey(seed % 1000 + 1), Q, batch=(M,)),
+            jax.random.normal(jax.random.PRNGKey(seed % 1000 + 2), (M, Q)))
+
+
+_autodiff_members = jax.jit(jax.vmap(separated_velocity_autodiff, in_axes=(0, 0, None, None)))
+
+
+@given(seeds, st.sampled_from([(2, 1), (5, 5)]))    # (Q, M); N = 24 as above: the same compiles of _case
+def test_ensemble_matches_single(seed, QM):
+    Q, M = QM
+    R, beta, X, y = _case(seed, Q, 24)
+    Rs, betas = _members(seed, Q, M)
     dRs, dbs = flow_velocity(Rs, betas, X, y)
-    dR_ref, db_ref = jax.jit(jax.vmap(separated_velocity_autodiff, in_axes=(0, 0, None, None)))(Rs, betas, X, y)
+    dR_ref, db_ref = _autodiff_members(Rs, betas, X, y)
     for k in range(M):
         dR, db = dR_ref[k], db_ref[k]
         np.testing.assert_allclose(dRs[k], dR, atol=1e-10)
         np.testing.assert_allclose(dbs[k], db, atol=1e-10)
 
 
+# Bad input that nbs/13_separated (the flow_velocity cell) does not already refuse: it checks a non-orthogonal R,
+# the shapes of beta (single and stacked), the dimension of X, an empty X and non-finite X and y_tilde.
 @pytest.mark.parametrize("mutate, name", [
-    (lambda R, b, X, y: (R + 0.01, b, X, y), "R: matrix is not orthogonal"),
-    (lambda R, b, X, y: (R[:2], b, X, y), "R: expected square"),
-    (lambda R, b, X, y: (R, b[:2], X, y), "beta: expected shape"),
-    (lambda R, b, X, y: (R, b, X[:, :2], y), "X: dimension 2 does not match R"),
-    (lambda R, b, X, y: (R, b, X[:0], y), "X: is empty"),
+    (lambda R, b, X, y: (R[:1], b, X, y), "R: expected square"),
     (lambda R, b, X, y: (R, b, X[0], y), "X: expected a 2-dimensional array"),
-    (lambda R, b, X, y: (R, b, X.at[1, 2].set(np.nan), y), "X: contains 1 non-finite"),
     (lambda R, b, X, y: (R, b.at[0].set(np.inf), X, y), "beta: contains 1 non-finite"),
     (lambda R, b, X, y: (R, b, X, y[:1]), "y_tilde: expected shape"),
     (lambda R, b, X, y: (R.at[0, 0].set(np.nan), b, X, y), "R: contains 1 non-finite"),
-    (lambda R, b, X, y: (jnp.stack([R, R]), b, X, y), "beta: expected shape (2, 3)"),
 ])
 def test_bad_input(mutate, name):
-    args = mutate(*_case(0, 3, 10))
+    args = mutate(*_case(0, 2, 24))
     with pytest.raises(ValueError, match=None) as e:
         flow_velocity(*args)
     assert name in str(e.value)
@@ -138,7 +158,7 @@ def test_bad_input(mutate, name):
 
 
 def test_bad_R_rank_and_ragged():
-    _, b, X, y = _case(0, 3, 10)
+    _, b, X, y = _case(0, 2, 24)
     with pytest.raises(ValueError, match="R: expected shape"):
         flow_velocity(np.zeros(3), b, X, y)
     with pytest.raises(ValueError, match="R: could not be converted"):
