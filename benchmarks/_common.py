@@ -4,6 +4,7 @@ import os
 import platform
 
 import jax
+import numpy as np
 
 
 def machine_info() -> dict:
@@ -22,3 +23,32 @@ def write_result(out: dict, path: str, quiet: bool = False) -> None:
     os.replace(tmp, path)
     if not quiet:
         print("wrote", path)
+
+
+def haar_orthogonal(rng: np.random.Generator, Q: int, batch: tuple = ()) -> np.ndarray:
+    """Haar-random orthogonal matrices (*batch, Q, Q) drawn in NumPy (QR of a Gaussian matrix, signs fixed): the
+    benchmarks' inputs cost no XLA compilation (truncflow.lie's sampler is the library's, for traced code)."""
+    q, r = np.linalg.qr(rng.standard_normal(tuple(batch) + (Q, Q)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def interleaved_medians(fs: dict, reps: int) -> dict:
+    """Median seconds per contender: one warm-up call each (compilation excluded), then `reps` rounds in which
+    every contender (a function of no arguments) runs once, in turn, so that a change of load on a shared machine
+    hits all of them alike."""
+    return {k: float(np.median(v)) for k, v in interleaved_runs(fs, reps).items()}
+
+
+def interleaved_runs(fs: dict, reps: int) -> dict:
+    """The seconds of every round per contender (see interleaved_medians)."""
+    import time
+
+    for f in fs.values():
+        jax.block_until_ready(f())
+    runs = {k: [] for k in fs}
+    for _ in range(reps):
+        for k, f in fs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f())
+            runs[k].append(time.perf_counter() - t0)
+    return runs

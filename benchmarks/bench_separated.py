@@ -19,7 +19,8 @@ R <- R (3 - R^T R)/2, which restores orthogonality to O(h^4); beta <- beta + h d
       vmapped over the ensemble), for each tile size of --fused-tiles; the fastest tile is the one in the ratios.
       Off a GPU it runs in Pallas' interpret mode (a check of the code path, not a timing anyone should quote).
 
-Median wall time of --reps runs of the whole 100-step loop after one warm-up run (compilation excluded).
+Median wall time of --reps runs of the whole 100-step loop after one warm-up run (compilation excluded); the JAX
+contenders (a), (a2), (a3), (b), (d) in interleaved rounds (each round runs every one once, in turn).
 Writes benchmarks/results/separated.json.  Usage: python benchmarks/bench_separated.py [--reps 7]
 [--Q 16 --N 4096 --M 2048 --out ...] (the GPU workload of benchmarks/gpu.sh; torch then runs on CUDA when available)
 [--fused auto|on|off] [--fused-tiles 128,256,512].
@@ -38,9 +39,8 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import machine_info, write_result
+from _common import machine_info, write_result, haar_orthogonal, interleaved_runs
 
-from truncflow.network import random_orthogonal
 from truncflow.separated import separated_velocity, separated_velocity_autodiff, separated_velocity_ensemble
 from truncflow.solvers import rkmk_step, RKMK4
 from truncflow.events import velocity_field
@@ -55,12 +55,11 @@ Q, N, M, STEPS, H = 8, 512, 256, 100, 0.05
 
 
 def inputs(seed=0):
-    k = jax.random.split(jax.random.PRNGKey(seed), 4)
-    Rs = random_orthogonal(k[0], Q, batch=(M,)).astype(jnp.float32)
-    betas = (0.5 * jax.random.normal(k[1], (M, Q))).astype(jnp.float32)
-    X = jax.random.normal(k[2], (N, Q)).astype(jnp.float32)
-    y = jax.random.normal(k[3], (Q,)).astype(jnp.float32)
-    return Rs, betas, X, y
+    """The same inputs for every contender, drawn in NumPy (no compilation), float32."""
+    rng = np.random.default_rng(seed)
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    return (f32(haar_orthogonal(rng, Q, (M,))), f32(0.5 * rng.standard_normal((M, Q))),
+            f32(rng.standard_normal((N, Q))), f32(rng.standard_normal(Q)))
 
 
 def group_step(R, beta, dR, dbeta):
@@ -148,7 +147,8 @@ def torch_contender(Rs, betas, X, y, reps, require_cuda=False):
 
 def max_rel_diff(u, v):
     """max |u - v| / max |v| over a pair of velocity outputs."""
-    return float(max(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30) for a, b in zip(u, v)))
+    u, v = [np.asarray(a, np.float64) for a in u], [np.asarray(b, np.float64) for b in v]
+    return float(max(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30) for a, b in zip(u, v)))
 
 
 def summarize_ratios(out, on_gpu):
@@ -236,17 +236,25 @@ def main():
         print(f"{name:32s} {t:10.4f} s  {1e3 * t / STEPS:9.3f} ms/step", flush=True)
         return t
 
-    Ra, ba = loop_a(*args)
-    Rb, bb = loop_b(*args)
-    out["max_abs_diff_a_vs_b"] = float(max(jnp.max(jnp.abs(Ra - Rb)), jnp.max(jnp.abs(ba - bb))))
-    out["orthogonality_error_a"] = float(jnp.max(jnp.abs(jnp.swapaxes(Ra, 1, 2) @ Ra - jnp.eye(Q))))
-    Ra3, ba3 = loop_a_vmap(*args)
-    out["max_abs_diff_a_vs_a3"] = float(max(jnp.max(jnp.abs(Ra - Ra3)), jnp.max(jnp.abs(ba - ba3))))
-    record("a_closed_form", lambda: loop_a(*args))
-    record("d_floor_product_only", lambda: floor_loop(*args))
-    record("a3_closed_form_vmapped", lambda: loop_a_vmap(*args))
-    record("b_jax_grad_projection", lambda: loop_b(*args))
-    record("a2_closed_form_plain_vmap", lambda: loop_a_plain(*args))
+    (Ra, ba), (Rb, bb), (Ra3, ba3) = [jax.tree.map(np.asarray, f(*args)) for f in (loop_a, loop_b, loop_a_vmap)]
+    out["max_abs_diff_a_vs_b"] = float(max(np.max(np.abs(Ra - Rb)), np.max(np.abs(ba - bb))))   # NumPy: no compiles
+    out["orthogonality_error_a"] = float(np.max(np.abs(np.swapaxes(Ra, 1, 2) @ Ra - np.eye(Q))))
+    out["max_abs_diff_a_vs_a3"] = float(max(np.max(np.abs(Ra - Ra3)), np.max(np.abs(ba - ba3))))
+    jax_contenders = {"a_closed_form": loop_a, "d_floor_product_only": floor_loop,
+                      "a3_closed_form_vmapped": loop_a_vmap, "b_jax_grad_projection": loop_b,
+                      "a2_closed_form_plain_vmap": loop_a_plain}
+    try:                                             # interleaved rounds: a change of load hits all alike
+        runs = interleaved_runs({k: (lambda f=f: f(*args)) for k, f in jax_contenders.items()}, a.reps)
+    except Exception as e:                           # then one at a time, so that one failure costs only itself
+        print(f"interleaved timing failed ({type(e).__name__}: {str(e)[:200]}); timing one at a time", flush=True)
+        for k, f in jax_contenders.items():
+            record(k, lambda f=f: f(*args))
+    else:
+        for k, ts in runs.items():
+            rows[k] = dict(seconds=float(np.median(ts)), runs=ts)
+            print(f"{k:32s} {rows[k]['seconds']:10.4f} s  {1e3 * rows[k]['seconds'] / STEPS:9.3f} ms/step", flush=True)
+        summarize_ratios(out, on_gpu)
+        write_result(out, a.out, quiet=True)
     try:                                             # (c): PyTorch eager, the third target
         tc = torch_contender(*args, a.reps, require_cuda=on_gpu)
     except Exception as e:

@@ -11,6 +11,10 @@ whole sweeps (truncflow.sweep.run_sweep) with the closed form against the fused 
     are apart.
     python benchmarks/gpu_checks.py --out benchmarks/results/gpu_checks.json            (on the GPU machine)
     python benchmarks/gpu_checks.py --dry-run --out DIR/gpu_checks.json                 (CPU, tiny, interpret mode)
+The dry run takes every code path at the smallest sizes: the accuracy cases float32 at "highest" and float64 (on
+a CPU "default" is the same), and the sweeps of one case (float64, where the two velocities must agree to
+rounding) with each velocity, each run twice.
+(3) What [flow] velocity = 'auto' resolves to here (truncflow.config.resolve_velocity, as run_sweep resolves it).
 The JSON is rewritten after every item (a run cut by its time limit keeps what finished); failures are recorded
 under `errors` and the rest goes on."""
 import argparse
@@ -31,24 +35,28 @@ import jax.numpy as jnp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_result  # noqa: E402
 from truncflow.sweep import run_sweep, load_sweep  # noqa: E402
+from truncflow.config import validate_config, resolve_velocity  # noqa: E402
 from truncflow.runs import synthetic_member  # noqa: E402
 from truncflow.separated import separated_velocity_ensemble  # noqa: E402
 from truncflow.fused import separated_velocity_fused  # noqa: E402
 
 
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _members(Q, N, M, seed=0):
-    """M members of the sweeps' synthetic data (one shared X, y~ taken from member 0), float64."""
-    ps = [synthetic_member(jax.random.PRNGKey(seed + i), Q=Q, N=N, radius=0.5, centre_distance=2.0,
-                           target_distance=1.5, beta_scale=0.3, h=0.02, dtype=jnp.float64) for i in range(M)]
-    return (jnp.stack([p["R0"] for p in ps]), jnp.stack([p["beta0"] for p in ps]), ps[0]["X"], ps[0]["y_tilde"])
+    """M members of the sweeps' synthetic data (one shared X, y~ taken from member 0), float64; one compiled
+    function (eager ops would each compile)."""
+    ps = jax.vmap(lambda i: synthetic_member(jax.random.PRNGKey(seed + i), Q=Q, N=N, radius=0.5,
+                                             centre_distance=2.0, target_distance=1.5, beta_scale=0.3, h=0.02,
+                                             dtype=jnp.float64))(jnp.arange(M))
+    return ps["R0"], ps["beta0"], ps["X"][0], ps["y_tilde"][0]
 
 
 def _rel(got, ref):
-    return max(float(jnp.max(jnp.abs(g.astype(jnp.float64) - r)) / max(float(jnp.max(jnp.abs(r))), 1e-300))
-               for g, r in zip(got, ref))
+    got, ref = [np.asarray(g, np.float64) for g in got], [np.asarray(r) for r in ref]      # NumPy: no compiles
+    return max(float(np.max(np.abs(g - r)) / max(float(np.max(np.abs(r))), 1e-300)) for g, r in zip(got, ref))
 
 
-def accuracy(Q, N, M, tile, out, save):
+def accuracy(Q, N, M, tile, out, save, float32_precisions=("default", "highest")):
     Rs, betas, X, y = _members(Q, N, M)
     ref = jax.jit(separated_velocity_ensemble)(Rs, betas, X, y)
     fused = jax.jit(jax.vmap(partial(separated_velocity_fused, tile=tile), in_axes=(0, 0, None, None)))
@@ -56,8 +64,8 @@ def accuracy(Q, N, M, tile, out, save):
     res = out.setdefault("accuracy", {"Q": Q, "N": N, "M": M, "tile": tile, "reference": "closed form, float64",
                                       "max_rel_error": {}})
     for dt in ("float32", "float64"):
-        args = [a.astype(dt) for a in (Rs, betas, X, y)]
-        for prec in (("default", "highest") if dt == "float32" else ("default",)):
+        args = [jnp.asarray(np.asarray(a).astype(dt)) for a in (Rs, betas, X, y)]
+        for prec in (float32_precisions if dt == "float32" else ("default",)):
             for name, f in (("closed_form", closed), ("fused", fused)):
                 key = f"{name}_{dt}_{prec}"
                 try:
@@ -70,13 +78,16 @@ def accuracy(Q, N, M, tile, out, save):
                 save()
 
 
-def sweep(Q, N, M, t_end, chunk, out, save):
+SWEEP_CASES = (("float32", "highest"), ("float32", "default"), ("float64", "highest"))
+
+
+def sweep(Q, N, M, t_end, chunk, out, save, cases=SWEEP_CASES):
     base = {"data": {"Q": Q, "N": N}, "time": {"t_end": t_end},
             "integrator": {"method": "rkmk2", "step": 0.02, "save_every": 50 if t_end >= 1 else 5},
             "ensemble": {"size": M, "seed": 0, "chunk_size": chunk}}
     res = out.setdefault("sweeps", {"Q": Q, "N": N, "M": M, "t_end": t_end, "step": 0.02, "method": "rkmk2",
                                     "chunk_size": chunk, "runs": {}})
-    for dt, prec in (("float32", "highest"), ("float32", "default"), ("float64", "highest")):
+    for dt, prec in cases:
         results = {}
         case = f"{dt}_{prec}" if dt == "float32" else dt
         for vel in ("closed_form", "fused"):
@@ -128,22 +139,18 @@ def main(argv=None):
                note="accuracy of each velocity at each precision, and whole sweeps with each velocity")
     save = lambda: write_result(out, a.out, quiet=True)
     if a.dry_run:
-        accuracy(16, 100, 4, 32, out, save)
-        sweep(16, 64, 8, 0.2, 4, out, save)
+        accuracy(4, 40, 2, 16, out, save, float32_precisions=("highest",))
+        sweep(4, 16, 2, 0.1, 2, out, save, cases=(("float64", "highest"),))
     else:
         accuracy(16, 4096, 64, 256, out, save)
         sweep(16, 4096, 2048, 10.0, 1024, out, save)
-    tmp = tempfile.mkdtemp(prefix="tf_auto_")
     try:                                            # what [flow] velocity = 'auto' (the default) picks here
         for Q in (4, 16):
-            man = run_sweep({"data": {"Q": Q, "N": 32}, "time": {"t_end": 0.1}, "ensemble": {"size": 2}},
-                            f"{tmp}/q{Q}", progress=False)
-            out.setdefault("auto_velocity", {})[f"Q={Q}"] = man["velocity"]
+            cfg = validate_config({"data": {"Q": Q, "N": 32}, "time": {"t_end": 0.1}, "ensemble": {"size": 2}})
+            out.setdefault("auto_velocity", {})[f"Q={Q}"] = resolve_velocity(cfg, jax.default_backend())
         print(f"velocity 'auto' resolves to {out['auto_velocity']}")
     except Exception as e:
         out["errors"]["auto_velocity"] = f"{type(e).__name__}: {e}"[:2000]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     out["complete"] = True
     write_result(out, a.out)
 

@@ -104,8 +104,7 @@ def separated_velocity_fused(
 
     R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)): the values of
     truncflow.separated.separated_velocity. vmap over (R, beta) gives an ensemble in one kernel
-    launch.
-    Jittable and vmappable, not differentiable (use separated_velocity under jax.grad)."""
+    launch. Jittable and vmappable, not differentiable (use separated_velocity under jax.grad)."""
     N = X.shape[0]
     G, p, n = fused_sums(R, beta, X, y_tilde, tile=tile, num_warps=num_warps, interpret=interpret)
     b = R @ (beta + y_tilde)
@@ -116,9 +115,8 @@ def separated_velocity_fused(
 # %% ../nbs/31_fused.ipynb #c016
 def lower_for_cuda(M: int, N: int, Q: int, *, tile: int = 256, dtype=jnp.float32) -> str:
     """StableHLO text of vmap(separated_velocity_fused) over M members lowered for CUDA (runs
-    Pallas' Triton
-    lowering; no GPU needed). Raises RuntimeError where this JAX cannot lower Triton without a
-    device."""
+    Pallas' Triton lowering; no GPU needed). Raises RuntimeError where this JAX cannot lower Triton
+    without a device."""
     f = jax.jit(
         jax.vmap(
             functools.partial(separated_velocity_fused, tile=tile, interpret=False),
