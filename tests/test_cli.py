@@ -28,16 +28,16 @@ def cli(args, env, timeout=300):
                           text=True, timeout=timeout)
 
 
-def test_help_documents_every_option_and_key(jax_cache, capsys):
-    env = subprocess_env(jax_cache)
+def test_help_documents_every_option_and_key(capsys):
+    """In process (the real entry point runs in the subprocess tests below)."""
     assert main(["--help"]) == 0
     top = capsys.readouterr().out
     assert "sweep" in top and "report" in top and "Exit status" in top
-    r = cli(["sweep", "--help"], env)                         # the real entry point, python -m truncflow.cli
-    assert r.returncode == 0
-    for opt in ("--out", "--resume", "--devices", "--memory-estimate", "--no-progress"):
-        assert opt in r.stdout
-    assert all(f"[{s}] {k}" in r.stdout for s, k in CONFIG_KEYS)
+    assert main(["sweep", "--help"]) == 0
+    text = capsys.readouterr().out
+    for opt in ("--out", "--resume", "--devices", "--memory-estimate", "--no-progress", "--yes"):
+        assert opt in text
+    assert all(f"[{s}] {k}" in text for s, k in CONFIG_KEYS)
     assert main(["report", "--help"]) == 0 and "--no-figures" in capsys.readouterr().out
     assert main([]) == 2 and "required: COMMAND" in capsys.readouterr().err
 
@@ -91,7 +91,7 @@ BAD = [
     ("[data]\nQ = 0\n", "[data] Q: must be between 1 and 32, got 0"),
     ("[data]\nN = 2.5\n", "[data] N: expected an integer (between 1 and 100000), got 2.5"),
     ("[data]\nradius = -0.5\n", "[data] radius: must be > 0, got -0.5"),
-    ('[flow]\nkind = "deep"\n', "[flow] kind: must be one of 'separated', 'fixed_R', 'general', got 'deep'"),
+    ('[flow]\nkind = "deep"\n', "[flow] kind: must be one of 'separated', 'fixed_R', 'general', 'training', got 'deep'"),
     ('[integrator]\nmethod = "rk45"\n',
      "[integrator] method: must be one of 'rkmk2', 'rkmk4', 'lie_euler', 'exp_euler', 'adaptive', got 'rk45'"),
     ('[integrator]\nstep = "small"\n', "[integrator] step: expected a finite number (> 0), got 'small'"),
@@ -100,21 +100,24 @@ BAD = [
     ("[ensemble]\nchunksize = 4\n",
      "[ensemble] chunksize: unknown key; allowed keys in [ensemble]: size, seed, chunk_size, memory_budget_mb"),
     ("[output]\ndir = 'x'\n",
-     "config: unknown section [output]; allowed sections: data, flow, integrator, time, ensemble"),
+     "config: unknown section [output]; allowed sections: data, flow, training, integrator, time, ensemble"),
 ]
 
 
-def test_bad_configs_in_subprocesses(tmp_path, jax_cache):
+def test_bad_config_and_bad_data_through_the_real_command(tmp_path, jax_cache):
+    """The exit status 2 of the entry point, python -m truncflow.cli, in one subprocess: a config whose data file
+    has a nan (the config messages themselves are checked in process below, the data ones in test_sweep_cli.py)."""
     env = subprocess_env(jax_cache)
-    for i in (4,):
-        text, message = BAD[i]
-        cfg = tmp_path / f"bad{i}.toml"
-        cfg.write_text(text)
-        out = tmp_path / f"out{i}"
-        r = cli(["sweep", str(cfg), "--out", str(out)], env)
-        assert r.returncode == 2 and r.stdout == ""
-        assert r.stderr == f"truncflow: error: {cfg}: {message}\n"
-        assert not out.exists()
+    X = np.ones((6, 2))
+    X[4, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", X=X, labels=np.arange(6) % 2)
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml({"data": {"kind": "file", "path": str(tmp_path / "nan.npz")}}))
+    r = cli(["sweep", str(cfg), "--out", str(tmp_path / "out")], env)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr == (f"truncflow: error: {cfg}: [data] {tmp_path / 'nan.npz'}: X: contains 1 non-finite value(s) "
+                        f"(nan or inf); the first is X[4, 1] = nan\n")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("text, message", BAD)
@@ -165,25 +168,23 @@ def test_example_config_runs_as_printed(tmp_path, jax_cache):
     seconds = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
     assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.stdout
-    # the default configuration shows the paper's phenomenon: most flows collapse (finite s_1)
-    S = json.loads(subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out", "--json", "--no-figures"],
-                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300).stdout)
+    # the default configuration shows the paper's phenomenon: most flows collapse (finite s_1); one report, as
+    # JSON, with the figures (the text form is checked in test_sweep_resume_and_report)
+    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out", "--json"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    S = json.loads(r.stdout)
     print(f"default sweep: {S['frac_full']:.1%} of {S['members']} flows collapse; {seconds:.1f} s (a subprocess)")
     assert S["frac_full"] > 0.75 and S["rates_fitted"] > 0.5 * S["members"]
-    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert "fraction reaching full truncation" in r.stdout
     assert all((tmp_path / "out" / p).stat().st_size > 1000 for p in ("s1_histogram.png", "rates.png", "gap.png"))
 
 
-def test_config_is_a_directory_or_unreadable(tmp_path, jax_cache, capsys):
+def test_config_is_a_directory_or_unreadable(tmp_path, monkeypatch, capsys):
     """`truncflow sweep .` (a directory as CONFIG): one line, exit 2, no traceback, nothing created."""
-    env = subprocess_env(jax_cache)
-    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", ".", "--out", "out"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
-    assert r.stderr.startswith("truncflow: error: CONFIG: . is a directory, not a TOML file")
+    monkeypatch.chdir(tmp_path)                      # in process: the entry point's exit status is checked above
+    assert main(["sweep", ".", "--out", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("truncflow: error: CONFIG: . is a directory, not a TOML file")
     assert not (tmp_path / "out").exists()
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe[data]\n")
@@ -203,7 +204,7 @@ SMALL = dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4})      # in-
 
 def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):
     """A sweep beyond the limits is refused before anything is written (exit 2, naming --yes); --yes runs it."""
-    import truncflow.cli as cli
+    import truncflow.config
     huge = tmp_path / "huge.toml"
     huge.write_text("[data]\nQ = 32\nN = 100000\n[ensemble]\nsize = 100000000\n")      # about 75 TiB
     t0 = time.perf_counter()
@@ -217,7 +218,7 @@ def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):
         f"and Q, [time] t_end, [integrator] save_every) or add --yes to run it anyway")
     small = tmp_path / "small.toml"                          # the same rule with a lower limit, to run with --yes
     small.write_text(toml(SMALL))
-    monkeypatch.setattr(cli, "MAX_FLOWS", 5)
+    monkeypatch.setattr(truncflow.config, "MAX_FLOWS", 5)           # plan_limits reads it at each call
     assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress"]) == 2
     assert "12 flows (more than 5)" in capsys.readouterr().err and not (tmp_path / "s").exists()
     assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress", "--yes"]) == 0

@@ -1,6 +1,7 @@
 """The lock on a sweep directory, with real processes: a second `truncflow sweep` on a directory in use is refused,
 naming the first (pid, host, start time) and touching nothing, not even the first's temporary files; the lock of
-a sweep killed with SIGKILL is stale, and the next sweep takes it over with a message."""
+a sweep killed with SIGKILL is stale, and the next sweep takes it over with a message. Real data sets in sweeps
+(issue 13): bad data refused before anything runs, one message line each; one small iris sweep per flow kind."""
 import json
 import os
 import signal
@@ -10,9 +11,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from test_cli import cli, toml
 from test_ensemble import SWEEP_SCRIPT, TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
+from truncflow.cli import figure_title, main, report_figures
 from truncflow.sweep import LOCK_NAME, load_sweep, lock_holder, read_manifest
 
 
@@ -81,3 +84,87 @@ def test_stale_lock_of_a_killed_sweep_is_taken_over(tmp_path, jax_cache):
     res, man = load_sweep(out)
     assert man["complete"] and res["s1"].shape == (40,) and np.array_equal(res["index"], np.arange(40))
     assert not [f for f in os.listdir(out) if f.endswith(".tmp") or f == LOCK_NAME]
+
+
+# --- real data sets in sweeps: bad data refused before anything runs, and one small sweep per flow kind ---
+
+
+_X = np.random.default_rng(0).normal(size=(12, 3))
+_LAB = np.arange(12) % 3
+
+
+def _bad_files(d):
+    """The files of the bad-data cases, written into d (a real directory)."""
+    np.savez(d / "nolabels.npz", X=_X)
+    Xn = _X.copy()
+    Xn[4, 1] = np.nan
+    np.savez(d / "nan.npz", X=Xn, labels=_LAB)
+    names = np.array(["a", "b", "c"])
+    np.savez(d / "empty_class.npz", X=_X, labels=np.where(_LAB == 1, 2, _LAB), class_names=names)
+    np.savez(d / "range.npz", X=_X, labels=np.where(_LAB == 1, 5, _LAB), class_names=names)
+    rows = "\n".join(f"{a},{b},{c},{l}" for (a, b, c), l in zip(_X, _LAB))
+    (d / "t.csv").write_text("a,b,c,kind\n" + rows + "\n")
+
+
+BAD_DATA = [  # ([data] table, what the one-line message must say after "[data] ")
+    ({"kind": "file", "path": "nolabels.npz"}, "nolabels.npz: has no array 'labels'; it has arrays ['X']"),
+    ({"kind": "file", "path": "nan.npz"},
+     "nan.npz: X: contains 1 non-finite value(s) (nan or inf); the first is X[4, 1] = nan"),
+    ({"kind": "file", "path": "empty_class.npz"}, "empty_class.npz: labels: cluster(s) [1] have no points"),
+    ({"kind": "file", "path": "range.npz"}, "range.npz: labels: labels must lie in [0, 3), got values in [0, 5]"),
+    ({"kind": "file", "path": "t.csv", "label_column": "species"},
+     "t.csv: has no column 'species'; its columns are ['a', 'b', 'c', 'kind']"),
+    ({"kind": "file", "path": "t.csv", "label_column": "kind", "Q": 4},
+     "Q: must be at most D = 3, the dimension of t.csv (PCA cannot add dimensions); got Q = 4"),
+    ({"kind": "file", "path": "missing.npz"}, "missing.npz: no such file"),
+    ({"kind": "sklearn", "name": "mnist"}, "name: must be one of 'iris', 'wine', 'breast_cancer', 'digits'"),
+    ({"kind": "sklearn", "name": "iris", "cluster": 3}, "cluster: iris has J = 3 classes"),
+]
+
+
+@pytest.mark.parametrize("data, message", BAD_DATA, ids=[m.split(":")[0] for _, m in BAD_DATA])
+def test_bad_data_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys, data, message):
+    """One line naming the file (or key) and what is wrong, exit status 2, no output directory."""
+    _bad_files(tmp_path)
+    monkeypatch.chdir(tmp_path)                               # [data] path is relative to the current directory
+    (tmp_path / "c.toml").write_text(toml({"data": data}))
+    assert main(["sweep", "c.toml", "--out", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"truncflow: error: c.toml: [data] {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+IRIS = {"kind": "sklearn", "name": "iris", "Q": 3, "per_class": 6}
+KINDS = {  # flow kind: (extra config, a line the report prints, the figures it writes)
+    "separated": ({"data": dict(IRIS, cluster=1)}, "fraction reaching full truncation", "gap.png"),
+    "fixed_R": ({"data": IRIS}, "staircase rates vs n/N", "rates.png"),
+    "general": ({"data": IRIS, "flow": {"layers": 2}}, "cost at the end", "cost.png"),
+    "training": ({"data": IRIS, "flow": {"layers": 2}, "training": {"steps": 4, "log_every": 2}},
+                 "cluster separated (Definition 3.1)", "nc1.png"),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_small_sklearn_sweep_per_flow_kind(tmp_path, capsys, kind):
+    """iris, 6 points per class, Q = 3, 3 members, a few steps: the sweep finishes, the report names the data set
+    (N per class, D, Q) in its summary and in every figure title."""
+    extra, line, png = KINDS[kind]
+    cfg = {**extra, "flow": dict(extra.get("flow", {}), kind=kind), "time": {"t_end": 0.1},
+           "ensemble": {"size": 3}}
+    (tmp_path / "c.toml").write_text(toml(cfg))
+    out = str(tmp_path / "out")
+    assert main(["sweep", str(tmp_path / "c.toml"), "--out", out, "--no-progress"]) == 0, capsys.readouterr().err
+    res, man = load_sweep(out)
+    assert man["data"]["n_per_class"] == [6, 6, 6] and (man["data"]["D"], man["data"]["Q"]) == (4, 3)
+    capsys.readouterr()
+    assert main(["report", out, "--no-figures"]) == 0
+    text = capsys.readouterr().out
+    assert "iris (N per class 6/6/6, D=4, Q=3" in text and line in text, text
+    figs = report_figures(res, man)                          # the figures as objects (writing them: test_cli.py)
+    assert png in figs and all(f._suptitle.get_text() == figure_title(man) for f in figs.values())
+    assert "iris (N per class 6/6/6, D=4, Q=3" in figure_title(man)
+    import matplotlib.pyplot as plt                          # (report_figures chose the Agg backend)
+    plt.close("all")
+    if kind == "training":
+        assert res["nc1"].shape == (3, 3, 3) and res["truncated_fraction"].shape == (3, 3, 2)
+        assert np.array_equal(res["step"][0], [0, 2, 4]) and np.all(np.isfinite(res["cost"]))

@@ -9,8 +9,8 @@ from hypothesis import given, strategies as st
 
 from truncflow.network import clustered_data, random_network, random_orthogonal, standard_cost
 from truncflow.training import (NCMetrics, TrainingLog, alignment_defect, class_covariances, cluster_spread,
-                                clusters_touched, diagnose, equinorm_equiangularity, gradient_descent, nc1,
-                                nc_metrics, params_cost, train_network, cluster_truncation_counts, untruncated_init)
+                                clusters_touched, diagnose, equinorm_equiangularity, nc1,
+                                nc_metrics, train_network, cluster_truncation_counts, untruncated_init)
 
 seeds = st.integers(0, 2**31 - 1)
 nc_jit = jax.jit(nc_metrics)
@@ -135,44 +135,19 @@ def _problem(seed, L=3):
     return (Ws[:L], bs[:L], Ws[L], bs[L]), X, labels, jnp.eye(3)
 
 
-grad_jit, cost_jit = jax.jit(jax.grad(params_cost)), jax.jit(params_cost)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_gradient_matches_finite_differences(seed):
-    params, X, labels, Y = _problem(seed)
-    g = grad_jit(params, X, labels, Y)
-    keys = jax.random.split(jax.random.PRNGKey(100 + seed), 4)
-    d = tuple(jax.random.normal(k, p.shape) for k, p in zip(keys, params))
-    eps = 1e-6
-    f = lambda t: cost_jit(tuple(p + t * v for p, v in zip(params, d)), X, labels, Y)
-    fd = (f(eps) - f(-eps)) / (2 * eps)
-    exact = sum(jnp.vdot(a, v) for a, v in zip(g, d))
-    assert abs(fd - exact) <= 1e-6 * max(1.0, abs(float(exact)))
-    assert np.isclose(cost_jit(params, X, labels, Y), standard_cost(*params, X, labels, Y), rtol=1e-14)
-
-
-def test_one_step_is_the_update():
-    params, X, labels, Y = _problem(0)
-    new, costs = jax.jit(gradient_descent, static_argnames="num_steps")(params, X, labels, Y, 0.05, num_steps=1)
-    g = grad_jit(params, X, labels, Y)
-    for n, p, d in zip(new, params, g):
-        np.testing.assert_allclose(n, p - 0.05 * d, atol=1e-14)
+# The gradient against finite differences and one scanned step against the update written out are checked in
+# the training chapter (nbs/20_training.ipynb), which is executed by every test run: not repeated here.
 
 
 def test_trainer_decreases_cost_and_log_shapes():
     _, X, labels, Y = _problem(0)
-    log = train_network(jax.random.PRNGKey(0), X, labels, Y, L=3, steps=120, lr=0.02, log_every=50, progress=False)
-    np.testing.assert_array_equal(log.step, [0, 50, 100, 120])      # a shorter last chunk
+    log = train_network(jax.random.PRNGKey(0), X, labels, Y, L=3, steps=110, lr=0.02, log_every=50, progress=False)
+    np.testing.assert_array_equal(log.step, [0, 50, 100, 110])      # a shorter last chunk (10: compiled below too)
     assert log.Ws.shape == (4, 3, 3, 3) and log.b_out.shape == (4, 3)
     assert np.all(np.diff(log.cost) < 0) and log.cost[-1] < 0.5 * log.cost[0]
     for k in range(4):
         assert np.isclose(log.cost[k], standard_cost(log.Ws[k], log.bs[k], log.W_out[k], log.b_out[k], X, labels, Y))
-    d = diagnose(log, X, labels)
-    assert d.counts.shape == (4, 3, 3, 3) and d.T.shape == (4, X.shape[0], 3)
-    np.testing.assert_array_equal(d.counts.sum(-1), np.tile([5, 7, 9], (4, 3, 1)))
-    # starting point: all points untruncated by every layer (Eq. (9.2))
-    assert np.all(d.counts[0, :, :, 0] == np.array([5, 7, 9]))
+    # (diagnose is checked against NumPy on 61 logged networks in the chapter; the start untruncated there too)
 
 
 def test_explicit_init_and_random_init():
@@ -214,4 +189,4 @@ def test_bad_input():
 def test_divergence_is_reported():
     _, X, labels, Y = _problem(0)
     with pytest.raises(FloatingPointError, match="lr"):
-        train_network(jax.random.PRNGKey(0), 100 * X, labels, Y, L=3, steps=200, lr=50.0, log_every=100, progress=False)
+        train_network(jax.random.PRNGKey(0), 100 * X, labels, Y, L=3, steps=100, lr=50.0, log_every=50, progress=False)

@@ -17,7 +17,15 @@ from truncflow.config import (
     validate_config,
     config_diff,
     describe_allowed,
+    sweep_dataset,
+    format_bytes,
+    plan_limits,
+    SweepTooLarge,
+    MAX_FLOWS,
+    MAX_OUTPUT_BYTES,
+    MAX_SECONDS,
 )
+from .datasets import DataError
 from truncflow.sweep import (
     read_manifest,
     run_sweep,
@@ -27,14 +35,22 @@ from truncflow.sweep import (
     lock_holder,
     SweepLocked,
     SWEEP_FORMAT,
-    _who,
+    describe_lock_holder,
+    stored_config,
 )
-from .stats import summarize, summarize_general, fit_decay_rates, staircase_rates
+from truncflow.stats import (
+    summarize,
+    summarize_general,
+    summarize_training,
+    quartiles,
+    fit_decay_rates,
+    staircase_rates,
+)
 
 # %% auto #0
-__all__ = ['MAX_OUTPUT_BYTES', 'MAX_FLOWS', 'config_table', 'example_config', 'CLIError', 'build_parser', 'format_bytes',
-           'format_plan', 'plan_limits', 'read_config', 'cmd_sweep', 'cmd_example_config', 'format_summary',
-           'figure_title', 'report_figures', 'write_figures', 'cmd_report', 'main']
+__all__ = ['config_table', 'example_config', 'CLIError', 'build_parser', 'format_plan', 'read_config', 'cmd_sweep',
+           'cmd_example_config', 'data_words', 'figure_title', 'format_summary', 'report_figures', 'write_figures',
+           'cmd_report', 'main', 'training_figures', 'format_training_summary']
 
 # %% ../nbs/37_cli.ipynb #c005
 def config_table() -> str:
@@ -44,26 +60,34 @@ def config_table() -> str:
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         esc = lambda text: str(text).replace("|", "\\|")
         rows.append(
-            f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | {esc(meaning)} |"
+            f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | "
+            f"{esc(meaning)} |"
         )
     return "\n".join(rows)
 
 
 def example_config() -> str:
-    """A complete example configuration (TOML): every key at its default value, commented with its
-    meaning,
-    type and allowed values. `truncflow example-config` prints it; it runs as printed."""
+    """A complete example configuration (TOML): every key at its default value, after a comment
+    with its meaning, type and allowed values. `truncflow example-config` prints it; it runs as
+    printed."""
     lines = [
-        "# A truncflow sweep: every key at its default value (every key is optional; delete or change any).",
+        "# A truncflow sweep: every key at its default value (every key is optional; delete or "
+        "change any).",
         "# Run it:  truncflow sweep THIS_FILE.toml --out DIR    then:  truncflow report DIR",
+        "# The data: [data] kind = 'synthetic' (drawn per member, as below); 'sklearn' with",
+        "#   name = 'iris' | 'wine' | 'breast_cancer' | 'digits'; or 'file' with path = 'my.npz'",
+        "#   (arrays X, labels), 'my.npy' (points) or 'my.csv' (and label_column = 'class').",
+        "# The dynamics: [flow] kind = 'separated' | 'fixed_R' | 'general' (the paper's flows) or",
+        "#   'training' (gradient descent on the network's parameters; keys [training]).",
     ]
     section = None
     for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
         if s != section:
             lines += ["", f"[{s}]"]
             section = s
-        v = json.dumps(default) if typ == "str" else repr(default)
-        lines.append(f"{f'{k} = {v}':<28} # {meaning} [{typ}, {describe_allowed(allowed)}]")
+        note = f"{meaning} [{typ}, {describe_allowed(allowed)}]"
+        lines += textwrap.wrap(note, 98, initial_indent="# ", subsequent_indent="#   ")
+        lines.append(f"{k} = {json.dumps(default) if typ in ('str', 'bool') else repr(default)}")
     return "\n".join(lines) + "\n"
 
 # %% ../nbs/37_cli.ipynb #c010
@@ -132,8 +156,9 @@ def _add_sweep_parser(sub) -> None:
     s.add_argument(
         "--yes",
         action="store_true",
-        help=f"run even a sweep beyond the limits (more than {MAX_FLOWS:,} flows or "
-        f"{MAX_OUTPUT_BYTES // 2**30} GiB of output), which are refused otherwise",
+        help=f"run even a sweep beyond the limits (more than {MAX_FLOWS:,} flows, "
+        f"{MAX_OUTPUT_BYTES // 2**30} GiB of output, or {MAX_SECONDS / 3600:g} h estimated after "
+        f"the first chunk), which are refused otherwise",
     )
 
 
@@ -147,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=_fill(
             "Ensembles of the gradient flows of truncation maps (Chen, 'Derivation of effective "
             "gradient flow equations and dynamical truncation of training data in deep learning': "
-            "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run on "
+            "the cluster-separated flow of Sections 3-4, and the general flow of Section 5), run "
+            "on "
             "all available devices."
         ),
         epilog=_fill(
@@ -156,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         + "\n\n"
         + _fill(
-            "A first sweep: truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out DIR; "
+            "A first sweep: truncflow example-config > sweep.toml; truncflow sweep sweep.toml "
+            "--out DIR; "
             "truncflow report DIR"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -198,17 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/37_cli.ipynb #c011
-MAX_OUTPUT_BYTES, MAX_FLOWS = 10 * 2**30, 10**7  # beyond these `truncflow sweep` asks for --yes
-
-
-def format_bytes(n: float) -> str:
-    """n bytes in binary units: '512 B', '3.2 MiB', '72.8 TiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
 def format_plan(plan: dict) -> str:
     """A sweep_plan in words: what `truncflow sweep` prints before it computes."""
     p = plan
@@ -218,9 +234,11 @@ def format_plan(plan: dict) -> str:
         else "not estimated (one chunk: timing it is running the sweep)"
     )
     return (
-        f"sweep: {p['n_members']:,} flows in {p['n_chunks']:,} {_chunks(p['n_chunks'])} of {p['chunk_size']:,} "
+        f"sweep: {p['n_members']:,} flows in {p['n_chunks']:,} {_chunks(p['n_chunks'])} of "
+        f"{p['chunk_size']:,} "
         f"on {p['n_devices']} device(s), velocity {p['velocity']!r}; output about "
-        f"{format_bytes(p['output_bytes'])} on disk; device memory about {format_bytes(p['device_bytes'])} "
+        f"{format_bytes(p['output_bytes'])} on disk; device memory about "
+        f"{format_bytes(p['device_bytes'])} "
         f"per device for one chunk; time: {time}"
     )
 
@@ -229,27 +247,9 @@ def _chunks(n: int) -> str:
     return "chunk" if n == 1 else "chunks"
 
 
-def plan_limits(
-    plan: dict, *, max_output_bytes: float | None = None, max_flows: int | None = None
-) -> list[str]:
-    """What makes a planned sweep too large to start by accident ([] if nothing): more than
-    max_flows flows
-    (default MAX_FLOWS), more than max_output_bytes on disk (default MAX_OUTPUT_BYTES)."""
-    max_output_bytes = MAX_OUTPUT_BYTES if max_output_bytes is None else max_output_bytes
-    max_flows = MAX_FLOWS if max_flows is None else max_flows
-    why = []
-    if plan["n_members"] > max_flows:
-        why.append(f"{plan['n_members']:,} flows (more than {max_flows:,})")
-    if plan["output_bytes"] > max_output_bytes:
-        why.append(
-            f"about {format_bytes(plan['output_bytes'])} of output (more than {format_bytes(max_output_bytes)})"
-        )
-    return why
-
-
 def read_config(path: str) -> dict:
-    """Read and validate a TOML sweep configuration; CLIError with a one-line message if it is
-    bad."""
+    """Read and validate a TOML sweep configuration and load its data set (sweep_dataset); CLIError
+    with a one-line message if either is bad."""
     if os.path.isdir(path):
         raise CLIError(
             f"CONFIG: {path} is a directory, not a TOML file (the output directory is --out DIR; "
@@ -267,9 +267,15 @@ def read_config(path: str) -> dict:
     except OSError as e:
         raise CLIError(f"CONFIG: cannot read {path}: {e.strerror or e}") from None
     try:
-        return validate_config(raw)
+        cfg = validate_config(raw)
     except ConfigError as e:
         raise CLIError(f"{path}: {e}") from None
+    try:
+        sweep_dataset(cfg)  # a real data set is loaded (and checked) before anything else
+    except (DataError, ImportError) as e:
+        msg = str(e)
+        raise CLIError(f"{path}: {msg if msg.startswith('[data]') else '[data] ' + msg}") from None
+    return cfg
 
 # %% ../nbs/37_cli.ipynb #c011b
 def _stderr(msg: str) -> None:
@@ -289,7 +295,8 @@ def _stored_sweep(args, cfg: dict) -> dict | None:
     holder = lock_holder(out)
     if holder is not None:
         raise CLIError(
-            f"--out {out} is in use by another sweep: {_who(holder)}; wait until it has finished, "
+            f"--out {out} is in use by another sweep: {describe_lock_holder(holder)}; wait until "
+            f"it has finished, "
             f"or choose another --out"
         )
     try:
@@ -298,11 +305,12 @@ def _stored_sweep(args, cfg: dict) -> dict | None:
         raise CLIError(f"--out {out}: {str(e).split(': ', 1)[1]}") from None
     if man is None:
         return None
-    if man.get("format") != SWEEP_FORMAT or man.get("config") != cfg:
+    if man.get("format") != SWEEP_FORMAT or stored_config(man) != cfg:
         what = (
-            f"a sweep of format {man.get('format')!r} (this truncflow continues {SWEEP_FORMAT!r} sweeps only)"
+            f"a sweep of format {man.get('format')!r} (this truncflow continues {SWEEP_FORMAT!r} "
+            f"sweeps only)"
             if man.get("format") != SWEEP_FORMAT
-            else f"a different sweep ({config_diff(cfg, man.get('config', {}))})"
+            else f"a different sweep ({config_diff(cfg, stored_config(man))})"
         )
         raise CLIError(
             f"--out {out} holds {what}; --resume cannot continue it with {args.config}: "
@@ -323,7 +331,8 @@ def _mesh(args, man):
     devices = jax.devices()
     if args.devices < 0 or args.devices > len(devices):
         raise CLIError(
-            f"--devices: must be between 0 and {len(devices)} (the devices present), got {args.devices}"
+            f"--devices: must be between 0 and {len(devices)} (the devices present), got "
+            f"{args.devices}"
         )
     from truncflow.sharding import ensemble_mesh
 
@@ -356,7 +365,8 @@ def _check_plan(args, cfg: dict, man: dict | None, mesh) -> dict:
     if why and not args.yes:
         raise CLIError(
             f"the sweep is too large to start without a second look: {' and '.join(why)}; check "
-            f"{args.config} ([ensemble] size, [data] N and Q, [time] t_end, [integrator] save_every) "
+            f"{args.config} ([ensemble] size, [data] N and Q, [time] t_end, [integrator] "
+            f"save_every) "
             f"or add --yes to run it anyway"
         )
     return plan
@@ -382,18 +392,22 @@ def cmd_sweep(args) -> int:
             mesh=mesh,
             memory_estimate=args.memory_estimate,
             log=_stderr if args.no_progress else None,
+            yes=args.yes,
         )
-    except SweepLocked as e:  # another sweep took the directory after our check
+    except (SweepLocked, SweepTooLarge, DataError) as e:  # a lock taken since, the time estimate
         raise CLIError(str(e)) from None
     t = man.get("timing") or {}
     if t.get("chunks", 0) > 1:
         _stderr(
-            f"sweep: {t['chunks']} chunks computed in {t['first_chunk_seconds'] + t['seconds']:.2f} s, after "
-            f"{t['compile_seconds']:.1f} s of compilation; the {t['chunks'] - 1} after the first took "
+            f"sweep: {t['chunks']} chunks computed in "
+            f"{t['first_chunk_seconds'] + t['seconds']:.2f} s, after "
+            f"{t['compile_seconds']:.1f} s of compilation; the {t['chunks'] - 1} after the first "
+            f"took "
             f"{t['seconds']:.2f} s, estimated {t['estimated_seconds']:.2f} s"
         )
     print(
-        f"truncflow: {man['n_members']} flows in {man['n_chunks']} {_chunks(man['n_chunks'])} of {man['chunk_size']} "
+        f"truncflow: {man['n_members']} flows in {man['n_chunks']} {_chunks(man['n_chunks'])} of "
+        f"{man['chunk_size']} "
         f"on {mesh.size} device(s), velocity {man['velocity']!r}: {args.out}"
     )
     return 0
@@ -405,17 +419,68 @@ def cmd_example_config(args) -> int:
     sys.stdout.write(example_config())
     return 0
 
-# %% ../nbs/37_cli.ipynb #c013
+# %% ../nbs/37_cli.ipynb #c013h
+def data_words(man: dict) -> str:
+    """The data of a sweep in a few words, for summaries and figure titles: a real data set's name,
+    N per class, D and Q (and, for one-cluster flows, the class that is the cluster), or the
+    synthetic sizes."""
+    c, info = stored_config(man), man.get("data")
+    d, kind = c["data"], c["flow"]["kind"]
+    if info is None:
+        many = f"J={d['clusters']} clusters of " if kind in ("general", "training") else ""
+        return f"{many}N={d['N']}, Q={d['Q']}"
+    one = ""
+    if kind in ("separated", "fixed_R"):
+        j = d["cluster"]
+        one = f"; cluster: class {info['class_names'][j]!r}, N={info['n_per_class'][j]}"
+    per = "/".join(str(n) for n in info["n_per_class"])
+    return (
+        f"{os.path.basename(info['name'])} (N per class {per}, D={info['D']}, Q={info['Q']}{one})"
+    )
+
+
+def _cluster_size(man: dict) -> int:
+    """N of the one cluster of flows 'separated' and 'fixed_R'."""
+    c, info = stored_config(man), man.get("data")
+    return c["data"]["N"] if info is None else info["n_per_class"][c["data"]["cluster"]]
+
+
+def _layers(man: dict) -> int:
+    c, info = stored_config(man), man.get("data")
+    return c["flow"]["layers"] or (c["data"]["clusters"] if info is None else info["J"])
+
+
+def figure_title(man: dict) -> str:
+    """The configuration of a sweep in one line, for figure titles: flow kind, the data
+    (data_words), L, method, step, t_end (or the training schedule), size."""
+    c = stored_config(man)
+    it, kind, M = c["integrator"], c["flow"]["kind"], man["n_members"]
+    if kind == "training":
+        t = c["training"]
+        return (
+            f"training, {data_words(man)}, L={_layers(man)}, {man['steps'][0]} steps of "
+            f"lr={t['lr']:g}, init {t['init']}, {M} seeds"
+        )
+    L = f", L={_layers(man)} layers" if kind == "general" else ""
+    return (
+        f"{kind} flow, {data_words(man)}{L}, {it['method']} (h={it['step']:g}), "
+        f"t_end={c['time']['t_end']:g}, {M} flows"
+    )
+
+# %% ../nbs/37_cli.ipynb #c013a
 def format_summary(S: dict, man: dict) -> str:
     """The text printed by `truncflow report`."""
-    c = man["config"]
+    c = stored_config(man)
     q = lambda d: "  ".join(f"p{k}={v:.4g}" for k, v in d.items())
-    if c["flow"]["kind"] == "general":
+    it, kind = c["integrator"], c["flow"]["kind"]
+    if kind == "training":
+        return format_training_summary(S, man)
+    run = f"method {it['method']!r}, step {it['step']}, t_end {c['time']['t_end']}"
+    if kind == "general":
         return "\n".join(
             [
-                f"sweep: {man['n_members']} flows, flow 'general', Q={c['data']['Q']}, J={c['data']['clusters']} "
-                f"clusters of N={c['data']['N']}, L={c['flow']['layers'] or c['data']['clusters']} layers, "
-                f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}",
+                f"sweep: {man['n_members']} flows, flow 'general', {data_words(man)}, "
+                f"L={_layers(man)} layers, {run}",
                 f"cost at s=0 (Eq. (2.26)): {q(S['cost_start'])}",
                 f"cost at the end:          {q(S['cost_end'])}",
                 f"largest cost increase between saves (0 for the exact gradient flow, Eq. (3.24)): "
@@ -424,9 +489,8 @@ def format_summary(S: dict, man: dict) -> str:
             ]
         )
     lines = [
-        f"sweep: {man['n_members']} flows, flow {c['flow']['kind']!r}, Q={c['data']['Q']}, N={c['data']['N']}, "
-        f"method {c['integrator']['method']!r}, step {c['integrator']['step']}, t_end {c['time']['t_end']}, "
-        f"velocity {man.get('velocity', c['flow']['velocity'])!r}, {c['integrator']['dtype']}",
+        f"sweep: {man['n_members']} flows, flow {kind!r}, {data_words(man)}, {run}, "
+        f"velocity {man.get('velocity', c['flow']['velocity'])!r}, {it['dtype']}",
         f"fraction reaching full truncation (finite s_1, Eq. (4.18)): {S['frac_full']:.4f}",
         f"fraction fully truncated at the end:                       {S['frac_full_at_end']:.4f}",
         f"collapse time s_1:         {q(S['s1_quantiles'])}",
@@ -442,29 +506,15 @@ def format_summary(S: dict, man: dict) -> str:
         )
     if S.get("stopped_early"):
         lines.append(
-            f"WARNING: {S['stopped_early']} flows stopped early (adaptive integrator, status != 0: a sliding "
-            f"mode it could not follow, or max_steps); their saves after t_final repeat the last state"
+            f"WARNING: {S['stopped_early']} flows stopped early (adaptive integrator, status != 0: "
+            f"a sliding "
+            f"mode it could not follow, or max_steps); their saves after t_final repeat the last "
+            f"state"
         )
     return "\n".join(lines)
 
-
+# %% ../nbs/37_cli.ipynb #c013
 _COLLAPSED, _NOT_COLLAPSED = "#0072B2", "#E69F00"  # Okabe-Ito blue and orange
-
-
-def figure_title(man: dict) -> str:
-    """The configuration of a sweep in one line, for figure titles: flow kind, Q, N, method, step,
-    t_end, size."""
-    c = man["config"]
-    d, it, kind = c["data"], c["integrator"], c["flow"]["kind"]
-    shape = (
-        f"J={d['clusters']} clusters of N={d['N']}, L={c['flow']['layers'] or d['clusters']} layers"
-        if kind == "general"
-        else f"N={d['N']}"
-    )
-    return (
-        f"{kind} flow, Q={d['Q']}, {shape}, {it['method']} (h={it['step']:g}), t_end={c['time']['t_end']:g}, "
-        f"{man['n_members']} flows"
-    )
 
 
 def _new_figure(plt, man, title):
@@ -527,9 +577,9 @@ def _log_panel(ax, x, dev, colour, label, own=None, own_label=None):
 
 
 def _rates_figure(plt, res, man):
-    c = man["config"]
+    c = stored_config(man)
     N, kind, method, h = (
-        c["data"]["N"],
+        _cluster_size(man),
         c["flow"]["kind"],
         c["integrator"]["method"],
         c["integrator"]["step"],
@@ -627,14 +677,17 @@ def _cost_figure(plt, res, man, most: int = 40):
 def report_figures(res: dict, man: dict) -> dict:
     """The report's figures (matplotlib Figures, by file name), each titled with the configuration
     (figure_title): s1_histogram.png, rates.png and gap.png for flows 'separated' and 'fixed_R'
-    (collapsed flows
-    in blue, the others in orange), cost.png for flow 'general'."""
+    (collapsed flows in blue, the others in orange), cost.png for flow 'general', and for
+    'training' the bands over seeds of training_figures."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if man["config"]["flow"]["kind"] == "general":
+    kind = stored_config(man)["flow"]["kind"]
+    if kind == "training":
+        figs = training_figures(plt, res, man)
+    elif kind == "general":
         figs = {"cost.png": _cost_figure(plt, res, man)}
     else:
         figs = {
@@ -667,11 +720,21 @@ def cmd_report(args) -> int:
         res, man = load_sweep(args.dir)
     except ValueError as e:
         holder = lock_holder(args.dir)
-        running = f" (a sweep is still running there: {_who(holder)})" if holder is not None else ""
+        running = (
+            f" (a sweep is still running there: {describe_lock_holder(holder)})"
+            if holder is not None
+            else ""
+        )
         raise CLIError(f"{e}{running}") from None
-    N = man["config"]["data"]["N"]
-    kind = man["config"]["flow"]["kind"]
-    S = summarize_general(res) if kind == "general" else summarize(res, N)
+    kind = stored_config(man)["flow"]["kind"]
+    N = _cluster_size(man) if kind in ("separated", "fixed_R") else None
+    S = (
+        summarize_training(res)
+        if kind == "training"
+        else summarize_general(res)
+        if kind == "general"
+        else summarize(res, N)
+    )
     if kind == "fixed_R":
         pred, fit = staircase_rates(res["t"], res["btilde"], res["n_coord"], N)
         S["staircase_intervals"] = int(pred.size)
@@ -709,3 +772,115 @@ if (
     __name__ == "__main__" and "__file__" in globals()
 ):  # python -m truncflow.cli (not in a notebook)
     sys.exit(main())
+
+# %% ../nbs/37_cli.ipynb #c013u
+_LAYER_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442"]
+
+
+def _bands(plt, man, step, values, title, ylabel, names, *, log=False, first=0):
+    """Median (line) and quartiles (band) over the seeds of values (M, T, K) against step, one band
+    per k, labelled by names[k]."""
+    fig, ax = _new_figure(plt, man, f"{title} (median and quartiles over {len(values)} seeds)")
+    v = np.asarray(values, float).reshape(len(values), len(step), -1)
+    for k in range(first, v.shape[-1]):
+        lo, mid, hi = quartiles(v[..., k])
+        colour = _LAYER_COLOURS[k % len(_LAYER_COLOURS)]
+        ax.plot(
+            step, mid, color=colour, lw=1.5, label=names[k], ls="--" if names[k][0] == "i" else "-"
+        )
+        ax.fill_between(step, lo, hi, color=colour, alpha=0.25, lw=0)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("gradient step (paper time t = step * lr)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def training_figures(plt, res: dict, man: dict) -> dict:
+    """The figures of a training sweep, by file name: cost.png, truncation.png, full.png, nc1.png,
+    alignment.png (bands over seeds, one per layer) and separation.png."""
+    step = np.asarray(res["step"])[0]
+    L = res["truncated_fraction"].shape[-1]
+    layers = [f"layer {l}" for l in range(1, L + 1)]
+    figs = {
+        "cost.png": _bands(
+            plt, man, step, res["cost"], "cost", "cost, Eq. (2.22) (log scale)", ["cost"], log=True
+        ),
+        "truncation.png": _bands(
+            plt,
+            man,
+            step,
+            res["truncated_fraction"],
+            "points truncated",
+            "fraction of points the layer cuts (partly or fully)",
+            layers,
+        ),
+        "full.png": _bands(
+            plt,
+            man,
+            step,
+            res["full_truncations"],
+            "points fully truncated",
+            "number of points the layer cuts fully",
+            layers,
+        ),
+        "nc1.png": _bands(
+            plt,
+            man,
+            step,
+            res["nc1"],
+            "NC1 per layer",
+            "NC1 (log scale)",
+            ["input x^(0)"] + layers,
+            log=True,
+        ),
+        "alignment.png": _bands(
+            plt,
+            man,
+            step,
+            res["alignment_defect"],
+            "alignment defect",
+            "alignment defect of W^(l), Definition 2.2",
+            layers,
+        ),
+    }
+    fig, ax = _new_figure(plt, man, "cluster separated truncations (Definition 3.1)")
+    ax.plot(step, np.mean(res["separated"], axis=0), color=_COLLAPSED, label="fraction of seeds")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("gradient step (paper time t = step * lr)")
+    ax.set_ylabel("fraction of seeds cluster separated")
+    ax.legend(fontsize=7)
+    figs["separation.png"] = fig
+    return figs
+
+
+def format_training_summary(S: dict, man: dict) -> str:
+    """The text `truncflow report` prints for a training sweep (S from summarize_training)."""
+    c, M = stored_config(man), S["members"]
+    t = c["training"]
+    q = lambda d: (
+        "  ".join(f"p{k}={v:.4g}" for k, v in d.items()) if None not in d.values() else "-"
+    )
+    r = lambda xs: "[" + ", ".join(f"{x:.3g}" for x in xs) + "]"
+    lost = M - S["never_lost"]
+    return "\n".join(
+        [
+            f"sweep: {M} seeds, training, {data_words(man)}, L={_layers(man)} layers, {S['steps']} "
+            f"steps of lr={t['lr']:g} (t = {S['steps'] * t['lr']:g}), init {t['init']!r}, "
+            f"{c['integrator']['dtype']}",
+            f"cost (2.22), quartiles over seeds: start {q(S['cost_start'])}; end {q(S['cost_end'])}"
+            + (f"; {S['diverged']} seeds diverged" if S["diverged"] else ""),
+            f"fraction of points truncated at the end, median per layer 1..L: "
+            f"{r(S['truncated_fraction_end'])}",
+            f"seeds in which some layer fully truncates a point: {S['members_fully_truncating']} "
+            f"of {M}",
+            f"NC1 at x^(0)..x^(L), median: start {r(S['nc1_start'])}, end {r(S['nc1_end'])}",
+            f"alignment defect per layer, median: start {r(S['alignment_start'])}, end "
+            f"{r(S['alignment_end'])}",
+            f"cluster separated (Definition 3.1): {S['separated_start']:.3g} of the seeds at the "
+            f"start, {S['separated_end']:.3g} at the end; first lost at step "
+            f"{q(S['separation_lost'])}"
+            f" ({lost} of {M} seeds lose it)",
+        ]
+    )

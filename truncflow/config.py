@@ -4,34 +4,83 @@
 
 # %% ../nbs/34_config.ipynb #c002
 from __future__ import annotations
-import math
+import hashlib, json, math, os
+from pathlib import Path
 import jax
 from .runs import GENERAL_METHODS
+from .datasets import SKLEARN_DATASETS, DataError, Dataset, load_dataset, describe
 
 # %% auto #0
-__all__ = ['CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'FUSED_MIN_Q', 'ConfigError', 'describe_allowed', 'validate_config',
-           'sweep_steps', 'config_diff', 'resolve_velocity', 'matmul_precision']
+__all__ = ['CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'FUSED_MIN_Q', 'MAX_OUTPUT_BYTES', 'MAX_FLOWS', 'MAX_SECONDS', 'ConfigError',
+           'describe_allowed', 'validate_config', 'sweep_steps', 'config_diff', 'sweep_dataset', 'dataset_info',
+           'resolve_velocity', 'matmul_precision', 'SweepTooLarge', 'format_bytes', 'plan_limits']
 
 # %% ../nbs/34_config.ipynb #c005
 class ConfigError(ValueError):
     """A sweep configuration is invalid; the message names the key and the allowed values."""
 
 
-# (section, key): (type, default, allowed, meaning). allowed: a list of choices, or (op, bound[,
-# bound2]).
+# (section, key): (type, default, allowed, meaning). allowed: a list of choices, (op, bound[,
+# bound2]), or None (any string).
 CONFIG_KEYS = {
     ("data", "kind"): (
         "str",
         "synthetic",
-        ["synthetic"],
-        "how the data set of each member is made",
+        ["synthetic", "sklearn", "file"],
+        "where the points come from: 'synthetic', drawn per member (a ball of N points around a "
+        "centre for 'separated' and 'fixed_R'; J = [data] clusters such balls for 'general' and "
+        "'training'); 'sklearn', a bundled scikit-learn set ([data] name); 'file', a user's file "
+        "([data] path). A real data set is loaded once per sweep and is the same for every member "
+        "(the members differ by their seed): for 'separated' and 'fixed_R' its class [data] "
+        "cluster "
+        "is the cluster, with target and initial bias placed around its mean as the synthetic ones "
+        "are around the centre; for 'general' its classes are the clusters (targets and biases "
+        "placed around the class means); for 'training' it is the labelled training set",
     ),
-    ("data", "Q"): ("int", 2, ("between", 1, 32), "dimension Q of the input space"),
+    ("data", "name"): (
+        "str",
+        "iris",
+        list(SKLEARN_DATASETS),
+        "kind 'sklearn': iris (D = 4, J = 3), wine (13, 3), breast_cancer (30, 2), digits (64, 10)",
+    ),
+    ("data", "path"): (
+        "str",
+        "",
+        None,
+        "kind 'file': a .npz (arrays X (N, D) and labels (N,)), .npy (points only: one class) or "
+        ".csv file (a header row; [data] label_column); relative to the current directory",
+    ),
+    ("data", "label_column"): ("str", "", None, "kind 'file', .csv: the column of the labels"),
+    ("data", "standardize"): (
+        "bool",
+        True,
+        [True, False],
+        "kinds 'sklearn', 'file': standard scores of every feature (before the PCA)",
+    ),
+    ("data", "per_class"): (
+        "int",
+        0,
+        (">=", 0),
+        "kinds 'sklearn', 'file': keep this many points of each class (NumPy seed 0; 0: all)",
+    ),
+    ("data", "cluster"): (
+        "int",
+        0,
+        (">=", 0),
+        "kinds 'sklearn', 'file', flows 'separated' and 'fixed_R': the class (0..J-1, in sorted "
+        "order of the labels) that is the cluster",
+    ),
+    ("data", "Q"): (
+        "int",
+        2,
+        ("between", 1, 32),
+        "dimension Q of the input space (kinds 'sklearn', 'file': PCA to Q dimensions, Q <= D)",
+    ),
     ("data", "N"): (
         "int",
         16,
         ("between", 1, 100000),
-        "number of points N in the cluster (in each cluster for 'general')",
+        "synthetic: number of points N in the cluster (in each cluster for 'general', 'training')",
     ),
     ("data", "radius"): (
         "float",
@@ -55,8 +104,10 @@ CONFIG_KEYS = {
         "str",
         "sector",
         ["sector", "random"],
-        "direction of the target y~ from the centre c: 'sector', along the diagonal of the positive "
-        "sector of R0, so that the cluster seen from y~ lies in the negative sector of R0 (hypothesis "
+        "direction of the target y~ from the centre c: 'sector', along the diagonal of the "
+        "positive "
+        "sector of R0, so that the cluster seen from y~ lies in the negative sector of R0 "
+        "(hypothesis "
         "(4.16) of Proposition 4.2: most flows collapse); 'random', uniform (then at most about "
         "1/2^Q of the flows can collapse); flows 'separated' and 'fixed_R' only",
     ),
@@ -70,20 +121,22 @@ CONFIG_KEYS = {
         "int",
         2,
         ("between", 1, 32),
-        "number J of clusters (flow 'general' only)",
+        "synthetic: number J of clusters (flows 'general' and 'training' only)",
     ),
     ("flow", "kind"): (
         "str",
         "separated",
-        ["separated", "fixed_R", "general"],
+        ["separated", "fixed_R", "general", "training"],
         "'separated': the flow of (R, beta), Eqs. (3.36)-(3.37); 'fixed_R': beta only, Eq. (4.40); "
-        "'general': L layers and J clusters, Eqs. (5.4)-(5.7)",
+        "'general': L layers and J clusters, Eqs. (5.4)-(5.7); 'training': plain gradient descent "
+        "on the layer parameters (W_l, b_l) of a network of L layers, standard cost Eq. (2.22), "
+        "one-hot targets (J <= Q; keys [training])",
     ),
     ("flow", "layers"): (
         "int",
         0,
         ("between", 0, 64),
-        "number L of layers (flow 'general' only; 0: L = J)",
+        "number L of layers (flows 'general' and 'training' only; 0: L = J)",
     ),
     ("flow", "velocity"): (
         "str",
@@ -92,6 +145,27 @@ CONFIG_KEYS = {
         "closed-form velocity (truncflow.separated), jax.grad of the cost Eq. (3.6), the closed "
         "form as one Pallas kernel (truncflow.fused; for GPUs, interpret mode elsewhere), or "
         "'auto': 'fused' on GPUs when Q >= 8, else 'closed_form' (see resolve_velocity)",
+    ),
+    ("training", "steps"): ("int", 1000, (">=", 1), "gradient steps (flow 'training' only)"),
+    ("training", "lr"): ("float", 0.02, (">", 0), "step size eta; the paper's time is step * lr"),
+    ("training", "log_every"): (
+        "int",
+        50,
+        (">=", 1),
+        "log the measures every this many steps, and at step 0 (steps rounded up to a multiple)",
+    ),
+    ("training", "init"): (
+        "str",
+        "untruncated",
+        ["untruncated", "random"],
+        "initialisation of each member from its seed: every point untruncated, Eq. (9.2) "
+        "(truncflow.training.untruncated_init), or truncflow.network.random_network",
+    ),
+    ("training", "noise"): (
+        "float",
+        0.3,
+        (">=", 0),
+        "init 'untruncated': W_l = 1 + noise G_l / sqrt(Q), G_l standard Gaussian",
     ),
     ("integrator", "method"): (
         "str",
@@ -170,6 +244,10 @@ CONFIG_KEYS = {
 def describe_allowed(allowed) -> str:
     """The allowed values of a CONFIG_KEYS entry in words: "one of 'a', 'b'", "between 1 and 32", ">
     0"."""
+    if allowed is None:
+        return "any string"
+    if allowed == [True, False]:
+        return "true or false"
     if isinstance(allowed, list):
         return "one of " + ", ".join(repr(a) for a in allowed)
     op, *b = allowed
@@ -177,7 +255,10 @@ def describe_allowed(allowed) -> str:
 
 
 def _check_value(where, typ, allowed, v):
-    if typ == "str":
+    if typ == "bool":
+        if not isinstance(v, bool):
+            raise ConfigError(f"{where}: expected true or false, got {v!r}")
+    elif typ == "str":
         if not isinstance(v, str):
             raise ConfigError(
                 f"{where}: expected a string ({describe_allowed(allowed)}), got {v!r}"
@@ -193,7 +274,9 @@ def _check_value(where, typ, allowed, v):
                 f"{where}: expected a finite number ({describe_allowed(allowed)}), got {v!r}"
             )
         v = float(v)
-    if isinstance(allowed, list):
+    if allowed is None:
+        ok = True
+    elif isinstance(allowed, list):
         ok = v in allowed
     else:
         op, *b = allowed
@@ -213,10 +296,9 @@ def validate_config(config: dict) -> dict:
     in defaults.
 
     Raises ConfigError naming the first bad key ([section] key), its allowed values and what was
-    given:
-    unknown sections or keys, wrong types, values out of range, more than MAX_STEPS steps or
-    MAX_SAVES saved
-    times per flow. Returns the complete normalised dict."""
+    given: unknown sections or keys, wrong types, values out of range, more than MAX_STEPS steps
+    or MAX_SAVES saved times per flow, keys that do not fit the data kind. The data themselves are
+    checked by `sweep_dataset`. Returns the complete normalised dict."""
     if not isinstance(config, dict):
         raise ConfigError(f"config: expected a table of sections, got {type(config).__name__}")
     sections = list(dict.fromkeys(s for s, _ in CONFIG_KEYS))
@@ -239,7 +321,8 @@ def validate_config(config: dict) -> dict:
         if out["integrator"]["method"] not in GENERAL_METHODS:
             raise ConfigError(
                 f"[integrator] method: flow 'general' needs one of "
-                f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got {out['integrator']['method']!r}"
+                f"{', '.join(repr(m) for m in GENERAL_METHODS)}, got "
+                f"{out['integrator']['method']!r}"
             )
         if out["flow"]["velocity"] not in ("auto", "closed_form"):
             raise ConfigError(
@@ -252,23 +335,46 @@ def validate_config(config: dict) -> dict:
             "[integrator] dtype: 'float64' needs jax_enable_x64 (the CLI sets it); "
             "use 'float32' or enable x64"
         )
+    _check_kinds(out)
+    return out
+
+
+def _check_kinds(out: dict) -> None:
+    """The checks that involve several keys: data kinds, training, numbers of steps and saves."""
+    d, kind = out["data"], out["flow"]["kind"]
+    if d["kind"] == "file" and not d["path"]:
+        raise ConfigError("[data] path: kind 'file' needs the path of a .npz, .npy or .csv file")
+    if d["label_column"] and not (d["kind"] == "file" and d["path"].lower().endswith(".csv")):
+        raise ConfigError("[data] label_column: only for a .csv file ([data] kind = 'file')")
+    if kind == "training" and d["kind"] == "synthetic" and d["clusters"] > d["Q"]:
+        raise ConfigError(
+            f"[data] clusters: flow 'training' has one-hot targets in R^Q, so J <= Q = {d['Q']}; "
+            f"got {d['clusters']}"
+        )
     n_steps, every = sweep_steps(out)
+    what = (
+        ("[training] steps", "", "[training] log_every")
+        if kind == "training"
+        else ("[integrator] step", "[time] t_end / step needs ", "[integrator] save_every")
+    )
     if n_steps > MAX_STEPS:
         raise ConfigError(
-            f"[integrator] step: [time] t_end / step needs {n_steps:,} steps per flow, more than "
-            f"{MAX_STEPS:,}; raise the step or lower t_end"
+            f"{what[0]}: {what[1]}{n_steps:,} steps per flow, more than {MAX_STEPS:,}; "
+            f"fewer steps, please"
         )
     if n_steps // every > MAX_SAVES:
         raise ConfigError(
-            f"[integrator] save_every: {n_steps // every:,} saved times per flow, more than "
-            f"{MAX_SAVES:,}; raise save_every"
+            f"{what[2]}: {n_steps // every:,} saved times per flow, more than {MAX_SAVES:,}; "
+            f"raise {what[2].split()[1]}"
         )
-    return out
 
 
 def sweep_steps(config: dict) -> tuple[int, int]:
     """(n_steps, save_every) for a validated config: t_end / step rounded up to a multiple of
-    save_every."""
+    save_every; for flow 'training', [training] steps rounded up to a multiple of log_every."""
+    if config["flow"]["kind"] == "training":
+        t = config["training"]
+        return max(1, math.ceil(t["steps"] / t["log_every"])) * t["log_every"], t["log_every"]
     h, every = config["integrator"]["step"], config["integrator"]["save_every"]
     n_save = max(1, math.ceil(config["time"]["t_end"] / h / every - 1e-9))
     return n_save * every, every
@@ -276,10 +382,8 @@ def sweep_steps(config: dict) -> tuple[int, int]:
 
 def config_diff(a: dict, b: dict) -> str:
     """How config `a` (the one given now) differs from `b` (a stored sweep's): one phrase per
-    differing key,
-    "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on one side count
-    as None);
-    "" when they are equal."""
+    differing key, "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on
+    one side count as None); "" when they are equal."""
     keys = list(
         dict.fromkeys([(s, k) for s in a for k in a[s]] + [(s, k) for s in b for k in b[s]])
     )
@@ -289,6 +393,83 @@ def config_diff(a: dict, b: dict) -> str:
         if a.get(s, {}).get(k) != b.get(s, {}).get(k)
     )
 
+# %% ../nbs/34_config.ipynb #c006l
+_DATASETS: dict = {}
+
+
+def _stamp(d: dict):
+    """(size, mtime) of a data file, so that an edited file is read again; None for bundled sets."""
+    try:
+        st = os.stat(d["path"]) if d["kind"] == "file" else None
+    except OSError:
+        return None
+    return st and (st.st_size, st.st_mtime_ns)
+
+
+def sweep_dataset(config: dict) -> Dataset | None:
+    """The real data set of a validated config (a truncflow.datasets.Dataset, points (N, Q) in
+    [integrator] dtype), loaded once per process; None for [data] kind 'synthetic'.
+
+    Raises DataError (naming the file and what is wrong, or the key) for bad data, and for data
+    that do not fit the flow: [data] cluster >= J, or J > Q for flow 'training'."""
+    d = config["data"]
+    if d["kind"] == "synthetic":
+        return None
+    key = (json.dumps(d, sort_keys=True), config["integrator"]["dtype"], _stamp(d))
+    if key not in _DATASETS:
+        source = d["name"] if d["kind"] == "sklearn" else Path(d["path"])
+        ds = load_dataset(
+            source,
+            label_column=d["label_column"] or None,
+            standardize=d["standardize"],
+            Q=d["Q"],
+            per_class=d["per_class"] or None,
+            dtype=config["integrator"]["dtype"],
+        )
+        _check_fit(config, ds)
+        _DATASETS[key] = ds
+    return _DATASETS[key]
+
+
+def _check_fit(config: dict, ds: Dataset) -> None:
+    kind, d = config["flow"]["kind"], config["data"]
+    if kind in ("separated", "fixed_R") and d["cluster"] >= ds.J:
+        raise DataError(
+            f"[data] cluster: {ds.name} has J = {ds.J} classes ({', '.join(ds.class_names)}), so "
+            f"the cluster is one of 0..{ds.J - 1}; got {d['cluster']}"
+        )
+    if kind == "training" and ds.J > ds.Q:
+        raise DataError(
+            f"[data] Q: flow 'training' has one-hot targets in R^Q, so it needs J <= Q; {ds.name} "
+            f"has J = {ds.J} classes, Q = {ds.Q}"
+        )
+
+# %% ../nbs/34_config.ipynb #c006m
+def dataset_info(config: dict) -> dict | None:
+    """What a sweep's manifest records of its real data set (None for synthetic data): kind, name,
+    class_names, n_per_class (J,), N, J, D, Q, explained_variance (fraction of the variance the PCA
+    keeps), description (truncflow.datasets.describe) and, for a file, its sha256."""
+    ds = sweep_dataset(config)
+    if ds is None:
+        return None
+    d = config["data"]
+    info = dict(
+        kind=d["kind"],
+        name=ds.name,
+        class_names=list(ds.class_names),
+        n_per_class=list(ds.n_per_class),
+        N=len(ds.labels),
+        J=ds.J,
+        D=ds.D,
+        Q=ds.Q,
+        explained_variance=round(ds.explained_variance, 6),
+        description=describe(ds),
+    )
+    if d["kind"] == "file":
+        with open(d["path"], "rb") as fh:
+            info["sha256"] = hashlib.sha256(fh.read()).hexdigest()
+    return info
+
 # %% ../nbs/34_config.ipynb #c008
 FUSED_MIN_Q = (
     8  # below this the kernel's padding to Q = 16 costs more than fusing saves (benchmarks chapter)
@@ -297,18 +478,16 @@ FUSED_MIN_Q = (
 
 def resolve_velocity(config: dict, platform: str | None = None) -> str:
     """The velocity a sweep uses: [flow] velocity of a validated config, with 'auto' resolved for
-    `platform`
-    ('cpu', 'gpu', ...; default: JAX's default backend): the fused kernel (truncflow.fused) on GPUs
-    when
-    Q >= FUSED_MIN_Q, else the closed form; always 'closed_form' for flow 'general'. The rule is
-    measured
+    `platform` ('cpu', 'gpu', ...; default: JAX's default backend): the fused kernel
+    (truncflow.fused) on GPUs when Q >= FUSED_MIN_Q, else the closed form; always 'closed_form' for
+    flow 'general' ('autodiff' for 'training'). The rule is measured
     (benchmarks/results/gpu_checks.json, scaling_gpu.json; one H200, 2026-11-27): whole sweeps at Q
-    = 16 ran 1.5x
-    (float32), 2.0x (float64) faster with 'fused', the velocity alone 2.4x, while at Q = 4 the
-    kernel (padded
-    to Q = 16) was slower than the closed form; on CPUs the kernel would run in (slow) interpret
-    mode."""
+    = 16 ran 1.5x (float32), 2.0x (float64) faster with 'fused', the velocity alone 2.4x, while at Q
+    = 4 the kernel (padded to Q = 16) was slower than the closed form; on CPUs the kernel would run
+    in (slow) interpret mode."""
     v = config["flow"]["velocity"]
+    if config["flow"]["kind"] == "training":
+        return "autodiff"  # gradient descent: jax.value_and_grad of the cost (2.22)
     if config["flow"]["kind"] == "general":
         return "closed_form"
     if v != "auto":
@@ -322,3 +501,39 @@ def matmul_precision(config: dict):
     ('default': leave it)."""
     p = config["integrator"]["precision"]
     return jax.default_matmul_precision(None if p == "default" else p)
+
+# %% ../nbs/34_config.ipynb #c011
+MAX_OUTPUT_BYTES, MAX_FLOWS = 10 * 2**30, 10**7  # beyond these a sweep needs yes=True / --yes
+MAX_SECONDS = 24 * 3600.0  # the same for the time estimated after the first chunk
+
+
+class SweepTooLarge(ValueError):
+    """A sweep is beyond the limits (MAX_FLOWS, MAX_OUTPUT_BYTES, MAX_SECONDS); the message says
+    which and how to run it anyway."""
+
+
+def format_bytes(n: float) -> str:
+    """n bytes in binary units: '512 B', '3.2 MiB', '72.8 TiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def plan_limits(
+    plan: dict, *, max_output_bytes: float | None = None, max_flows: int | None = None
+) -> list[str]:
+    """What makes a planned sweep (truncflow.sweep.sweep_plan) too large to start by accident ([]
+    if nothing): more than max_flows flows (default MAX_FLOWS), more than max_output_bytes on disk
+    (default MAX_OUTPUT_BYTES)."""
+    max_output_bytes = MAX_OUTPUT_BYTES if max_output_bytes is None else max_output_bytes
+    max_flows = MAX_FLOWS if max_flows is None else max_flows
+    why = []
+    if plan["n_members"] > max_flows:
+        why.append(f"{plan['n_members']:,} flows (more than {max_flows:,})")
+    if plan["output_bytes"] > max_output_bytes:
+        why.append(
+            f"about {format_bytes(plan['output_bytes'])} of output "
+            f"(more than {format_bytes(max_output_bytes)})"
+        )
+    return why

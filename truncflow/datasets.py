@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
-from .validate import check_labels, check_positive_int
+from .validate import check_labels, check_positive_int, optional_import
 
 # %% auto #0
 __all__ = ['SKLEARN_DATASETS', 'FILE_TYPES', 'DataError', 'Dataset', 'check_points', 'relabel', 'standard_scores', 'pca',
@@ -42,16 +42,13 @@ class Dataset(NamedTuple):
     D: int  # dimension of the raw points
     Q: int  # dimension of the prepared points (D without PCA)
     n_per_class: tuple  # (J,) int: number of points of each class in X
-    explained_variance: (
-        float  # fraction of the variance kept by the Q principal directions (1.0 without PCA)
-    )
+    # fraction of the variance kept by the Q principal directions (1.0 without PCA)
+    explained_variance: float
     mean: np.ndarray  # (D,) float64 subtracted from raw points (the means; zeros if not needed)
-    scale: (
-        np.ndarray
-    )  # (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
-    components: (
-        np.ndarray | None
-    )  # (Q, D) float64 orthonormal principal directions (rows); None without PCA
+    # (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
+    scale: np.ndarray
+    # (Q, D) float64 orthonormal principal directions (rows); None without PCA
+    components: np.ndarray | None
     rows: np.ndarray  # (N,) int: row of each point in the source data (before subsampling)
     standardized: bool  # whether the features were standardised
 
@@ -126,9 +123,8 @@ def standard_scores(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scale.
 
     `scale` is the population (ddof = 0) standard deviation of each feature, so Z has mean 0 and
-    variance 1
-    per feature. A constant feature (all values equal) gets mean = its value and scale 1: its column
-    of Z is 0."""
+    variance 1 per feature. A constant feature (all values equal) gets mean = its value and scale 1:
+    its column of Z is 0."""
     X = np.asarray(X, dtype=np.float64)
     constant = np.all(X == X[:1], axis=0)
     mean = np.where(constant, X[0], X.mean(axis=0))
@@ -141,17 +137,16 @@ def pca(X: np.ndarray, Q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, floa
     kept).
 
     Z = (X - mean) @ components.T: the centred points in the Q orthonormal directions of largest
-    variance
-    (rows of `components`, largest first; signs fixed so the largest-magnitude entry of each is
-    positive).
-    kept = fraction of the total variance those directions carry (1.0 when the data have none). Q <=
-    D."""
+    variance (rows of `components`, largest first; signs fixed so the largest-magnitude entry of
+    each is positive). kept = fraction of the total variance those directions carry (1.0 when the
+    data have none). Q <= D."""
     X = np.asarray(X, dtype=np.float64)
     N, D = X.shape
     Q = check_positive_int("Q", Q)
     if Q > D:
         raise DataError(
-            f"Q: must be at most D = {D}, the dimension of the data (PCA cannot add dimensions); got Q = {Q}"
+            f"Q: must be at most D = {D}, the dimension of the data (PCA cannot add dimensions); "
+            f"got Q = {Q}"
         )
     mean = X.mean(axis=0)
     Xc = X - mean
@@ -247,13 +242,10 @@ def prepare(
     standardised, projected.
 
     labels: integers, whole floats or strings, relabelled to 0..J-1 in sorted order; or, when
-    class_names (J,)
-    is given, integers in 0..J-1 that index it. Then, in this order: `per_class` points of each
-    class (seed
-    `seed`); standard scores of each feature (if `standardize`); PCA to Q dimensions (if Q is given;
-    Q = D
-    rotates). X is returned in `dtype`. Everything is checked first; data errors are `DataError`
-    naming `name`."""
+    class_names (J,) is given, integers in 0..J-1 that index it. Then, in this order: `per_class`
+    points of each class (seed `seed`); standard scores of each feature (if `standardize`); PCA to Q
+    dimensions (if Q is given; Q = D rotates). X is returned in `dtype`. Everything is checked
+    first; data errors are `DataError` naming `name`."""
     X = check_points(f"{name}: X", X)
     N, D = X.shape
     labels, class_names = _check_labels(name, labels, N, class_names)
@@ -308,8 +300,8 @@ def describe(ds: Dataset) -> str:
             f"PCA {ds.D} -> {ds.Q} keeps {100 * ds.explained_variance:.1f} % of the variance"
         )
     return (
-        f"{ds.name}: N = {len(ds.labels)} in J = {ds.J} classes ({counts}); D = {ds.D}, Q = {ds.Q}; "
-        + ", ".join(steps)
+        f"{ds.name}: N = {len(ds.labels)} in J = {ds.J} classes ({counts}); D = {ds.D}, Q = "
+        f"{ds.Q}; " + ", ".join(steps)
     )
 
 # %% ../nbs/21_datasets.ipynb #c035
@@ -324,12 +316,9 @@ def sklearn_dataset(name: str, **options) -> Dataset:
             f"unknown data set {name!r}: the bundled ones are {', '.join(SKLEARN_DATASETS)}; "
             f"or give the path of a {', '.join(FILE_TYPES)} file"
         )
-    try:
-        from sklearn import datasets as skd
-    except ImportError:
-        raise ImportError(
-            "the bundled data sets come with scikit-learn: pip install scikit-learn"
-        ) from None
+    skd = optional_import(
+        "sklearn.datasets", "datasets", needed_by="truncflow.datasets.sklearn_dataset"
+    )
     bunch = getattr(skd, f"load_{key}")()
     return prepare(
         bunch.data,
@@ -345,7 +334,8 @@ def _read_npz(path: Path) -> tuple:
     class_names)."""
     if not zipfile.is_zipfile(path):
         raise DataError(
-            f"{path}: is not a .npz archive (not a zip file); write one with np.savez(path, X=X, labels=labels)"
+            f"{path}: is not a .npz archive (not a zip file); write one with np.savez(path, X=X, "
+            f"labels=labels)"
         )
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -355,7 +345,8 @@ def _read_npz(path: Path) -> tuple:
     missing = [k for k in ("X", "labels") if k not in arrays]
     if missing:
         raise DataError(
-            f"{path}: has no array {' or '.join(map(repr, missing))}; it has arrays {sorted(arrays)}. "
+            f"{path}: has no array {' or '.join(map(repr, missing))}; it has arrays "
+            f"{sorted(arrays)}. "
             f"Write it with np.savez(path, X=X, labels=labels)"
         )
     return arrays["X"], arrays["labels"], arrays.get("class_names")
@@ -402,7 +393,8 @@ def _read_csv(path: Path, label_column: str | None) -> tuple:
     header = [h.strip() for h in records[0][1]]
     if label_column is None:
         raise DataError(
-            f"label_column: a .csv file needs the name of its label column; {path} has columns {header}"
+            f"label_column: a .csv file needs the name of its label column; {path} has columns "
+            f"{header}"
         )
     if label_column not in header:
         raise DataError(f"{path}: has no column {label_column!r}; its columns are {header}")
@@ -430,7 +422,8 @@ def _csv_table(
         if not labels[-1] or _fractional(labels[-1]):
             raise DataError(
                 f"{path}, line {line}, column {header[li]!r}: the label {r[li]!r} is "
-                f"{'empty' if not labels[-1] else 'not a whole number'}; class labels are integers or names"
+                f"{'empty' if not labels[-1] else 'not a whole number'}; class labels are integers "
+                f"or names"
             )
         for k, v in enumerate(r[:li] + r[li + 1 :]):
             try:
@@ -462,16 +455,15 @@ def file_dataset(path, *, label_column: str | None = None, **options) -> Dataset
     """A user's data file, told apart by its extension, prepared by `prepare(..., **options)`:
 
     .npz with arrays X (N, D) and labels (N,) (and optionally class_names (J,), which the labels
-    then index);
-    .npy with the points X (N, D) only, all labels 0; .csv with a header row, the class labels in
-    the column
-    `label_column` and numeric features in all others. options: standardize, Q, per_class, seed,
-    dtype."""
+    then index); .npy with the points X (N, D) only, all labels 0; .csv with a header row, the class
+    labels in the column `label_column` and numeric features in all others. options: standardize, Q,
+    per_class, seed, dtype."""
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in FILE_TYPES:
         raise DataError(
-            f"{path}: unsupported file type {p.suffix or '(no extension)'!r}; use .npz (arrays X and "
+            f"{path}: unsupported file type {p.suffix or '(no extension)'!r}; use .npz (arrays X "
+            f"and "
             f"labels), .npy (the points only) or .csv (a header row and a label column)"
         )
     if not p.is_file():
@@ -487,8 +479,8 @@ def file_dataset(path, *, label_column: str | None = None, **options) -> Dataset
 # %% ../nbs/21_datasets.ipynb #c050
 def load_dataset(source, *, label_column: str | None = None, **options) -> Dataset:
     """A data set by name or by path: 'iris', 'wine', 'breast_cancer', 'digits' (scikit-learn's
-    bundled sets,
-    `sklearn_dataset`) or a .npz, .npy or .csv file (`file_dataset`; `label_column` for a .csv).
+    bundled sets, `sklearn_dataset`) or a .npz, .npy or .csv file (`file_dataset`; `label_column`
+    for a .csv).
 
     A `Path`, or a string with an extension or a path separator, is a file. options: standardize, Q,
     per_class, seed, dtype, as for `prepare`."""
@@ -501,4 +493,9 @@ def load_dataset(source, *, label_column: str | None = None, **options) -> Datas
         return file_dataset(source, label_column=label_column, **options)
     if label_column is not None:
         raise ValueError(f"label_column: only for .csv files; {s!r} is a bundled data set")
-    return sklearn_dataset(s, **options)
+    try:
+        return sklearn_dataset(s, **options)
+    except ValueError as err:  # name the argument of this function
+        if str(err).startswith("unknown data set"):
+            raise type(err)(f"source: {err}") from None
+        raise

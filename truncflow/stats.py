@@ -5,9 +5,10 @@
 # %% ../nbs/36_stats.ipynb #c002
 from __future__ import annotations
 import numpy as np
+from .validate import check_positive_int
 
 # %% auto #0
-__all__ = ['fit_decay_rates', 'staircase_rates', 'summarize', 'summarize_general']
+__all__ = ['fit_decay_rates', 'staircase_rates', 'summarize', 'summarize_general', 'quartiles', 'summarize_training']
 
 # %% ../nbs/36_stats.ipynb #c005
 def fit_decay_rates(
@@ -24,9 +25,8 @@ def fit_decay_rates(
     (4.37).
 
     Least squares of log gap against t over the saves from s1 on while the whole cluster stays in
-    the negative
-    sector (n_full == N). t, gap, n_full (M, S); s1 (M,) -> rates (M,), nan with fewer than
-    min_points saves."""
+    the negative sector (n_full == N). t, gap, n_full (M, S); s1 (M,) -> rates (M,), nan with fewer
+    than min_points saves."""
     t, gap, s1 = np.asarray(t, float), np.asarray(gap, float), np.asarray(s1, float)
     after = t >= np.where(np.isnan(s1), np.inf, s1)[:, None]
     ok = (np.asarray(n_full) == N) & (gap > floor)
@@ -42,11 +42,9 @@ def staircase_rates(
     t: np.ndarray, btilde: np.ndarray, n_coord: np.ndarray, N: int, *, floor: float = 1e-200
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rates of the bias flow at fixed R between truncation events, Eq. (4.47): for every coordinate
-    r and every
-    interval between saves with the same count n = n_r > 0 at both ends, the fitted rate
-    -log(|b~_r(t_{k+1})| / |b~_r(t_k)|) / (t_{k+1} - t_k) and the predicted n / N.
-    t (M, S), btilde and n_coord (M, S, Q) -> (predicted, fitted), flat arrays of the same
-    length."""
+    r and every interval between saves with the same count n = n_r > 0 at both ends, the fitted rate
+    -log(|b~_r(t_{k+1})| / |b~_r(t_k)|) / (t_{k+1} - t_k) and the predicted n / N. t (M, S), btilde
+    and n_coord (M, S, Q) -> (predicted, fitted), flat arrays of the same length."""
     t, b, n = np.asarray(t, float), np.abs(np.asarray(btilde, float)), np.asarray(n_coord)
     dt = (t[:, 1:] - t[:, :-1])[..., None]
     keep = (n[:, 1:] == n[:, :-1]) & (n[:, 1:] > 0) & (b[:, 1:] > floor) & (b[:, :-1] > floor)
@@ -57,12 +55,15 @@ def staircase_rates(
 
 def summarize(results: dict, N: int) -> dict:
     """Summary statistics of a sweep (results as from load_sweep or run_ensemble; N the cluster
-    size):
-    members, fraction reaching full truncation (finite s1, Eq. (4.18)), fraction still fully
-    truncated at the end,
-    quantiles of s1 and of the last truncation event, the fitted decay rates after collapse (Eq.
-    (4.37)), and
-    for adaptive sweeps the number of members whose integration stopped early (status != 0)."""
+    size): members, fraction reaching full truncation (finite s1, Eq. (4.18)), fraction still fully
+    truncated at the end, quantiles of s1 and of the last truncation event, the fitted decay rates
+    after collapse (Eq. (4.37)), and for adaptive sweeps the number of members whose integration
+    stopped early (status != 0)."""
+    N = check_positive_int("N", N)
+    need = ("s1", "t", "gap", "n_full", "full_at_end", "t_last", "orth_err")
+    missing = [k for k in need if k not in results]
+    if missing:
+        raise ValueError(f"results: missing entries {missing} (a one-cluster sweep's load_sweep)")
     s1 = np.asarray(results["s1"], float)
     rates = fit_decay_rates(results["t"], results["gap"], results["n_full"], N, s1)
     q = lambda a: {
@@ -90,9 +91,8 @@ def summarize(results: dict, N: int) -> dict:
 # %% ../nbs/36_stats.ipynb #c006
 def summarize_general(results: dict) -> dict:
     """Summary of a 'general' sweep: members, cost at the start and the end (quantiles), the largest
-    increase of
-    the cost between saves (the flow is a gradient flow: Eq. (3.24), so only integration error),
-    orthogonality."""
+    increase of the cost between saves (the flow is a gradient flow: Eq. (3.24), so only integration
+    error), orthogonality."""
     c = np.asarray(results["cost"], float)
     q = lambda a: {p: float(np.percentile(a, p)) for p in (10, 50, 90)}
     return dict(
@@ -106,4 +106,49 @@ def summarize_general(results: dict) -> dict:
             if "status" in results
             else {}
         ),
+    )
+
+# %% ../nbs/36_stats.ipynb #c006u
+def quartiles(values: np.ndarray) -> np.ndarray:
+    """(3, ...) 25th, 50th and 75th percentiles over the first axis (the members), nan ignored
+    (nan where every member is nan); values (M, ...)."""
+    v = np.asarray(values, float)
+    ok = np.isfinite(v).any(axis=0)
+    with np.errstate(all="ignore"):
+        q = np.nanpercentile(np.where(ok, v, 0.0), [25, 50, 75], axis=0)
+    return np.where(ok, q, np.nan)
+
+
+def summarize_training(results: dict) -> dict:
+    """Summary of a training sweep (results of load_sweep): members, diverged (members with a
+    non-finite cost), cost_start / cost_end (quartiles), per layer the median truncated fraction and
+    NC1 (index l: layer x^(l)) and alignment defect at the start and the end,
+    members_fully_truncating (members where some layer ever truncates a point fully),
+    separated_start / separated_end (fraction of members cluster separated), separation_lost
+    (quartiles of the first step at which it fails, over the members where it does; never_lost: how
+    many never lose it)."""
+    step, cost = np.asarray(results["step"])[0], np.asarray(results["cost"], float)
+    q = lambda a: dict(zip((25, 50, 75), quartiles(a).tolist()))
+    med = lambda a: quartiles(a)[1].tolist()
+    sep = np.asarray(results["separated"], bool)
+    lost = ~sep.all(axis=1)
+    first = step[np.argmax(~sep, axis=1)][lost]
+    return dict(
+        members=int(cost.shape[0]),
+        steps=int(step[-1]),
+        diverged=int(np.sum(~np.isfinite(cost).all(axis=1))),
+        cost_start=q(cost[:, 0]),
+        cost_end=q(cost[:, -1]),
+        truncated_fraction_end=med(results["truncated_fraction"][:, -1]),
+        members_fully_truncating=int(
+            np.sum(np.asarray(results["full_truncations"]).max((1, 2)) > 0)
+        ),
+        nc1_start=med(results["nc1"][:, 0]),
+        nc1_end=med(results["nc1"][:, -1]),
+        alignment_start=med(results["alignment_defect"][:, 0]),
+        alignment_end=med(results["alignment_defect"][:, -1]),
+        separated_start=float(sep[:, 0].mean()),
+        separated_end=float(sep[:, -1].mean()),
+        separation_lost=q(first) if first.size else {25: None, 50: None, 75: None},
+        never_lost=int(np.sum(~lost)),
     )

@@ -32,7 +32,14 @@ from truncflow.config import (
     sweep_steps,
     resolve_velocity,
     matmul_precision,
+    sweep_dataset,
+    dataset_info,
+    plan_limits,
+    SweepTooLarge,
+    MAX_SECONDS,
 )
+from .datasets import DataError
+from .training import initial_params, training_logs
 
 try:
     import fcntl  # POSIX: the lock is an flock, released when its process dies
@@ -41,8 +48,8 @@ except ImportError:  # Windows: the lock is the file itself
 
 # %% auto #0
 __all__ = ['SWEEP_FORMAT', 'LOCK_NAME', 'sweep_member_fn', 'sweep_chunk_function', 'atomic_write', 'read_manifest',
-           'chunk_status', 'finished_chunks', 'SweepLocked', 'lock_holder', 'sweep_lock', 'sweep_plan', 'run_sweep',
-           'load_sweep']
+           'chunk_status', 'finished_chunks', 'SweepLocked', 'describe_lock_holder', 'lock_holder', 'sweep_lock',
+           'sweep_plan', 'stored_config', 'run_sweep', 'load_sweep']
 
 # %% ../nbs/35_sweep.ipynb #c005
 SWEEP_FORMAT = (
@@ -62,73 +69,102 @@ def _sector_target(p: dict, target_distance: float) -> dict:
     return dict(p, y_tilde=p["centre"] + target_distance * (p["R0"].T @ diagonal))
 
 
+def _on_data(p: dict, X, labels=None) -> dict:
+    """A synthetic member p moved onto real points X (N, Q): its centre(s), target(s) and initial
+    bias(es) shifted by (class mean - synthetic centre), so they sit around the data as before."""
+    if labels is None:  # one cluster: flows 'separated', 'fixed_R'
+        shift = jnp.mean(X, axis=0) - p["centre"]
+        return dict(
+            p,
+            X=X,
+            centre=p["centre"] + shift,
+            beta0=p["beta0"] + shift,
+            y_tilde=p["y_tilde"] + shift,
+        )
+    J, L = p["Y_tilde"].shape[0], p["betas0"].shape[0]  # N = 1, radius 0: X holds the centres
+    shift = jax.ops.segment_sum(X, labels, J) / np.bincount(labels, minlength=J)[:, None] - p["X"]
+    return dict(
+        p,
+        X=X,
+        labels=labels,
+        Y_tilde=p["Y_tilde"] + shift,
+        betas0=p["betas0"] - shift[np.arange(L) % J],
+    )
+
+
+def _training_member(config: dict, ds) -> Callable:
+    d, tr = config["data"], config["training"]
+    J = d["clusters"] if ds is None else ds.J
+    L, (n_steps, every) = config["flow"]["layers"] or J, sweep_steps(config)
+    dtype = jnp.dtype(config["integrator"]["dtype"])
+    labels = np.repeat(np.arange(J, dtype=np.int32), d["N"]) if ds is None else ds.labels
+    Y = jnp.eye(J, d["Q"], dtype=dtype)  # one-hot targets
+
+    def member(i):
+        key = member_key(config["ensemble"]["seed"], i)
+        if ds is None:  # synthetic clusters, drawn per member as for flow 'general'
+            key, k = jax.random.split(key)
+            X = synthetic_general_member(k, **_shape(d, J, L), h=0.0, dtype=dtype)["X"]
+        else:
+            X = jnp.asarray(ds.X)
+        p = initial_params(key, X, labels, Y, L, init=tr["init"], noise=tr["noise"])
+        return training_logs(p, X, labels, Y, lr=tr["lr"], n_logs=n_steps // every, log_every=every)
+
+    return member
+
+
+def _shape(d: dict, J: int | None = None, L: int | None = None) -> dict:
+    """The synthetic-data keywords of truncflow.runs.synthetic_(general_)member from [data]."""
+    keys = ("Q", "N", "radius", "centre_distance", "target_distance", "beta_scale")
+    return dict({k: d[k] for k in keys}, **({} if J is None else dict(J=J, L=L)))
+
+
 def sweep_member_fn(config: dict, velocity: str | None = None) -> Callable:
     """The pure function index -> results dict of member `index` of a validated sweep config (see
-    run_one).
-    velocity: the resolved velocity (default: resolve_velocity(config) for JAX's default
-    backend)."""
+    run_one, run_general, truncflow.training.training_logs). velocity: the resolved velocity
+    (default: resolve_velocity(config) for JAX's default backend). A real data set
+    (sweep_dataset, loaded once) is the same for every member; the seed draws the rest."""
     d, fl, it = config["data"], config["flow"], config["integrator"]
+    ds = sweep_dataset(config)
+    if fl["kind"] == "training":
+        return _training_member(config, ds)
     velocity = velocity or resolve_velocity(config)
     n_steps, every = sweep_steps(config)
-    dtype = jnp.dtype(it["dtype"])
-    seed = config["ensemble"]["seed"]
+    dtype, seed = jnp.dtype(it["dtype"]), config["ensemble"]["seed"]
+    opts = dict(
+        n_steps=n_steps,
+        save_every=every,
+        method=it["method"],
+        rtol=it["rtol"],
+        atol=it["atol"],
+        max_steps=it["max_steps"],
+        max_events=it["max_events"],
+    )
+    real = {} if ds is None else dict(N=1, radius=0.0)  # only the seed's draws are used
     if fl["kind"] == "general":
-        J = d["clusters"]
-        L = fl["layers"] or J
+        J = d["clusters"] if ds is None else ds.J
 
         def member_general(i):
             p = synthetic_general_member(
                 member_key(seed, i),
-                Q=d["Q"],
-                N=d["N"],
-                J=J,
-                L=L,
-                radius=d["radius"],
-                centre_distance=d["centre_distance"],
-                target_distance=d["target_distance"],
-                beta_scale=d["beta_scale"],
+                **dict(_shape(d, J, fl["layers"] or J), **real),
                 h=it["step"],
                 dtype=dtype,
             )
-            return run_general(
-                p,
-                n_steps=n_steps,
-                save_every=every,
-                method=it["method"],
-                rtol=it["rtol"],
-                atol=it["atol"],
-                max_steps=it["max_steps"],
-                max_events=it["max_events"],
-            )
+            p = p if ds is None else _on_data(p, jnp.asarray(ds.X), ds.labels)
+            return run_general(p, **opts)
 
         return member_general
+    X = None if ds is None else jnp.asarray(ds.X[ds.labels == d["cluster"]])
 
     def member(i):
         p = synthetic_member(
-            member_key(seed, i),
-            Q=d["Q"],
-            N=d["N"],
-            radius=d["radius"],
-            centre_distance=d["centre_distance"],
-            target_distance=d["target_distance"],
-            beta_scale=d["beta_scale"],
-            h=it["step"],
-            dtype=dtype,
+            member_key(seed, i), **dict(_shape(d), **real), h=it["step"], dtype=dtype
         )
+        p = p if X is None else _on_data(p, X)
         if d["target"] == "sector":
             p = _sector_target(p, d["target_distance"])
-        return run_one(
-            p,
-            n_steps=n_steps,
-            save_every=every,
-            method=it["method"],
-            velocity=velocity,
-            flow=fl["kind"],
-            rtol=it["rtol"],
-            atol=it["atol"],
-            max_steps=it["max_steps"],
-            max_events=it["max_events"],
-        )
+        return run_one(p, velocity=velocity, flow=fl["kind"], **opts)
 
     return member
 
@@ -137,8 +173,7 @@ def sweep_chunk_function(config: dict, mesh: Mesh | None = None, velocity: str |
     """chunk_function of a validated sweep config, compiled once per (config, devices, velocity) and
     then reused.
     velocity: the resolved velocity (default: resolve_velocity for the mesh's platform). Call it
-    inside
-    matmul_precision(config), as run_sweep does."""
+    inside matmul_precision(config), as run_sweep does."""
     mesh = mesh or ensemble_mesh()
     velocity = velocity or resolve_velocity(config, _platform(mesh))
     ck = (json.dumps(config, sort_keys=True), tuple(d.id for d in mesh.devices.flat), velocity)
@@ -165,8 +200,8 @@ def _fsync_dir(path):
 
 def atomic_write(path: str, write: Callable) -> None:
     """Write a file all-or-nothing: write(fileobj) into a temp file in the same directory, fsync,
-    os.replace.
-    The file gets the mode of any new file (0o666 less the umask: 0644 with the usual umask 022)."""
+    os.replace. The file gets the mode of any new file (0o666 less the umask: 0644 with the usual
+    umask 022)."""
     d = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -233,9 +268,8 @@ def _chunk_file(manifest: dict, k: int) -> str:
 
 def chunk_status(out_dir: str, manifest: dict) -> dict[int, str]:
     """State of every chunk k of a sweep: 'ok' (listed in the manifest, file present with the
-    recorded SHA-256),
-    'missing' (not listed, or its file is gone) or 'corrupt' (the file is there but its SHA-256
-    differs)."""
+    recorded SHA-256), 'missing' (not listed, or its file is gone) or 'corrupt' (the file is there
+    but its SHA-256 differs)."""
     out = {}
     for k in range(manifest["n_chunks"]):
         c = manifest.get("chunks", {}).get(str(k))
@@ -285,7 +319,9 @@ def _flock(fd) -> bool:
         return False
 
 
-def _who(info: dict) -> str:
+def describe_lock_holder(info: dict | None) -> str:
+    """The holder of a sweep lock in words, from the dict of lock_holder (pid, host, started,
+    command): "process 123 on host h, started ... (truncflow sweep ...)"."""
     if not info:
         return "another process (that has not written its name into the lock file yet)"
     return (
@@ -296,9 +332,8 @@ def _who(info: dict) -> str:
 
 def lock_holder(out_dir: str) -> dict | None:
     """The running sweep that holds out_dir's lock: the dict of its lock file (pid, host, started,
-    command), or
-    None where the directory is free (no lock file, or a stale one whose process is gone). Changes
-    nothing."""
+    command), or None where the directory is free (no lock file, or a stale one whose process is
+    gone). Changes nothing."""
     path = os.path.join(out_dir, LOCK_NAME)
     if not os.path.exists(path):
         return None
@@ -350,7 +385,8 @@ def _locked_message(out_dir, path, info) -> str:
         else ""
     )
     return (
-        f"out_dir: {out_dir} is in use by another sweep: {_who(info)}; wait until it has finished, or "
+        f"out_dir: {out_dir} is in use by another sweep: {describe_lock_holder(info)}; wait until "
+        f"it has finished, or "
         f"choose another directory{hint}"
     )
 
@@ -358,10 +394,8 @@ def _locked_message(out_dir, path, info) -> str:
 @contextlib.contextmanager
 def sweep_lock(out_dir: str, log: Callable[[str], None] | None = None):
     """Hold out_dir/sweep.lock while the block runs (the directory must exist). SweepLocked, naming
-    the holder,
-    if a running sweep holds it; a stale lock (its process is gone) is taken over, with a message to
-    `log`
-    (default: standard error). The lock file is removed at the end."""
+    the holder, if a running sweep holds it; a stale lock (its process is gone) is taken over, with
+    a message to `log` (default: standard error). The lock file is removed at the end."""
     path = os.path.join(out_dir, LOCK_NAME)
     me = dict(
         pid=os.getpid(),
@@ -380,7 +414,8 @@ def sweep_lock(out_dir: str, log: Callable[[str], None] | None = None):
     fd, old = got
     if old:
         (log or _stderr)(
-            f"sweep: taking over the stale lock of {_who(old)} on {out_dir}: that process has ended"
+            f"sweep: taking over the stale lock of {describe_lock_holder(old)} on {out_dir}: that "
+            f"process has ended"
         )
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(me).encode())
@@ -412,13 +447,11 @@ def sweep_plan(
     velocity: str | None = None,
 ) -> dict:
     """What a sweep of a validated config will do, computed from shapes only: n_members, chunk_size
-    (given, e.g.
-    a stored sweep's; else [ensemble] chunk_size, or the largest chunk within memory_budget_mb),
-    n_chunks,
-    n_devices, velocity, fields {name: (shape, dtype)} per member (jax.eval_shape, plus 'index'),
-    output_bytes (all chunk files on disk), device_bytes (memory per device for one chunk:
-    bytes_per_member
-    times the members per device; memory_estimate 'compiled' asks XLA, see bytes_per_member)."""
+    (given, e.g. a stored sweep's; else [ensemble] chunk_size, or the largest chunk within
+    memory_budget_mb), n_chunks, n_devices, velocity, fields {name: (shape, dtype)} per member
+    (jax.eval_shape, plus 'index'), output_bytes (all chunk files on disk), device_bytes (memory per
+    device for one chunk: bytes_per_member times the members per device; memory_estimate 'compiled'
+    asks XLA, see bytes_per_member)."""
     mesh = mesh or ensemble_mesh()
     velocity = velocity or resolve_velocity(config, _platform(mesh))
     member_fn = sweep_member_fn(config, velocity)
@@ -456,7 +489,8 @@ def _resume_manifest(out_dir, man, cfg, mesh, resume):
         )
     if man.get("format") != SWEEP_FORMAT:
         why = (
-            " (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine of "
+            " (format 1 sweeps were integrated by the steps of truncflow < 0.2, before the engine "
+            "of "
             "truncflow.solvers; resuming would mix their chunks with differently rounded ones)"
             if man.get("format") == "truncflow-sweep/1"
             else ""
@@ -466,16 +500,24 @@ def _resume_manifest(out_dir, man, cfg, mesh, resume):
             f"resumes only {SWEEP_FORMAT!r}{why}; load_sweep still reads it, or start a new "
             f"directory"
         )
-    if man["config"] != cfg:
+    if stored_config(man) != cfg:
         raise ValueError(
-            f"config: differs from the sweep in {out_dir}: {config_diff(cfg, man['config'])}; it is "
-            f"a different sweep, which resuming cannot continue: choose another directory"
+            f"config: differs from the sweep in {out_dir}: {config_diff(cfg, stored_config(man))}; "
+            f"it is a different sweep, which resuming cannot continue: choose another directory"
+        )
+    if man.get("data") != dataset_info(cfg):
+        raise DataError(
+            f"[data]: the data set is not the one the sweep in {out_dir} was started with (stored: "
+            f"{(man.get('data') or {}).get('description')}; now: "
+            f"{(dataset_info(cfg) or {}).get('description')}, or the file changed): choose another "
+            f"directory"
         )
     chunk_size = man["chunk_size"]
     velocity = man.get("velocity") or resolve_velocity(cfg, _platform(mesh))
     if velocity == "fused" and _platform(mesh) != "gpu":
         warnings.warn(
-            f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed with "
+            f"out_dir: the sweep in {out_dir} was started with the fused kernel; it is resumed "
+            f"with "
             f"it, in Pallas interpret mode on {_platform(mesh)} (slow)",
             stacklevel=3,
         )
@@ -486,10 +528,18 @@ def _resume_manifest(out_dir, man, cfg, mesh, resume):
     return man, chunk_size, velocity
 
 
-def _new_manifest(out_dir, cfg, mesh, memory_estimate):
-    """Plan a new sweep (velocity, chunk size, fields), write its manifest; return (manifest,
-    chunk_size, velocity)."""
-    plan = sweep_plan(cfg, mesh, memory_estimate=memory_estimate)
+def stored_config(man: dict) -> dict:
+    """The config of a sweep's manifest with the keys added since it was written at their defaults
+    (validate_config), so that it compares equal to today's validated config of the same sweep."""
+    try:
+        return validate_config(man.get("config", {}))
+    except ValueError:
+        return man.get("config", {})
+
+
+def _new_manifest(out_dir, cfg, mesh, plan):
+    """Write the manifest of a new sweep planned by `plan` (sweep_plan: velocity, chunk size,
+    fields); return (manifest, chunk_size, velocity)."""
     M, chunk_size = plan["n_members"], plan["chunk_size"]
     man = dict(
         format=SWEEP_FORMAT,
@@ -511,6 +561,8 @@ def _new_manifest(out_dir, cfg, mesh, memory_estimate):
         chunks={},
         complete=False,
     )
+    if dataset_info(cfg) is not None:
+        man["data"] = dataset_info(cfg)
     if jax.process_index() == 0:
         _write_manifest(out_dir, man)
     return man, chunk_size, plan["velocity"]
@@ -539,11 +591,11 @@ def _seconds(s: float) -> str:
 
 # %% ../nbs/35_sweep.ipynb #c007a
 def _run_chunks(
-    out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, info, on_chunk
+    out_dir, man, cfg, bounds, todo, f, sharding, *, progress, tty, info, on_chunk, max_seconds
 ) -> dict:
     """Compute and write the chunks `todo`; log the time estimate after the first one and, with
-    `progress`, a
-    tqdm bar (if `tty`) or one plain line per chunk. Returns the timing of this run."""
+    `progress`, a tqdm bar (if `tty`) or one plain line per chunk. Returns the timing of this
+    run."""
     n, C = len(bounds), man["chunk_size"]
     bar = None
     if progress and tty:
@@ -579,11 +631,21 @@ def _run_chunks(
             timing.update(
                 first_chunk_seconds=round(dt, 6), estimated_seconds=round(dt * (len(todo) - 1), 6)
             )
+            if timing["estimated_seconds"] > max_seconds:
+                raise SweepTooLarge(
+                    f"the first chunk took {_seconds(dt)}, so the {len(todo) - 1} chunks left "
+                    f"would "
+                    f"take about {_seconds(timing['estimated_seconds'])}, more than "
+                    f"{_seconds(max_seconds)}; the finished chunk is kept: resume with yes=True "
+                    f"(truncflow sweep: --resume --yes) to run the rest anyway"
+                )
             if len(todo) > 1:
                 info(
-                    f"sweep: compiled in {_seconds(timing['compile_seconds'])}; the first chunk took "
+                    f"sweep: compiled in {_seconds(timing['compile_seconds'])}; the first chunk "
+                    f"took "
                     f"{_seconds(dt)}, so the {len(todo) - 1} chunks left take about "
-                    f"{_seconds(timing['estimated_seconds'])} (estimated from the timed first chunk)"
+                    f"{_seconds(timing['estimated_seconds'])} (estimated from the timed first "
+                    f"chunk)"
                 )
         else:
             timing["seconds"] = round(timing["seconds"] + dt, 6)
@@ -613,38 +675,46 @@ def run_sweep(
     memory_estimate: str = "shapes",
     on_chunk: Callable | None = None,
     log: Callable[[str], None] | None = None,
+    yes: bool = False,
 ) -> dict:
-    """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into out_dir
-    atomically.
+    """Run (or resume) an ensemble sweep; write chunk_NNNNN.npz files and manifest.json into
+    out_dir atomically.
 
-    The config is validated first (ConfigError). out_dir is locked while the sweep runs (sweep_lock:
-    SweepLocked
-    if another running sweep holds it). If out_dir holds a sweep, it is resumed when `resume` (the
-    config must be
-    the same; the stored chunk size is reused; missing and corrupt chunks are computed again) and
-    refused
+    Before anything is written: the config is validated (ConfigError), its data set loaded
+    (sweep_dataset: DataError), and a new sweep is planned (sweep_plan) and refused beyond the
+    limits of plan_limits (SweepTooLarge) unless `yes`; after the first chunk, a time estimate
+    above MAX_SECONDS also stops it (SweepTooLarge; the chunk is kept) unless `yes`. out_dir is
+    locked while the sweep runs (sweep_lock: SweepLocked if another running sweep holds it). If
+    out_dir holds a sweep, it is resumed when `resume` (the config and data set must be the same;
+    the stored chunk size is reused; missing and corrupt chunks are computed again) and refused
     otherwise. Member i's random key is fold_in(PRNGKey(seed), i), so the results do not depend on
-    chunking or
-    interruptions. The velocity ([flow] velocity, 'auto' resolved for the mesh's platform by
-    resolve_velocity) is
-    stored in the manifest as `velocity`, and a resumed sweep keeps it; matrix products use
-    [integrator]
-    precision. memory_estimate: 'shapes' or 'compiled' (see bytes_per_member). on_chunk(k, arrays)
-    is called
-    after chunk k is on disk. Messages (a stale lock taken over, corrupt chunks; with `progress` or
-    a `log`, the
-    time estimate after the first chunk; with `progress`, one line per chunk, or a tqdm bar where
-    there is no log
-    and standard error is a terminal) go to log (default: standard error). Returns the final
-    manifest; its
-    `timing` is this run's (seconds of compilation, of the first chunk, estimated and taken by the
-    others)."""
+    chunking or interruptions. The velocity ([flow] velocity, 'auto' resolved for the mesh's
+    platform by resolve_velocity) is stored in the manifest as `velocity`, and a resumed sweep
+    keeps it; matrix products use [integrator] precision. memory_estimate: 'shapes' or 'compiled'
+    (see bytes_per_member). on_chunk(k, arrays) is called after chunk k is on disk. Messages (a
+    stale lock taken over, corrupt chunks; with `progress` or a `log`, the time estimate after the
+    first chunk; with `progress`, one line per chunk, or a tqdm bar where there is no log and
+    standard error is a terminal) go to log (default: standard error). Returns the final manifest;
+    its `timing` is this run's (seconds of compilation, of the first chunk, estimated and taken by
+    the others)."""
     cfg = validate_config(config)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir: {out_dir!r} is a file, not a directory")
     if memory_estimate not in ("shapes", "compiled"):
         raise ValueError(
             f"memory_estimate: expected 'shapes' or 'compiled', got {memory_estimate!r}"
         )
     mesh = mesh or ensemble_mesh()
+    sweep_dataset(cfg)  # bad data: DataError before anything is written
+    plan = None
+    if not os.path.isfile(os.path.join(out_dir, "manifest.json")):
+        plan = sweep_plan(cfg, mesh, memory_estimate=memory_estimate)
+        why = [] if yes else plan_limits(plan)
+        if why:
+            raise SweepTooLarge(
+                f"config: the sweep is too large to start without a second look: "
+                f"{' and '.join(why)}; pass yes=True (truncflow sweep: --yes) to run it anyway"
+            )
     os.makedirs(out_dir, exist_ok=True)
     say = log or _stderr
     info = say if (progress or log is not None) else (lambda msg: None)
@@ -654,13 +724,16 @@ def run_sweep(
         man, chunk_size, velocity = (
             _resume_manifest(out_dir, man, cfg, mesh, resume)
             if man is not None
-            else _new_manifest(out_dir, cfg, mesh, memory_estimate)
+            else _new_manifest(
+                out_dir, cfg, mesh, plan or sweep_plan(cfg, mesh, memory_estimate=memory_estimate)
+            )
         )
         bounds = chunk_bounds(cfg["ensemble"]["size"], chunk_size)
         status = chunk_status(out_dir, man)
         for k in (k for k, s in status.items() if s == "corrupt"):
             say(
-                f"sweep: {_chunk_file(man, k)} in {out_dir} is corrupt (its SHA-256 differs from the manifest's); "
+                f"sweep: {_chunk_file(man, k)} in {out_dir} is corrupt (its SHA-256 differs from "
+                f"the manifest's); "
                 f"computing it again"
             )
         todo = [k for k in range(len(bounds)) if status[k] != "ok"]
@@ -681,6 +754,7 @@ def run_sweep(
             info=info,
             tty=log is None and sys.stderr.isatty(),
             on_chunk=on_chunk,
+            max_seconds=math.inf if yes else MAX_SECONDS,
         )
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
@@ -714,11 +788,9 @@ def _chunks_message(out_dir, man, status) -> str:
 
 def load_sweep(out_dir: str, *, allow_partial: bool = False) -> tuple[dict, dict]:
     """(results, manifest) of a sweep directory: results[name] is an (M, ...) NumPy array, member
-    order.
-    Raises ValueError naming the chunks that are missing and those that are corrupt (present, but
-    not the file
-    the manifest recorded, or unreadable), unless allow_partial: then only the finished chunks, with
-    'index'."""
+    order. Raises ValueError naming the chunks that are missing and those that are corrupt (present,
+    but not the file the manifest recorded, or unreadable), unless allow_partial: then only the
+    finished chunks, with 'index'."""
     man = read_manifest(out_dir)
     if man is None:
         raise ValueError(f"out_dir: no manifest.json in {out_dir}; is it a sweep directory?")

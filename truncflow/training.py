@@ -12,6 +12,7 @@ from jax import lax
 from truncflow.network import (
     random_network,
     check_network,
+    check_layers,
     cumulative_parameters,
     hidden_layers,
     composed_truncations,
@@ -27,7 +28,8 @@ __all__ = ['class_means', 'class_covariances', 'nc1', 'equinorm_equiangularity',
            'nc_metrics', 'LayerNC', 'collapse_measures', 'layer_nc', 'ensemble_layer_nc', 'layer_input_points',
            'truncation_states', 'cluster_truncation_counts', 'cluster_coordinate_counts', 'truncated_cluster_means',
            'cluster_spread', 'alignment_defect', 'clusters_touched', 'TrainingLog', 'Diagnostics', 'diagnose',
-           'params_cost', 'gradient_descent', 'least_squares_output', 'untruncated_init', 'train_network']
+           'params_cost', 'gradient_descent', 'least_squares_output', 'untruncated_init', 'initial_params',
+           'train_network', 'training_measures', 'training_logs']
 
 # %% ../nbs/20_training.ipynb #c006
 def class_means(
@@ -68,12 +70,10 @@ def nc1(features: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
     between-class.
 
     features (N, D), labels (N,) -> scalar; 0 exactly when every class sits at its mean. When the
-    class
-    means coincide, Sigma_B = 0 and the ratio is undefined: the result is nan whenever the
-    between-class
-    scatter is numerically zero, Tr(Sigma_B) <= eps * (Tr(Sigma_W) + Tr(Sigma_B) + |mu_G|^2) (eps:
-    machine
-    epsilon of the dtype; the bracket is the weighted mean of |h|^2, the scale of the features)."""
+    class means coincide, Sigma_B = 0 and the ratio is undefined: the result is nan whenever the
+    between-class scatter is numerically zero, Tr(Sigma_B) <= eps * (Tr(Sigma_W) + Tr(Sigma_B) +
+    |mu_G|^2) (eps: machine epsilon of the dtype; the bracket is the weighted mean of |h|^2, the
+    scale of the features)."""
     Sigma_W, Sigma_B = class_covariances(features, labels, num_classes)
     _, mu_G = class_means(features, labels, num_classes)
     tr_B = jnp.trace(Sigma_B)
@@ -86,9 +86,8 @@ def equinorm_equiangularity(V: jax.Array) -> tuple[jax.Array, jax.Array, jax.Arr
     """NC2 of ref. [12] for J vectors V (J, D) (centred class means, or classifier rows).
 
     Returns (cv, std_cos, max_angle): cv = std/mean of the norms |v_j| (equinorm), std_cos = std of
-    the
-    cosines between distinct v_j, v_k (equiangularity), and max_angle = mean |cos + 1/(J-1)| (the
-    cosines of a simplex equiangular tight frame are exactly -1/(J-1)). All three vanish for a
+    the cosines between distinct v_j, v_k (equiangularity), and max_angle = mean |cos + 1/(J-1)|
+    (the cosines of a simplex equiangular tight frame are exactly -1/(J-1)). All three vanish for a
     simplex ETF."""
     J = V.shape[0]
     n = jnp.linalg.norm(V, axis=-1)
@@ -141,8 +140,13 @@ def nc_metrics(
     features.
 
     features (N, D) = x^(L), labels (N,) in [0, J), W_out (J, D), b_out (J,): the output layer of
-    Eq. (2.4), whose row j scores class j (targets one-hot). Returns an `NCMetrics` of scalars."""
-    J = W_out.shape[0]
+    Eq. (2.4), whose row j scores class j (targets one-hot). Returns an `NCMetrics` of scalars.
+    Shapes and labels are checked (labels in range where concrete)."""
+    W_out = as_array("W_out", W_out, ndim=2)
+    J, D = W_out.shape
+    features = as_array("features", features, shape=(None, D))
+    b_out = as_array("b_out", b_out, shape=(J,))
+    labels, _ = check_labels("labels", labels, J, n_points=features.shape[0], require_all=False)
     means, mu_G = class_means(features, labels, J)
     M = means - mu_G
     cv, sc, ma = equinorm_equiangularity(M)
@@ -188,7 +192,12 @@ def layer_nc(
     """NC1 and NC2 of ref. [12] at the input x^(0) = X and every hidden layer x^(l), Eq. (2.1).
 
     Ws (L, Q, Q), bs (L, Q), X (N, Q), labels (N,) in [0, J) -> LayerNC of arrays (L+1,).
-    Pure and jittable (num_classes static); no validation (that is `ensemble_layer_nc`'s job)."""
+    Pure and jittable (num_classes static); shapes, num_classes and labels are checked (the labels'
+    range where concrete), free under jit."""
+    num_classes = check_positive_int("num_classes", num_classes)
+    Ws, bs = check_layers(Ws, bs)
+    X = as_array("X", X, shape=(None, Ws.shape[-1]))
+    labels, _ = check_labels("labels", labels, num_classes, n_points=X.shape[0], require_all=False)
     H = jnp.concatenate([X[None], hidden_layers(Ws, bs, X)])  # (L+1, N, Q)
     return jax.vmap(lambda h: collapse_measures(h, labels, num_classes))(H)
 
@@ -301,8 +310,7 @@ def cluster_spread(Z: jax.Array, labels: jax.Array, num_clusters: int) -> jax.Ar
     """RMS singular values (J, Q) of each centred cluster of Z (N, Q), descending.
 
     Row j: singular values of [z_{j,i} - mean_j]_i divided by sqrt(N_j); the norm of the row is the
-    RMS
-    distance to the cluster mean, and the number of non-zero entries the dimension of the
+    RMS distance to the cluster mean, and the number of non-zero entries the dimension of the
     cluster."""
     means, _ = class_means(Z, labels, num_clusters)
     counts = jax.ops.segment_sum(
@@ -352,9 +360,8 @@ class Diagnostics(NamedTuple):
     step: np.ndarray  # (K,)
     cost: np.ndarray  # (K,) standard cost, Eq. (2.22)
     nc: NCMetrics  # each field (K,)
-    counts: (
-        np.ndarray
-    )  # (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
+    # (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
+    counts: np.ndarray
     counts_raw: np.ndarray  # (K, L, J, 3) the same at the raw input x (Definition 2.1, Eq. (3.40))
     n_r: np.ndarray  # (K, L, J, Q) coordinate counts n_r of Eq. (3.40), raw input
     means: np.ndarray  # (K, L, J, Q) cluster averages of T^(l)(x), Eq. (3.8)
@@ -461,8 +468,7 @@ def least_squares_output(
     features (N, D).
 
     Weighted least squares with weights 1/N_j; for untruncated data this is the limit Eq. (9.12) of
-    the
-    gradient flow of W_{Q+1} (with a bias, and with the features x^(L) in place of x^(0))."""
+    the gradient flow of W_{Q+1} (with a bias, and with the features x^(L) in place of x^(0))."""
     J = Y.shape[0]
     counts = jax.ops.segment_sum(jnp.ones(labels.shape[0], features.dtype), labels, num_segments=J)
     w = jnp.sqrt(1.0 / counts[labels])[:, None]
@@ -478,14 +484,11 @@ def untruncated_init(
     layer, Eq. (9.2).
 
     W_l = 1 + noise G_l / sqrt(Q) (G_l standard Gaussian), b_l chosen so that the smallest
-    pre-activation
-    over the data is `margin` in each coordinate: the network starts out affine on the data (Section
-    9's
-    initial condition). The output layer starts small, W_out = 0.1 G_{L+1} / sqrt(Q), b_out the mean
-    target,
-    and not at the least-squares fit (`least_squares_output`, Eq. (9.12)), where every gradient
-    would vanish.
-    X (N, Q), labels (N,), Y (J, Q) -> (Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,))."""
+    pre-activation over the data is `margin` in each coordinate: the network starts out affine on
+    the data (Section 9's initial condition). The output layer starts small, W_out = 0.1 G_{L+1} /
+    sqrt(Q), b_out the mean target, and not at the least-squares fit (`least_squares_output`, Eq.
+    (9.12)), where every gradient would vanish. X (N, Q), labels (N,), Y (J, Q) -> (Ws (L, Q, Q), bs
+    (L, Q), W_out (Q, Q), b_out (Q,))."""
     X = as_array("X", X, ndim=2)
     Y = as_array("Y", Y, ndim=2)
     labels, J = check_labels("labels", labels, Y.shape[0], n_points=X.shape[0])
@@ -509,11 +512,27 @@ def _check_init(init, L: int, Q: int):
     Ws, bs = check_network(init[0], init[1])
     if Ws.shape != (L, Q, Q):
         raise ValueError(
-            f"init: Ws must have shape {(L, Q, Q)} for L={L} layers on {Q}-dimensional data, got {Ws.shape}"
+            f"init: Ws must have shape {(L, Q, Q)} for L={L} layers on {Q}-dimensional data, got "
+            f"{Ws.shape}"
         )
     W_out = as_array("init W_out", init[2], shape=(Q, Q))
     b_out = as_array("init b_out", init[3], shape=(Q,))
     return Ws, bs, W_out, b_out
+
+
+def initial_params(key: jax.Array, X, labels, Y, L: int, *, init="untruncated", noise=0.3):
+    """Initial (Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,)) of a network of L layers:
+    init 'untruncated' (`untruncated_init` with `noise`) or 'random' (`random_network`, L + 1
+    layers, the last one the output layer). X (N, Q), labels (N,), Y (J, Q) as for train_network;
+    labels must be concrete (X and key may be traced)."""
+    if init == "untruncated":
+        return untruncated_init(key, X, labels, Y, L, noise=noise)
+    if init == "random":
+        Ws, bs = random_network(key, X.shape[1], L + 1)
+        return Ws[:L], bs[:L], Ws[L], bs[L]
+    raise ValueError(
+        f"init: expected 'untruncated', 'random' or a tuple (Ws, bs, W_out, b_out), got {init!r}"
+    )
 
 
 def train_network(
@@ -533,12 +552,10 @@ def train_network(
     standard cost, Eq. (2.22).
 
     X (N, Q) training inputs, labels (N,) in [0, J), Y (J, Q) reference outputs; L hidden Q x Q
-    layers.
-    `steps` steps of size `lr`, run in jitted chunks of `log_every` steps; the parameters are logged
-    at
-    step 0 and after every chunk. `init`: 'untruncated' (`untruncated_init`), 'random'
-    (`random_network`)
-    or a tuple (Ws, bs, W_out, b_out). `progress`: show a tqdm bar (None: only when interactive)."""
+    layers. `steps` steps of size `lr`, run in jitted chunks of `log_every` steps; the parameters
+    are logged at step 0 and after every chunk. `init`: 'untruncated' (`untruncated_init`), 'random'
+    (`random_network`) or a tuple (Ws, bs, W_out, b_out). `progress`: show a tqdm bar (None: only
+    when interactive)."""
     from tqdm.auto import tqdm
 
     X = as_array("X", X, ndim=2)
@@ -546,7 +563,8 @@ def train_network(
     Y = as_array("Y", Y, ndim=2)
     if Y.shape[1] != Q:
         raise ValueError(
-            f"Y: reference outputs must have the input dimension Q={Q} (square layers), got shape {Y.shape}"
+            f"Y: reference outputs must have the input dimension Q={Q} (square layers), got shape "
+            f"{Y.shape}"
         )
     labels, J = check_labels("labels", labels, Y.shape[0], n_points=N)
     L = check_positive_int("L", L)
@@ -554,15 +572,7 @@ def train_network(
     log_every = check_positive_int("log_every", log_every)
     lr = check_positive("lr", lr)
     if isinstance(init, str):
-        if init == "untruncated":
-            params = untruncated_init(key, X, labels, Y, L)
-        elif init == "random":
-            Ws, bs = random_network(key, Q, L + 1)
-            params = (Ws[:L], bs[:L], Ws[L], bs[L])
-        else:
-            raise ValueError(
-                f"init: expected 'untruncated', 'random' or a tuple (Ws, bs, W_out, b_out), got {init!r}"
-            )
+        params = initial_params(key, X, labels, Y, L, init=init)
     else:
         params = _check_init(init, L, Q)
     params = tuple(jnp.asarray(p, dtype=X.dtype) for p in params)
@@ -582,6 +592,44 @@ def train_network(
     if not np.all(np.isfinite(cost)):
         k = int(np.argmin(np.isfinite(cost)))
         raise FloatingPointError(
-            f"lr: gradient descent diverged (cost not finite at step {logged[k][0]}); use a smaller lr"
+            f"lr: gradient descent diverged (cost not finite at step {logged[k][0]}); use a "
+            f"smaller lr"
         )
     return TrainingLog(np.array([s for s, _ in logged]), cost, *stacked)
+
+# %% ../nbs/20_training.ipynb #ts02
+def training_measures(params, X: jax.Array, labels: jax.Array, Y: jax.Array) -> dict:
+    """What a training sweep logs of one parameter set (Ws, bs, W_out, b_out); X (N, Q), labels
+    (N,) in [0, J), Y (J, Q). Returns a dict: cost () the standard cost, Eq. (2.22);
+    truncated_fraction (L,) fraction of the N points that layer l truncates in some coordinate (at
+    T^(l-1)(x)); full_truncations (L,) number of points it truncates fully; nc1 (L+1,) NC1 at
+    x^(0), ..., x^(L) (`layer_nc`); alignment_defect (L,) of each cumulative W^(l); separated ()
+    whether every truncation map touches at most one cluster (Definition 3.1). Pure, vmappable."""
+    Ws, bs = params[0], params[1]
+    J = Y.shape[0]
+    Wc, _, betas = cumulative_parameters(Ws, bs)
+    counts = cluster_truncation_counts(Wc, betas, X, labels, J)  # (L, J, 3)
+    per_layer = jnp.sum(counts, axis=1)  # (L, 3)
+    return dict(
+        cost=params_cost(params, X, labels, Y),
+        truncated_fraction=(per_layer[:, 1] + per_layer[:, 2]) / X.shape[0],
+        full_truncations=per_layer[:, 2],
+        nc1=layer_nc(Ws, bs, X, labels, J).nc1,
+        alignment_defect=alignment_defect(Wc),
+        separated=jnp.all(clusters_touched(counts) <= 1),
+    )
+
+
+def training_logs(params, X, labels, Y, *, lr, n_logs: int, log_every: int) -> dict:
+    """n_logs * log_every steps of `gradient_descent` from params, with `training_measures` at step
+    0 and after every log_every steps: each field gets a leading axis of n_logs + 1, and step
+    (n_logs + 1,) says which step it is. Pure and vmappable (n_logs, log_every static)."""
+
+    def chunk(p, _):
+        p, _ = gradient_descent(p, X, labels, Y, lr, log_every)
+        return p, training_measures(p, X, labels, Y)
+
+    _, later = lax.scan(chunk, params, None, length=n_logs)
+    first = training_measures(params, X, labels, Y)
+    out = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, later)
+    return dict(out, step=log_every * jnp.arange(n_logs + 1, dtype=jnp.int32))
