@@ -1,26 +1,26 @@
-"""Property tests of the general gradient flow, Theorem 5.1 (truncflow.general), in float64."""
+"""Property tests of the general gradient flow, Theorem 5.1 (truncflow.general), in float64.
+
+Hypothesis draws random configurations; the chapter (nbs/17_general.ipynb) checks fixed examples.
+Each test keeps one shape (different from the chapter's, L != Q and J != L), so that it compiles
+once."""
 import numpy as np
 import jax
 import jax.numpy as jnp
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from truncflow.network import random_orthogonal, clustered_data
 from truncflow.separated import separated_velocity
-from truncflow.general import (general_velocity, general_velocity_autodiff, general_velocity_checked,
-                               general_cost, layer_inputs, composed_segment, lemma71_decomposition,
-                               P_plus, P_minus, forward_products, truncation_domains, minus_support,
-                               separated_configuration, is_cluster_separated,
-                               )
+from truncflow.general import (general_velocity, general_velocity_autodiff, layer_inputs,
+                               composed_segment, lemma71_decomposition, P_plus, forward_products,
+                               truncation_domains, minus_support, separated_configuration,
+                               is_cluster_separated)
 from truncflow.separated import separated_velocity_autodiff as single_cluster_velocity_autodiff
 
 scv = jax.jit(single_cluster_velocity_autodiff)
-
+scf = jax.jit(separated_velocity)
 seeds = st.integers(0, 2**31 - 1)
-# (L, Q, J) are drawn from a fixed list and N is fixed, so that the jit-compiled functions are compiled once
-# per shape and reused across the random examples (L != Q, J != L, Q = 1 included)
-shapes = st.sampled_from([(1, 1, 1), (2, 3, 2), (3, 2, 3), (4, 3, 2), (2, 4, 3)])
 gv, gv_ad = general_velocity, general_velocity_autodiff   # jit-compiled in the library
+few = settings(max_examples=6, deadline=None)
 
 
 def _config(seed, L, Q, J, N, bias=0.6):
@@ -33,10 +33,10 @@ def _config(seed, L, Q, J, N, bias=0.6):
     return Rs, betas, X, labels, Y_tilde
 
 
-@given(seeds, shapes)
-def test_forward_velocity_equals_autodiff_and_omega_is_skew(seed, shape):
-    L, Q, J = shape
-    Rs, betas, X, labels, Y_tilde = _config(seed, L, Q, J, 18)
+@few
+@given(seeds)
+def test_velocity_equals_autodiff_and_omega_is_skew(seed):
+    Rs, betas, X, labels, Y_tilde = _config(seed, 4, 3, 2, 18)
     dR, db = gv(Rs, betas, X, labels, Y_tilde)
     dR_ad, db_ad = gv_ad(Rs, betas, X, labels, Y_tilde)
     scale = 1 + float(jnp.max(jnp.abs(dR_ad))) + float(jnp.max(jnp.abs(db_ad)))
@@ -48,13 +48,14 @@ def test_forward_velocity_equals_autodiff_and_omega_is_skew(seed, shape):
 
 @jax.jit
 def _lemma_7_1_errors(Rs, betas, X):
-    """max |tau^(l1->l2)(z_l1) - (7.2)| over all segments, and max |B - P+_{l+1,L}|: one compilation per shape."""
+    """max |tau^(l1->l2)(z_l1) - (7.2)| over all segments, and max |B - P+_{l+1,L}|."""
     L, err = Rs.shape[0], 0.0
     for l1 in range(1, L + 1):
         z = composed_segment(Rs, betas, X, 1, l1 - 1)
         for l2 in range(l1, L + 1):
             lhs = composed_segment(Rs, betas, z, l1, l2)
-            err = jnp.maximum(err, jnp.max(jnp.abs(lhs - lemma71_decomposition(Rs, betas, X, l1, l2))))
+            rhs = lemma71_decomposition(Rs, betas, X, l1, l2)
+            err = jnp.maximum(err, jnp.max(jnp.abs(lhs - rhs)))
     T, B, _, _ = forward_products(Rs, betas, X)
     errB = jnp.max(jnp.abs(T - layer_inputs(Rs, betas, X)[-1]))
     for l in range(1, L + 1):
@@ -62,30 +63,18 @@ def _lemma_7_1_errors(Rs, betas, X):
     return err, errB
 
 
-@given(seeds, shapes)
-def test_lemma_7_1_decomposition_and_forward_products(seed, shape):
-    L, Q, _ = shape
-    Rs, betas, X, _, _ = _config(seed, L, Q, 1, 18)
+@few
+@given(seeds)
+def test_lemma_7_1_decomposition_and_forward_products(seed):
+    Rs, betas, X, _, _ = _config(seed, 2, 4, 1, 18)
     err, errB = _lemma_7_1_errors(Rs, betas, X)
     assert err < 1e-12 and errB < 1e-12
 
 
-@settings(max_examples=10)
-@given(seeds, shapes)
-def test_bias_velocity_is_sum_over_all_clusters_of_minus_operator(seed, shape):
-    L, Q, J = shape
-    """Corrected Eq. (5.4): dbeta_l = + sum_j mean_{i in j} (P-_{l,L})^T (T(x) - y~_j)."""
-    Rs, betas, X, labels, Y_tilde = _config(seed, L, Q, J, 18)
-    e = layer_inputs(Rs, betas, X)[-1] - Y_tilde[labels]
-    c = 1.0 / np.bincount(np.asarray(labels), minlength=J)[np.asarray(labels)]
-    ref = jnp.stack([jnp.einsum("n,nji,nj->i", c, P_minus(Rs, betas, X, l, L), e) for l in range(1, L + 1)])
-    np.testing.assert_allclose(gv(Rs, betas, X, labels, Y_tilde)[1], ref, atol=1e-12)
-
-
-@settings(max_examples=10)
-@given(seeds, st.integers(2, 4), st.floats(-0.8, 0.8))
-def test_reduction_to_cluster_separated_flow(seed, Q, theta):
-    radius = 0.8
+@settings(max_examples=6, deadline=None)
+@given(seeds, st.floats(-0.8, 0.8))
+def test_reduction_to_cluster_separated_flow(seed, theta):
+    radius, Q = 0.8, 2
     centers = 3.0 * jnp.eye(Q)
     X, labels = clustered_data(jax.random.PRNGKey(seed), centers, 12, radius=radius)
     Rs, betas = separated_configuration(centers, radius, theta=theta, X=X)
@@ -94,18 +83,16 @@ def test_reduction_to_cluster_separated_flow(seed, Q, theta):
     dR, db = gv(Rs, betas, X, labels, Y_tilde)
     for l in range(Q):
         m = np.asarray(labels) == l
-        dR1, db1 = scv(Rs[l], betas[l], X[m], Y_tilde[l])
-        np.testing.assert_allclose(dR[l], dR1, atol=1e-10)
-        np.testing.assert_allclose(db[l], db1, atol=1e-10)
-        dR2, db2 = separated_velocity(Rs[l], betas[l], X[m], Y_tilde[l])     # Section 3 closed form
-        np.testing.assert_allclose(dR[l], dR2, atol=1e-10)
-        np.testing.assert_allclose(db[l], db2, atol=1e-10)
+        args = (Rs[l], betas[l], X[m], Y_tilde[l])
+        for dR1, db1 in (scv(*args), scf(*args)):   # autodiff, the Section 3 closed form
+            np.testing.assert_allclose(dR[l], dR1, atol=1e-10)
+            np.testing.assert_allclose(db[l], db1, atol=1e-10)
 
 
-@settings(max_examples=10)
-@given(seeds, st.integers(2, 4))
-def test_is_cluster_separated_detects_violations(seed, Q):
-    radius = 0.5
+@few
+@given(seeds)
+def test_is_cluster_separated_detects_violations(seed):
+    radius, Q = 0.5, 3
     centers = 3.0 * jnp.eye(Q)
     X, labels = clustered_data(jax.random.PRNGKey(seed), centers, 8, radius=radius)
     Rs, betas = separated_configuration(centers, radius, X=X)
@@ -118,40 +105,10 @@ def test_is_cluster_separated_detects_violations(seed, Q):
     assert not is_cluster_separated(Rs_r, betas_r, X_r, labels_r)
 
 
-@settings(max_examples=10)
-@given(seeds, shapes)
-def test_integration_domain_is_contained_in_D_minus(seed, shape):
-    L, Q, _ = shape
-    Rs, betas, X, _, _ = _config(seed, L, Q, 1, 18)
+@few
+@given(seeds)
+def test_integration_domain_is_contained_in_D_minus(seed):
+    Rs, betas, X, _, _ = _config(seed, 3, 2, 1, 18)
     supp = np.asarray(minus_support(Rs, betas, X))
     D = np.asarray(truncation_domains(Rs, betas, X))
     assert not np.any(supp & ~D)
-
-
-def test_bad_inputs_name_the_argument():
-    Rs, betas, X, labels, Y_tilde = _config(0, 2, 3, 3, 12)
-    general_velocity_checked(Rs, betas, X, labels, Y_tilde)
-    with pytest.raises(ValueError, match="labels"):
-        general_velocity_checked(Rs, betas, X, labels.at[0].set(3), Y_tilde)        # out of range
-    with pytest.raises(ValueError, match="labels"):
-        general_velocity_checked(Rs, betas, X, labels.at[0].set(-1), Y_tilde)
-    with pytest.raises(ValueError, match="labels"):
-        general_velocity_checked(Rs, betas, X, jnp.where(labels == 1, 0, labels), Y_tilde)  # empty cluster
-    with pytest.raises(ValueError, match="labels"):
-        general_velocity_checked(Rs, betas, X, labels, Y_tilde[:2])                 # too few target rows
-    with pytest.raises(ValueError, match="labels"):
-        general_velocity_checked(Rs, betas, X, labels[:-1], Y_tilde)                # wrong count
-    with pytest.raises(ValueError, match="Y_tilde"):
-        general_velocity_checked(Rs, betas, X, labels, Y_tilde[:, :2])
-    with pytest.raises(ValueError, match=r"Rs\[1\]"):
-        general_velocity_checked(Rs.at[1].multiply(1.01), betas, X, labels, Y_tilde)  # not orthogonal
-    with pytest.raises(ValueError, match="betas"):
-        general_velocity_checked(Rs, betas[:1], X, labels, Y_tilde)
-    with pytest.raises(ValueError, match="X"):
-        general_velocity_checked(Rs, betas, X[:, :2], labels, Y_tilde)
-    with pytest.raises(ValueError, match="X"):
-        general_velocity_checked(Rs, betas, X.at[0, 0].set(np.nan), labels, Y_tilde)
-    with pytest.raises(ValueError, match="centers"):
-        separated_configuration(jnp.eye(3), 0.9)                                     # clusters too close
-    with pytest.raises(ValueError, match="labels"):
-        is_cluster_separated(Rs, betas, X, labels)                                   # 3 clusters, 2 layers

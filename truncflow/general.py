@@ -8,6 +8,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
+import functools
 from functools import partial
 from truncflow.network import (
     relu,
@@ -35,11 +36,33 @@ from truncflow.integrate import (
 )
 
 # %% auto #0
-__all__ = ['general_velocity_autodiff', 'general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus',
-           'P_minus', 'lemma71_decomposition', 'forward_products', 'general_velocity_forward', 'general_velocity',
-           'general_velocity_ensemble', 'truncation_domains', 'minus_support', 'separated_configuration',
-           'is_cluster_separated', 'check_general_inputs', 'general_velocity_checked', 'general_field', 'general_faces',
-           'piece_cost', 'coinciding_points', 'general_flow', 'integrate_general_core', 'integrate_general']
+__all__ = ['check_general_inputs', 'general_cost', 'layer_inputs', 'activation_patterns', 'composed_segment', 'P_plus', 'P_minus',
+           'lemma71_decomposition', 'forward_products', 'general_velocity_forward', 'general_velocity_autodiff',
+           'general_velocity', 'general_velocity_ensemble', 'truncation_domains', 'minus_support',
+           'separated_configuration', 'is_cluster_separated', 'general_velocity_checked', 'general_field',
+           'general_faces', 'piece_cost', 'coinciding_points', 'general_flow', 'integrate_general_core',
+           'integrate_general']
+
+# %% ../nbs/17_general.ipynb #c005chk
+def check_general_inputs(
+    Rs, betas, X, labels, Y_tilde, *, names=("Rs", "betas"), members=False, require_all=True
+):
+    """Validate the general flow's inputs and return them: Rs (L, Q, Q) orthogonal (with `members`:
+    a stack (M, L, Q, Q)), betas (L, Q) (or (M, L, Q)), X (N, Q), labels (N,) in [0, J) (every
+    cluster present, with `require_all`), Y_tilde (J, Q). Shapes are checked under jit too, values
+    where the arrays are concrete; a ValueError names the argument."""
+    nR, nb = names
+    Rs = as_array(nR, Rs, ndim=4 if members else 3)
+    check_orthogonal(nR, Rs.reshape((-1,) + tuple(Rs.shape[-2:])), batch=True)
+    lead = tuple(Rs.shape[:-2])
+    Q = Rs.shape[-1]
+    betas = as_array(nb, betas, shape=lead + (Q,))
+    X = as_array("X", X, shape=(None, Q))
+    Y_tilde = as_array("Y_tilde", Y_tilde, shape=(None, Q))
+    labels, _ = check_labels(
+        "labels", labels, Y_tilde.shape[0], n_points=X.shape[0], require_all=require_all
+    )
+    return Rs, betas, X, labels, Y_tilde
 
 # %% ../nbs/17_general.ipynb #c005
 def general_cost(
@@ -49,9 +72,9 @@ def general_cost(
     orthogonal maps of Eq. (6.2).
 
     Equals `input_space_cost(Rs, betas, ...)` for orthogonal Rs (which inverts R_l by a linear
-    solve).
-    Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) ->
-    scalar."""
+    solve). Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)
+    -> scalar."""
+    Rs, betas, X, labels, Y_tilde = check_general_inputs(Rs, betas, X, labels, Y_tilde)
     return weighted_square_error(
         layer_inputs(Rs, betas, X)[-1], Y_tilde[labels], labels, Y_tilde.shape[0]
     )
@@ -64,13 +87,20 @@ def _truncation_step(z, Rb):
 
 
 @jax.jit
-def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
-    """z_l = tau^(1->l-1)(x) for l = 1..L+1 (z_1 = x, z_{L+1} = T(x)), the points where Eq. (7.5)
-    evaluates H^(l).
-
-    Rs (L, Q, Q), betas (L, Q), X (..., Q)  ->  (L+1, ..., Q)."""
+def _layer_inputs(Rs, betas, X):
     _, zs = lax.scan(_truncation_step, X, (Rs, betas))
     return jnp.concatenate([X[None], zs])
+
+
+def layer_inputs(Rs: jax.Array, betas: jax.Array, X: jax.Array) -> jax.Array:
+    """z_l = tau^(1->l-1)(x) for l = 1..L+1 (z_1 = x, z_{L+1} = T(x)), the points where Eq. (7.5)
+    evaluates H^(l): the input of each layer, and last the network's truncated output.
+
+    Rs (L, Q, Q) orthogonal, betas (L, Q), X (..., Q)  ->  (L+1, ..., Q)."""
+    Rs = check_orthogonal("Rs", Rs, batch=True)
+    betas = as_array("betas", betas, shape=tuple(Rs.shape[:-1]))
+    X = as_array("X", X, shape=(..., Rs.shape[-1]))
+    return _layer_inputs(Rs, betas, X)
 
 
 @jax.jit
@@ -161,8 +191,7 @@ def forward_products(Rs: jax.Array, betas: jax.Array, X: jax.Array):
     (L, N, Q)).
 
     P+ as in Eqs. (5.1) and (7.3), accumulated forwards; v_l = R_l (z_l + beta^(l)) and h_l its
-    Heaviside,
-    Eq. (7.5). Rs (L, Q, Q), betas (L, Q), X (N, Q)."""
+    Heaviside, Eq. (7.5). Rs (L, Q, Q), betas (L, Q), X (N, Q)."""
     L, Q = betas.shape
     B0 = jnp.broadcast_to(jnp.eye(Q, dtype=X.dtype), (L,) + X.shape + (Q,))
     started = jnp.arange(L)[None, :] < jnp.arange(L)[:, None]  # row l: the B^(k) with k < l
@@ -175,8 +204,8 @@ def general_velocity_forward(
     Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """The velocities of `general_velocity` (Theorem 5.1, Eqs. (5.4)-(5.7), corrected), evaluated
-    left to right:
-    the P+ products accumulated forwards (no backward pass), about N L^2 Q^3 multiply-adds.
+    left to right: the P+ products accumulated forwards (no backward pass), about N L^2 Q^3
+    multiply-adds.
 
     Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) -> (dRs,
     dbetas)."""
@@ -192,11 +221,19 @@ def general_velocity_forward(
     return Omega @ Rs, dbetas
 
 
-general_velocity_autodiff = jax.jit(autodiff_velocity(general_cost))
-general_velocity_autodiff.__doc__ = """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq. (2.26) projected to the
-tangent space of O(Q)^L layer by layer (`truncflow.lie.autodiff_velocity`, Eqs. (3.20)-(3.21), (5.5)).
+_general_velocity_autodiff = jax.jit(autodiff_velocity(general_cost))
 
-Same arguments and result shapes as `general_velocity`: (Rs, betas, X, labels, Y_tilde) -> (dRs, dbetas)."""
+
+def general_velocity_autodiff(Rs, betas, X, labels, Y_tilde):
+    return _general_velocity_autodiff(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
+
+
+general_velocity_autodiff.__doc__ = """Reference for Eqs. (5.4)-(5.6): jax.grad of the cost Eq.
+(2.26) projected to the tangent space of O(Q)^L layer by layer (`truncflow.lie.autodiff_velocity`,
+Eqs. (3.20)-(3.21), (5.5)).
+
+Same arguments and result shapes as `general_velocity`: (Rs, betas, X, labels, Y_tilde) -> (dRs,
+dbetas)."""
 
 # %% ../nbs/17_general.ipynb #c013c
 def _relative_rotations(Rs, betas):
@@ -234,10 +271,9 @@ def _sweep_sums(Rs, betas, X, c, labels, Y_tilde):
     (P+_{l+1,L})^T e c.
 
     Rs (L, ..., Q, Q), betas (L, ..., Q) layer-major ('...': a batch of members), X (n, Q), c (n,)
-    point weights
-    (1/N_j; 0 for padding), labels (n,), Y_tilde (J, Q) -> (K (L, ..., Q, Q), db (L, ..., Q)), the
-    point sums of
-    Eqs. (5.4)-(5.7): Omega_l = -(K_l - K_l^T)/2 and dbeta^(l) = R_l^T db_l."""
+    point weights (1/N_j; 0 for padding), labels (n,), Y_tilde (J, Q) -> (K (L, ..., Q, Q), db (L,
+    ..., Q)), the point sums of Eqs. (5.4)-(5.7): Omega_l = -(K_l - K_l^T)/2 and dbeta^(l) = R_l^T
+    db_l."""
     G, d = _relative_rotations(Rs, betas)
     v1 = (
         jnp.einsum("nq,...pq->...np", X, Rs[0])
@@ -302,16 +338,14 @@ def general_velocity(
     dRs[l] = Omega_l R_l with Omega_l = -sum_j mean_{i in j} [H^(l), M_{l,j}], Eqs. (5.5)-(5.7).
 
     Evaluated right to left: one forward sweep storing v_l = R_l (z_l + beta^(l)), one backward
-    recursion for
-    R_l (P+_{l+1,L})^T (T(x) - y~), about 4 N L Q^2 multiply-adds, over blocks of points. Rs (L, Q,
-    Q) orthogonal,
-    betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)  ->  (dRs (L, Q, Q), dbetas (L,
-    Q))."""
+    recursion for R_l (P+_{l+1,L})^T (T(x) - y~), about 4 N L Q^2 multiply-adds, over blocks of
+    points. Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q)
+    ->  (dRs (L, Q, Q), dbetas (L, Q)). Under jax.vmap over (Rs, betas) with the data shared it
+    runs as general_velocity_ensemble (section "Under vmap")."""
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
     return _velocities(Rs, *_blocked_sums(Rs, betas, X, c, labels, Y_tilde))
 
 # %% ../nbs/17_general.ipynb #c017b
-@jax.jit
 def general_velocity_ensemble(
     Rs: jax.Array, betas: jax.Array, X: jax.Array, labels: jax.Array, Y_tilde: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -319,11 +353,16 @@ def general_velocity_ensemble(
     same data.
 
     Rs (M, L, Q, Q) orthogonal, betas (M, L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) ->
-    (dRs (M, L, Q, Q),
-    dbetas (M, L, Q)), the values of jax.vmap(general_velocity, in_axes=(0, 0, None, None, None)).
-    Members run in
-    chunks whose stored v_l fit _BLOCK_BYTES; in a chunk each step is one batched product over the
-    members."""
+    (dRs (M, L, Q, Q), dbetas (M, L, Q)), the values of jax.vmap(general_velocity, in_axes=(0, 0,
+    None, None, None)). Members run in chunks whose stored v_l fit _BLOCK_BYTES; in a chunk each
+    step is one batched product over the members."""
+    return _general_velocity_ensemble(
+        *check_general_inputs(Rs, betas, X, labels, Y_tilde, members=True)
+    )
+
+
+@jax.jit
+def _general_velocity_ensemble(Rs, betas, X, labels, Y_tilde):
     M, L, Q = betas.shape
     c = cluster_weights(labels, Y_tilde.shape[0]).astype(X.dtype)
     m = max(1, min(M, _BLOCK_BYTES // (X.shape[0] * L * Q * X.dtype.itemsize)))  # members per chunk
@@ -336,6 +375,41 @@ def general_velocity_ensemble(
     unchunk = lambda A: A.swapaxes(1, 2).reshape((nc * m,) + A.shape[1:2] + A.shape[3:])[:M]
     return _velocities(Rs, unchunk(K), unchunk(db))
 
+# %% ../nbs/17_general.ipynb #c017w
+def _with_shared_data_rule(single, ensemble, n_members: int = 2):
+    """`single` (jit-compiled) with a jax.vmap rule: when only its first `n_members` arguments are
+    batched (members over shared data), vmap runs `ensemble` (members stacked, an unbatched member
+    argument broadcast); when any other argument is batched, the plain vmap of `single`.
+    jax.jvp / jax.grad: those of `single` (custom_jvp; custom_vmap alone has no reverse mode)."""
+    batched = jax.custom_batching.custom_vmap(single)
+
+    @batched.def_vmap
+    def rule(M, in_batched, *args):
+        if any(in_batched[n_members:]):  # data per member: no product over the points to share
+            out = jax.vmap(single, in_axes=tuple(0 if b else None for b in in_batched))(*args)
+        else:
+            stack = lambda a, b: a if b else jnp.broadcast_to(a, (M,) + a.shape)
+            out = ensemble(*map(stack, args[:n_members], in_batched), *args[n_members:])
+        return out, jax.tree.map(lambda _: True, out)
+
+    traced = jax.custom_jvp(batched)
+    traced.defjvp(lambda primals, tangents: jax.jvp(single, primals, tangents))
+
+    @functools.wraps(single)
+    def velocity(*args):
+        return traced(*args)
+
+    return jax.jit(velocity)
+
+
+_general_velocity_fast = _with_shared_data_rule(general_velocity, general_velocity_ensemble)
+
+
+@functools.wraps(general_velocity)
+def general_velocity(Rs, betas, X, labels, Y_tilde):
+    # the checks see per-member shapes under vmap, then the vmap rule above takes over
+    return _general_velocity_fast(*check_general_inputs(Rs, betas, X, labels, Y_tilde))
+
 # %% ../nbs/17_general.ipynb #c019
 @partial(jax.jit, static_argnames="printed")
 def truncation_domains(
@@ -344,9 +418,8 @@ def truncation_domains(
     """Membership of x in D^-_{l,L}, Eqs. (5.9)-(5.10): (L, ...) bool.
 
     D^-_{l,L}: z_l in S_l^perp (H^(l)perp != 0) and, for l' > l, z_{l'} not fully truncated (H^(l')
-    != 0),
-    as (5.10) requires; with `printed=True` the later layers must leave z_{l'} untruncated (S^+, as
-    printed in (5.9))."""
+    != 0), as (5.10) requires; with `printed=True` the later layers must leave z_{l'} untruncated
+    (S^+, as printed in (5.9))."""
     hs = activation_patterns(Rs, betas, X)
     cut = jnp.any(hs == 0, axis=-1)  # z_l in S_l^perp
     later_ok = jnp.all(hs > 0, axis=-1) if printed else jnp.any(hs > 0, axis=-1)
@@ -385,12 +458,10 @@ def separated_configuration(centers, radius: float, *, theta: float = 0.0, X=Non
     B_radius(centers[l]).
 
     centers (L, Q) with L >= 2: layer l cuts cluster l along n_l ~ mean(other centres) - c_l at
-    n_l.(x - c_l) = theta*radius,
-    leaves all other clusters (and their images) in its positive sector. X (N, Q), if given,
-    enlarges the
-    untouched coordinates' margins to cover it. Returns (Rs (L, Q, Q), betas (L, Q)). Raises
-    ValueError if the
-    gap hypothesis n_l.(c_j - c_l) > (theta + sqrt 2) radius fails."""
+    n_l.(x - c_l) = theta*radius, leaves all other clusters (and their images) in its positive
+    sector. X (N, Q), if given, enlarges the untouched coordinates' margins to cover it. Returns (Rs
+    (L, Q, Q), betas (L, Q)). Raises ValueError if the gap hypothesis n_l.(c_j - c_l) > (theta +
+    sqrt 2) radius fails."""
     C = np.asarray(as_array("centers", centers, ndim=2), dtype=np.float64)
     L, Q = C.shape
     if L < 2:
@@ -409,7 +480,8 @@ def separated_configuration(centers, radius: float, *, theta: float = 0.0, X=Non
         d = np.delete(C, l, axis=0).mean(0) - C[l]
         if np.linalg.norm(d) == 0:
             raise ValueError(
-                f"centers: cluster {l} coincides with the mean of the others; no separating direction"
+                f"centers: cluster {l} coincides with the mean of the others; no separating "
+                "direction"
             )
         n = d / np.linalg.norm(d)
         gap = float(np.min(np.delete(C, l, axis=0) @ n - C[l] @ n))
@@ -433,10 +505,9 @@ def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
     corrected Eq. (5.12)).
 
     Checks R_l (x + beta^(l)) > margin for x in cluster j != l on the data, and along the
-    composition: the running
-    image z_l(x) of every point of cluster j != l is in the open positive sector of layer l. Needs L
-    clusters
-    (cluster l paired with layer l). Rs (L, Q, Q), betas (L, Q), X (N, Q), labels (N,)."""
+    composition: the running image z_l(x) of every point of cluster j != l is in the open positive
+    sector of layer l. Needs L clusters (cluster l paired with layer l). Rs (L, Q, Q), betas (L, Q),
+    X (N, Q), labels (N,)."""
     Rs = check_orthogonal("Rs", Rs, batch=True)
     L, Q = Rs.shape[0], Rs.shape[-1]
     betas = as_array("betas", betas, shape=(L, Q))
@@ -452,24 +523,6 @@ def is_cluster_separated(Rs, betas, X, labels, *, margin: float = 0.0) -> bool:
     return bool(np.all(ok_raw) and np.all(ok_run))
 
 # %% ../nbs/17_general.ipynb #c030
-def check_general_inputs(Rs, betas, X, labels, Y_tilde):
-    """Validate (Rs (L, Q, Q) orthogonal, betas (L, Q), X (N, Q), labels (N,) in [0, J) all present,
-    Y_tilde (J, Q))."""
-    Rs = check_orthogonal("Rs", Rs, batch=True)
-    L, Q = Rs.shape[0], Rs.shape[-1]
-    betas = as_array("betas", betas, ndim=2)
-    if betas.shape != (L, Q):
-        raise ValueError(
-            f"betas: expected shape {(L, Q)} to match Rs {tuple(Rs.shape)}, got {tuple(betas.shape)}"
-        )
-    X = as_array("X", X, ndim=2)
-    check_same_dim("Rs", Rs, "X", X)
-    Y_tilde = as_array("Y_tilde", Y_tilde, ndim=2)
-    check_same_dim("Rs", Rs, "Y_tilde", Y_tilde)
-    labels, J = check_labels("labels", labels, Y_tilde.shape[0], n_points=X.shape[0])
-    return Rs, betas, X, labels, Y_tilde
-
-
 def general_velocity_checked(Rs, betas, X, labels, Y_tilde) -> tuple[jax.Array, jax.Array]:
     """`general_velocity` (Eqs. (5.4)-(5.7), corrected) after validating its inputs; ValueError
     names the argument."""
@@ -478,8 +531,8 @@ def general_velocity_checked(Rs, betas, X, labels, Y_tilde) -> tuple[jax.Array, 
 # %% ../nbs/17_general.ipynb #c031b
 def general_field(X, labels, Y_tilde):
     """The field (Rs, betas) -> (Omegas (L, Q, Q), dbetas (L, Q)) of Theorem 5.1
-    (`general_velocity`,
-    Eqs. (5.4)-(5.7)) for the solvers of truncflow.solvers; Omega_l = pi_-(dR_l R_l^T)."""
+    (`general_velocity`, Eqs. (5.4)-(5.7)) for the solvers of truncflow.solvers; Omega_l = pi_-(dR_l
+    R_l^T)."""
 
     def field(Rs, betas):
         dRs, dbetas = general_velocity(Rs, betas, X, labels, Y_tilde)
@@ -490,8 +543,7 @@ def general_field(X, labels, Y_tilde):
 
 def general_faces(Rs, betas, X) -> jax.Array:
     """Face values g_{l,i,r} = (R_l (z_l + beta^(l)))_r at the layer inputs z_l of Eq. (7.5),
-    flattened to
-    (L N Q,): face k = (l N + i) Q + r. Truncated iff g <= 0 (h(0) = 0, as in
+    flattened to (L N Q,): face k = (l N + i) Q + r. Truncated iff g <= 0 (h(0) = 0, as in
     `activation_patterns`)."""
     zs = layer_inputs(Rs, betas, X)[:-1]
     return jnp.einsum("lij,lnj->lni", Rs, zs + betas[:, None]).reshape(-1)
@@ -499,9 +551,8 @@ def general_faces(Rs, betas, X) -> jax.Array:
 
 def piece_cost(Rs, betas, X, labels, Y_tilde, H) -> jax.Array:
     """The cost of Eq. (2.26) on one smooth piece: every layer's activation pattern held at H (L, N,
-    Q) in {0, 1},
-    z -> R_l^T (H_l * R_l (z + beta^(l))) - beta^(l). Equals `general_cost` where H is the actual
-    pattern."""
+    Q) in {0, 1}, z -> R_l^T (H_l * R_l (z + beta^(l))) - beta^(l). Equals `general_cost` where H is
+    the actual pattern."""
 
     def layer(z, a):
         R, b, h = a
@@ -513,8 +564,7 @@ def piece_cost(Rs, betas, X, labels, Y_tilde, H) -> jax.Array:
 
 def coinciding_points(Rs, betas, X) -> jax.Array:
     """(L, N) int32: for layer l and point i, the first point whose layer input z_l equals z_l(x_i)
-    because both
-    were truncated fully, last, by the same earlier layer m (then z_l = tau^(m+1 ->
+    because both were truncated fully, last, by the same earlier layer m (then z_l = tau^(m+1 ->
     l-1)(-beta^(m))); else i."""
     L, N = Rs.shape[0], X.shape[0]
     full = jnp.all(activation_patterns(Rs, betas, X) == 0, axis=-1)  # (L, N)
@@ -533,12 +583,9 @@ def coinciding_points(Rs, betas, X) -> jax.Array:
 # %% ../nbs/17_general.ipynb #c031c
 def general_flow(X, labels, Y_tilde, L: int) -> PiecewiseFlow:
     """The general flow of Theorem 5.1 as a truncflow.events.PiecewiseFlow: the closed-form field,
-    the faces
-    `general_faces` (F = L N Q), one-sided velocities from `piece_cost` with the forced faces'
-    pattern entries
-    set to their side, the cost Eq. (2.26); the faces of points that coincide (`coinciding_points`)
-    count as
-    one. X (N, Q), labels (N,), Y_tilde (J, Q)."""
+    the faces `general_faces` (F = L N Q), one-sided velocities from `piece_cost` with the forced
+    faces' pattern entries set to their side, the cost Eq. (2.26); the faces of points that coincide
+    (`coinciding_points`) count as one. X (N, Q), labels (N,), Y_tilde (J, Q)."""
     N, Q = X.shape
     faces = lambda Rs, b: general_faces(Rs, b, X)
     piece_velocity = autodiff_velocity(piece_cost)
@@ -585,8 +632,7 @@ def integrate_general_core(
     max_sliding: int = 4,
 ) -> FlowSolution:
     """Jitted core of `integrate_general` (no checks): Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q),
-    labels (N,),
-    Y_tilde (J, Q), save_ts (S,); the loop of truncflow.integrate on `general_flow`."""
+    labels (N,), Y_tilde (J, Q), save_ts (S,); the loop of truncflow.integrate on `general_flow`."""
     flow = general_flow(X, labels, Y_tilde, Rs0.shape[0])
     return adaptive_solve(
         flow,
@@ -627,27 +673,18 @@ def integrate_general(
     (t0, t1).
 
     Rs0 (L, Q, Q) orthogonal, betas0 (L, Q) -- or an ensemble Rs0 (M, L, Q, Q), betas0 (M, L, Q),
-    one call
-    (lax.map, see truncflow.integrate.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J), Y_tilde (J,
-    Q). The adaptive RKMK4 integrator of truncflow.integrate:
-    step-doubling control (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`,
-    Filippov sliding on
-    up to `max_sliding` faces (4: with two layers, three faces at once were met on random clusters).
+    one call (lax.map, see truncflow.integrate.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J),
+    Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.integrate: step-doubling control
+    (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`, Filippov sliding on up to
+    `max_sliding` faces (4: with two layers, three faces at once were met on random clusters).
     Returns a FlowSolution: Rs (S, L, Q, Q), betas (S, L, Q), costs (S,) Eq. (2.26),
     events with their layer (event_layer), point and coordinate; warns if it stops early
     (status)."""
     batched = np.ndim(Rs0) == 4
-    if batched:
-        if np.ndim(betas0) != 3 or np.shape(betas0)[0] != np.shape(Rs0)[0]:
-            raise ValueError(
-                f"betas0: expected shape (M, L, Q) to match Rs0 {np.shape(Rs0)}, got {np.shape(betas0)}"
-            )
-        for m in range(np.shape(Rs0)[0]):
-            check_general_inputs(Rs0[m], betas0[m], X, labels, Y_tilde)
-        _, _, X, labels, Y_tilde = check_general_inputs(Rs0[0], betas0[0], X, labels, Y_tilde)
-        Rs0, betas0 = jnp.asarray(Rs0, X.dtype), jnp.asarray(betas0, X.dtype)
-    else:
-        Rs0, betas0, X, labels, Y_tilde = check_general_inputs(Rs0, betas0, X, labels, Y_tilde)
+    Rs0, betas0, X, labels, Y_tilde = check_general_inputs(
+        Rs0, betas0, X, labels, Y_tilde, names=("Rs0", "betas0"), members=batched
+    )
+    Rs0, betas0 = jnp.asarray(Rs0, X.dtype), jnp.asarray(betas0, X.dtype)
     args, statics = adaptive_options(
         t_span,
         save_at=save_at,
