@@ -23,14 +23,19 @@ NB_CACHE_CHECK = h=$(NB_INPUTS_HASH); if [ "$$(cat $(NB_INPUTS) 2>/dev/null)" !=
 # XLA's compilation cache for one `make test` run, shared by the notebooks and the in-process tests (the
 # subprocess tests set their own). It only skips recompiling identical programs: about 10-20 % less CPU.
 TEST_JAX_CACHE := book/_build/.jax-cache
+# The notebooks and tests compile several hundred small XLA programs, most of which then run for milliseconds: on
+# this CPU, LLVM's optimisation passes cost more time than they save. make test and make book therefore compile
+# without them (the values are the same to rounding; tests/test_fused.py and benchmarks/gpu.sh's dry run do the
+# same). Benchmarks (make bench, benchmarks/*.py) and users' programs keep XLA's default.
+CHEAP_XLA := XLA_FLAGS="$${XLA_FLAGS:+$$XLA_FLAGS }--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
-.PHONY: book book-build test test-jobs book-render nbexec export sync-check nbtest pytest \
+.PHONY: book book-build lint test test-jobs book-render nbexec export sync-check nbtest pytest \
         pytest-browser pytest-subprocess browser-deps bench floors clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book   - set up .venv, export the library, build the HTML book (executes stale notebooks only)"
-	@echo "make test   - set up, check library/notebook sync, execute every notebook once, build the book, run pytest"
+	@echo "make test   - set up, lint, check library/notebook sync, execute every notebook once, build the book, run pytest"
 	@echo "make nbtest - optional: nbdev-test, every notebook in nbdev's runner (make test does not use it)"
 	@echo "make -j2 nbexec - optional: execute the stale notebooks two at a time into the book's cache, then make book"
 
@@ -46,6 +51,11 @@ $(STAMP): pyproject.toml
 
 export: $(STAMP)
 	$(BIN)/nbdev-export
+
+# Code in the book fits its column: ruff over the notebooks' code cells, lines of at most 100 characters
+# ([tool.ruff] in pyproject.toml; `.venv/bin/ruff format nbs/NN_topic.ipynb` formats one).
+lint: $(STAMP)
+	$(BIN)/ruff check
 
 # The library must be exactly what the notebooks export.
 sync-check: $(STAMP)
@@ -71,7 +81,7 @@ book: export
 # On an unchanged tree this takes seconds.
 book-build: $(STAMP)
 	@$(NB_CACHE_CHECK)
-	$(JB_BUILD) $$(test -f $(NB_REBUILD_ALL) && echo --all)
+	$(CHEAP_XLA) $(JB_BUILD) $$(test -f $(NB_REBUILD_ALL) && echo --all)
 	@rm -f $(NB_REBUILD_ALL)
 	@echo "Book: $(BOOK_HTML)/index.html"
 
@@ -121,7 +131,7 @@ NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache
 # For developers: `make -j2 nbexec` executes the stale notebooks two at a time into the cache (then `make book`).
 nbexec: $(STAMP)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
-	@$(MAKE) --no-print-directory $(NB_JOBS)
+	@$(CHEAP_XLA) $(MAKE) --no-print-directory $(NB_JOBS)
 
 # The cache's database is made before the jobs start (two jobs must not both create it).
 $(NB_CACHE)/global.db: | $(STAMP)
@@ -200,11 +210,11 @@ pytest: $(STAMP) browser-deps
 #   (83 % of one core on average for make test).
 #   Before (nbdev-test beside a forced book build, then pytest -n 2 over all of tests/, and a venv reinstall inside
 #   make test): 1843 s CPU, 39 min wall on the shared machine.
-test: sync-check browser-deps
+test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
-	  time JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
 	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs PY_AFTER=book-render
 
 # Order matters: make -j2 starts these left to right as cores free up (book-render waits for every notebook,

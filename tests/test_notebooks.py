@@ -79,3 +79,16 @@ def test_no_chapter_imports_a_module_of_a_later_chapter():
             if mod in chapter_of and order.index(chapter_of[mod]) > order.index(nb.stem):
                 late.append(f"{nb.stem} imports truncflow.{mod} (chapter {chapter_of[mod]})")
     assert not late, "chapters in reading order: " + "; ".join(sorted(late))
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_colab_installs_truncflow_before_the_first_import(nb):
+    """The book's Colab button opens a chapter where truncflow is not installed: the hidden cell that
+    installs it (only on Colab) must come before the first code cell that imports truncflow."""
+    code = ["".join(c["source"]) for c in _cells(nb) if c["cell_type"] == "code"]
+    uses = [i for i, s in enumerate(code) if re.search(r"^\s*(from|import) truncflow", s, re.M)]
+    if not uses:
+        return
+    colab = [i for i, s in enumerate(code) if '"google.colab" in sys.modules' in s]
+    assert colab and colab[0] < uses[0], f"{nb.name}: copy the Colab install cell before the first import"
+    assert "git+https://github.com/truncflow/truncflow" in code[colab[0]]

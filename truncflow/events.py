@@ -44,23 +44,21 @@ def velocity_field(vel: Callable, X: jax.Array, y_tilde: jax.Array) -> Callable:
 
 class PiecewiseFlow(NamedTuple):
     """A gradient flow on O(Q)^L x R^n that is smooth between the faces {g_k = 0}: what the event
-    functions
-    and the adaptive integrator need of it. Built inside a traced function (its functions close over
-    data)."""
+    functions and the adaptive integrator need of it. Built inside a traced function (its functions
+    close over data)."""
 
-    field: Callable  # (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
-    faces: (
-        Callable  # (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
-    )
-    # (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in
+    # (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
+    field: Callable
+    # (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
+    faces: Callable
+    # (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in `force`
+    # approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
     forced: Callable
-    # `force` approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
     cost: Callable  # (R, x) -> (): the cost the flow descends
     shape: tuple  # (L, N, Q): face k = (l N + i) Q + r is coordinate r of point i at layer l
-    representative: Callable | None = (
-        None  # (R, x) -> (F,) int: the face each face repeats exactly (itself if
-    )
-    # none): coinciding faces flip together and count as one
+    # (R, x) -> (F,) int: the face each face repeats exactly (itself if none): coinciding faces
+    # flip together and count as one
+    representative: Callable | None = None
 
 # %% ../nbs/14_events.ipynb #c010
 def separated_flow(
@@ -70,8 +68,8 @@ def separated_flow(
     = N Q.
 
     One-sided limits for any `velocity` (R, beta, X, y_tilde) -> (dR, dbeta): x_i is moved along R^T
-    e_r to
-    g_{i,r} = side d and side 2d; 2 v(d) - v(2d) removes the O(d) term (d = 1e-6 (1 + max |g|))."""
+    e_r to g_{i,r} = side d and side 2d; 2 v(d) - v(2d) removes the O(d) term (d = 1e-6 (1 + max
+    |g|))."""
     N, Q = X.shape
 
     def forced(R, b, force, side):
@@ -107,9 +105,8 @@ def face_rates_along(flow: PiecewiseFlow, R, x, Omega, dx) -> jax.Array:
 
 def one_sided_rates(flow: PiecewiseFlow, R, x, k) -> tuple:
     """(dg+_k/ds, dg-_k/ds): the rate of face k under the velocity just on its untruncated (+) and
-    on its
-    truncated (-) side. dg+ < 0 < dg- means both sides push the state onto the face: the flow slides
-    on it."""
+    on its truncated (-) side. dg+ < 0 < dg- means both sides push the state onto the face: the flow
+    slides on it."""
     F = flow.faces(R, x).shape[0]
     force = jnp.arange(F) == k
 
@@ -125,10 +122,9 @@ SLIDE_TOL = 1e-10  # slack on the sliding weights (the one-sided limits are accu
 
 def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
     """The Filippov velocity that keeps the sliding faces `sl` (F,) bool (at most K of them) at g =
-    0; optionally
-    one more face `extra` (F,) one-hot forced to side extra_sign. Returns (Omega, dx, a (K,) the
-    weights,
-    valid (K,) which of the K slots hold a sliding face, idx (K,) their face numbers)."""
+    0; optionally one more face `extra` (F,) one-hot forced to side extra_sign. Returns (Omega, dx,
+    a (K,) the weights, valid (K,) which of the K slots hold a sliding face, idx (K,) their face
+    numbers)."""
     F, dt = sl.shape[0], R.dtype
     idx = jnp.argsort(~sl, stable=True)[:K].astype(jnp.int32)
     valid = sl[idx]
@@ -140,8 +136,7 @@ def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
     rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)  # (K+1, K)
     M = (rt[1:] - rt[0][None]).T
     # a face whose two sides give the same rate (it became a repeat of another face) has no Filippov
-    # weight:
-    # it gets a = 2, outside [0, 1], so that sliding on it ends there
+    # weight: it gets a = 2, outside [0, 1], so that sliding on it ends there
     ok = valid & (jnp.abs(jnp.diagonal(M)) > 1e-12 * (1.0 + jnp.max(jnp.abs(rt))))
     M = jnp.where(ok[:, None] & ok[None, :], M, jnp.eye(K, dtype=dt))
     a = jnp.where(ok, jnp.linalg.solve(M, jnp.where(ok, -rt[0], 0.0)), jnp.where(valid, 2.0, 0.0))
@@ -151,8 +146,7 @@ def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
 
 def enters_sliding(flow: PiecewiseFlow, R, x, sl, cell, K: int):
     """Does the flow slide on face `cell` (F,) one-hot, the faces `sl` sliding already: do both
-    one-sided rates
-    of that face point into it (a = dg- / (dg- - dg+) in (0, 1])? Bool ()."""
+    one-sided rates of that face point into it (a = dg- / (dg- - dg+) in (0, 1])? Bool ()."""
     up = filippov(flow, R, x, sl, K, cell, 1.0)
     dn = filippov(flow, R, x, sl, K, cell, -1.0)
     gu = jnp.sum(jnp.where(cell, face_rates_along(flow, R, x, up[0], up[1]), 0.0))
@@ -164,8 +158,7 @@ def sliding_field(flow: PiecewiseFlow, sl, K: int) -> Callable:
     """The field the stages of a step see with the faces `sl` (F,) sliding: (R, x) -> (Omega, dx,
     pattern (F,)).
     pattern: g <= 0 per face; for a sliding face, "its Filippov weight is in [0, 1]"; a face that
-    repeats another
-    (`representatives`) takes that face's entry. K = 0: no sliding."""
+    repeats another (`representatives`) takes that face's entry. K = 0: no sliding."""
 
     def vp(R, x):
         P = (flow.faces(R, x) <= 0)[representatives(flow, R, x)]

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from .solvers import RKMK4, rkmk_step, fixed_steps
-from .separated import separated_velocity, separated_cost
+from .moments import check_cluster
+from .separated import separated_velocity, separated_cost, check_one_cluster
 from truncflow.events import (
     PiecewiseFlow,
     separated_flow,
@@ -61,7 +62,8 @@ def _fixed_stepper(vel, X, y_tilde, method):
 
 def fixed_R_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
     """The flow with R frozen (Omega = 0), Eq. (4.38): (0, -R^T J_0^perp R (beta + y~)), J_0^perp =
-    diag(n_r / N), Eq. (3.39)."""
+    diag(n_r / N), Eq. (3.39). Shapes checked (also under jit), values where concrete."""
+    R, beta, X, y_tilde = check_one_cluster(R, beta, X, y_tilde)
     Jp = jnp.mean(
         (face_values(R, beta, X) <= 0).astype(R.dtype), axis=0
     )  # (jnp.mean of bools is float32)
@@ -70,8 +72,8 @@ def fixed_R_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.A
 # %% ../nbs/15_integrate.ipynb #c009
 def fixed_step_final(vel: Callable, R0, beta0, X, y_tilde, h, n_steps, method: str = "rkmk4"):
     """Final state (R (Q, Q), beta (Q,)) after `n_steps` (may be traced) fixed steps of size h, no
-    event handling;
-    method 'rkmk4' (truncflow.solvers.RKMK4) or 'euler' (naive, on the entries: for comparison)."""
+    event handling; method 'rkmk4' (truncflow.solvers.RKMK4) or 'euler' (naive, on the entries: for
+    comparison)."""
     step = _fixed_stepper(vel, X, y_tilde, method)
     return lax.fori_loop(0, n_steps, lambda _, c: step(*c, h), (R0, beta0))
 
@@ -80,46 +82,40 @@ def fixed_step(vel: Callable, R0, beta0, X, y_tilde, h, n_steps: int, method: st
     """Fixed-step integration with `n_steps` steps of size h (no event handling), by the driver
     truncflow.solvers.fixed_steps. Returns (Rs (n_steps + 1, Q, Q), betas (n_steps + 1, Q)), the
     states at every step."""
+    R0, beta0, X = check_cluster(R0, beta0, X, names=("R0", "beta0", "X"))
+    y_tilde = as_array("y_tilde", y_tilde, shape=(R0.shape[-1],))
     sol = fixed_steps(_fixed_stepper(vel, X, y_tilde, method), R0, beta0, h, n_steps)
     return sol.saves
 
 # %% ../nbs/15_integrate.ipynb #c016
 class FlowSolution(NamedTuple):
     """Output of the adaptive integrators (`integrate_separated`,
-    `truncflow.general.integrate_general`). Arrays
-    gain a leading ensemble axis when the initial state is batched. The state is (R, beta): R (Q, Q)
-    and beta (Q,)
-    for one cluster, the stacks Rs (L, Q, Q) and betas (L, Q) for the general flow."""
+    `truncflow.general.integrate_general`). Arrays gain a leading ensemble axis when the initial
+    state is batched. The state is (R, beta): R (Q, Q) and beta (Q,) for one cluster, the stacks
+    Rs (L, Q, Q) and betas (L, Q) for the general flow."""
 
     ts: jax.Array  # (S,) save times
-    Rs: jax.Array  # (S, Q, Q) or (S, L, Q, Q)
-    betas: jax.Array  # (S, Q) or (S, L, Q)
-    costs: jax.Array  # (S,)
+    Rs: jax.Array  # (S, Q, Q) or (S, L, Q, Q) weights at the save times
+    betas: jax.Array  # (S, Q) or (S, L, Q) biases at the save times
+    costs: jax.Array  # (S,) cost at the save times
     event_ts: jax.Array  # (E,) event times, +inf in unused slots
     event_point: jax.Array  # (E,) index i of the data point, -1 unused
     event_coord: jax.Array  # (E,) coordinate r, -1 unused
-    event_dir: (
-        jax.Array
-    )  # (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+    # (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+    event_dir: jax.Array
     n_events: jax.Array  # () number of events found (may exceed E: then later ones were dropped)
     n_steps: jax.Array  # () accepted steps
     n_rejected: jax.Array  # () rejected trial steps (error or event approach)
     success: jax.Array  # () bool: reached the last save time (status == 0)
-    status: (
-        jax.Array
-    )  # () int, a Status: 0 reached t1; 1 max_steps exhausted; 2 stopped at a chattering face
+    status: jax.Array  # () int, a Status (Status(s).message says it in words)
     t_final: jax.Array  # () time reached; saved states after it repeat the state there (never NaN)
-    stop_point: (
-        jax.Array
-    )  # () point i of the face g = 0 nearest the stopping state (status != 0), else -1
+    # () point i of the face g = 0 nearest the stopping state (status != 0), else -1
+    stop_point: jax.Array
     stop_coord: jax.Array  # () its coordinate r, else -1
-    event_kind: (
-        jax.Array
-    )  # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
+    # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
     # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
-    event_layer: (
-        jax.Array
-    )  # (E,) layer l (0-based) of the face, -1 unused (always 0 for one cluster)
+    event_kind: jax.Array
+    event_layer: jax.Array  # (E,) layer l (0-based) of the face, -1 unused (0 for one cluster)
     stop_layer: jax.Array  # () layer of the stopping face, else -1
 
 # %% ../nbs/15_integrate.ipynb #c016t
@@ -136,11 +132,11 @@ class Status(IntEnum):
         return {
             0: "reached t1",
             1: "max_steps exhausted before t1",
-            2: "stopped at a sector face where the state chatters (repeated crossings of one face within "
-            "100 event_tol of each other): a Filippov sliding mode the integrator could not follow "
-            "(more than max_sliding faces at once, or max_sliding = 0)",
-            3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan there); the "
-            "saved states are those before it",
+            2: "stopped at a sector face where the state chatters (repeated crossings of one face "
+            "within 100 event_tol of each other): a Filippov sliding mode the integrator could not "
+            "follow (more than max_sliding faces at once, or max_sliding = 0)",
+            3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan "
+            "there); the saved states are those before it",
         }[int(self)]
 
 
@@ -158,32 +154,32 @@ class Mode(IntEnum):
 class LoopState(NamedTuple):
     """The carry of the adaptive loop (`adaptive_solve`); F faces, E event slots, S saves."""
 
-    t: jax.Array
-    R: jax.Array
-    beta: jax.Array
-    h: jax.Array  # time, state, next trial step
-    mode: jax.Array  # Mode of the next trial step
-    lo: jax.Array
-    hi: jax.Array
-    h_bisect: jax.Array  # bracket [lo, hi] of fractions of h_bisect
-    k: jax.Array
-    Rsv: jax.Array
-    bsv: jax.Array  # next save index, saved states (S, ...)
-    ev_t: jax.Array
-    ev_f: jax.Array  # events (E,): time, face number k
-    ev_d: jax.Array
-    ev_k: jax.Array
-    n_ev: jax.Array  # direction, kind; number found
-    n_acc: jax.Array
-    n_rej: jax.Array  # accepted and rejected trial steps
-    t_cross: jax.Array
-    n_chatter: jax.Array  # last crossing time, crossings in a row
-    sliding: jax.Array  # (F,) faces the state slides on
-    nonfinite: jax.Array  # a trial that would be accepted was not finite
-    falsi: jax.Array
-    m_lo: jax.Array
-    m_hi: jax.Array  # regula falsi on the faces' margins: on?, the
-    last: jax.Array  # margins (F,) at lo and hi, end moved last (+1/-1)
+    t: jax.Array  # () time reached
+    R: jax.Array  # (..., Q, Q) orthogonal weights at t
+    beta: jax.Array  # (..., Q) biases at t
+    h: jax.Array  # () size of the next trial step
+    mode: jax.Array  # () Mode of the next trial step
+    lo: jax.Array  # () lower end of the event bracket, as a fraction of h_bisect
+    hi: jax.Array  # () upper end of the event bracket, as a fraction of h_bisect
+    h_bisect: jax.Array  # () the step whose fractions the bracket [lo, hi] counts
+    k: jax.Array  # () index of the next save time
+    Rsv: jax.Array  # (S, ..., Q, Q) saved weights
+    bsv: jax.Array  # (S, ..., Q) saved biases
+    ev_t: jax.Array  # (E,) event times
+    ev_f: jax.Array  # (E,) event faces (face number k)
+    ev_d: jax.Array  # (E,) event directions (as FlowSolution.event_dir)
+    ev_k: jax.Array  # (E,) event kinds (as FlowSolution.event_kind)
+    n_ev: jax.Array  # () number of events found
+    n_acc: jax.Array  # () accepted trial steps
+    n_rej: jax.Array  # () rejected trial steps
+    t_cross: jax.Array  # () time of the last crossing
+    n_chatter: jax.Array  # () crossings of one face in a row (chatter count)
+    sliding: jax.Array  # (F,) bool: faces the state slides on
+    nonfinite: jax.Array  # () bool: a trial that would be accepted was not finite
+    falsi: jax.Array  # () bool: the bracket is narrowed by regula falsi on the margins
+    m_lo: jax.Array  # (F,) face margins at lo
+    m_hi: jax.Array  # (F,) face margins at hi
+    last: jax.Array  # () which end moved last (+1 hi, -1 lo; Illinois rule)
 
 # %% ../nbs/15_integrate.ipynb #c016b
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -197,12 +193,10 @@ def _step_pair(vp, faces, R, x, h, P, skip, rtol, atol):
     """One full RKMK4 step and two half steps from (R, x): (R, x after the two halves, clean, error
     norm, margin).
     clean: no stage and no end state left the start pattern P. margin (F,): for each face not in
-    `skip` (sliding
-    faces, faces repeating another), the least signed value s_k g_k (s_k = +1 on the untruncated
-    side at the
-    start, -1 on the truncated; +inf for skipped faces) over the states up to the first one that
-    left P (later states depend on h discontinuously, through the
-    other piece's velocity); continuous in h, it turns negative where the step stops being clean."""
+    `skip` (sliding faces, faces repeating another), the least signed value s_k g_k (s_k = +1 on the
+    untruncated side at the start, -1 on the truncated; +inf for skipped faces) over the states up
+    to the first one that left P (later states depend on h discontinuously, through the other
+    piece's velocity); continuous in h, it turns negative where the step stops being clean."""
     side = jnp.where(P, -1.0, 1.0)
 
     def sub(c, i):
@@ -252,9 +246,8 @@ class _Control(NamedTuple):
 
 def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol) -> _Control:
     """Accept or reject the trial step, and choose the next: step-size control (error norm err),
-    narrowing of the
-    bracket [lo, hi] of the first pattern change (trial fraction theta), and the step across a
-    located face."""
+    narrowing of the bracket [lo, hi] of the first pattern change (trial fraction theta), and the
+    step across a located face."""
     fac = jnp.clip(0.9 * jnp.maximum(err, 1e-10) ** (-0.2), 0.2, 5.0)
     normal, bis, cross = c.mode == Mode.STEP, c.mode == Mode.BISECT, c.mode == Mode.CROSS
     acc_normal = normal & clean & (err <= 1.0)
@@ -296,13 +289,10 @@ def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol)
 
 def _bracket_margins(c: LoopState, clean, margin0, margin):
     """Regula falsi (Illinois) on the faces' margins (`_step_pair`): (falsi, m_lo (F,), m_hi (F,),
-    last) after the
-    trial. A trial that starts the bracket keeps the margins at the start state and at its end; a
-    trial inside it
-    moves one end, and halves the margins kept at the other end when the same end moved twice in a
-    row. An unclean
-    trial with no negative margin (a sliding weight left [0, 1]) turns the bracket over to bisection
-    (falsi False)."""
+    last) after the trial. A trial that starts the bracket keeps the margins at the start state and
+    at its end; a trial inside it moves one end, and halves the margins kept at the other end when
+    the same end moved twice in a row. An unclean trial with no negative margin (a sliding weight
+    left [0, 1]) turns the bracket over to bisection (falsi False)."""
     start = (c.mode == Mode.STEP) & ~clean
     bis = (c.mode == Mode.BISECT) & c.falsi
     neg = jnp.any(margin < 0)
@@ -326,15 +316,13 @@ def _sliding_changes(flow, R, x, sl, P, P_new, g_new, accept, cross, K, max_slid
     """Which faces flipped (crossed, or left sliding) in the step, and which face starts sliding at
     a crossing
     step: (crossed (F,), leave (F,), enter (F,), sliding faces after the step (F,)). Faces that
-    repeat another
-    (truncflow.events.representatives) flip with it and are left out."""
+    repeat another (truncflow.events.representatives) flip with it and are left out."""
     shadow = representatives(flow, R, x) != jnp.arange(sl.shape[0])
     flip = (P_new != P) & accept
     leave, crossed = flip & sl, flip & ~sl & ~shadow
     sl_new = sl & ~leave
     # sliding starts: the first crossed face (if the crossing step flipped nothing, the nearest
-    # face) whose two
-    # one-sided rates point into it
+    # face) whose two one-sided rates point into it
     near = jnp.argmin(jnp.where(sl_new | shadow, jnp.inf, jnp.abs(g_new)))
     first = jnp.where(jnp.any(crossed), jnp.argmax(crossed), near)
     cell = (jnp.arange(sl.shape[0]) == first) & ~sl_new
@@ -352,8 +340,7 @@ def _record(
     c: LoopState, flow, R_new, x_new, P, P_new, h_try, ctl: _Control, K, max_sliding, max_events
 ):
     """The LoopState's event buffers and sliding set after the trial step: every flipped face is
-    recorded with its
-    time (linear interpolation of g over the step), direction and kind."""
+    recorded with its time (linear interpolation of g over the step), direction and kind."""
     g_new = flow.faces(R_new, x_new)
     crossed, leave, enter, sl_new = _sliding_changes(
         flow, R_new, x_new, c.sliding, P, P_new, g_new, ctl.accept, ctl.cross, K, max_sliding
@@ -388,9 +375,8 @@ def _record(
 # %% ../nbs/15_integrate.ipynb #c016g
 def _trial_step(c: LoopState, save_ts, t1, event_tol):
     """(next save time, whether it limits the step, the trial step h, its fraction theta of the
-    bracketed step) for
-    the mode of the loop state; in the bracket, theta is the regula-falsi root of the step's margin
-    (else the midpoint)."""
+    bracketed step) for the mode of the loop state; in the bracket, theta is the regula-falsi root
+    of the step's margin (else the midpoint)."""
     t_next = jnp.minimum(save_ts[jnp.minimum(c.k, save_ts.shape[0] - 1)], t1)
     h_free = jnp.minimum(c.h, t_next - c.t)
     w = c.hi - c.lo
@@ -543,7 +529,7 @@ def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
         stop[0],
     )
 
-
+# %% ../nbs/15_integrate.ipynb #c016i2
 def adaptive_solve(
     flow: PiecewiseFlow,
     R0,
@@ -562,9 +548,8 @@ def adaptive_solve(
     max_chatter: int = 16,
 ) -> FlowSolution:
     """Integrate a PiecewiseFlow from (R0, x0) over [t0, t1], saving at save_ts (S,): RKMK4 with
-    step-doubling
-    control, located face crossings, Filippov sliding on up to max_sliding faces. Pure and traceable
-    (no checks)."""
+    step-doubling control, located face crossings, Filippov sliding on up to max_sliding faces. Pure
+    and traceable (no checks)."""
     win = 100.0 * event_tol  # crossings closer than this in time count as chattering
     body = _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win)
     cond = lambda c: (
@@ -576,7 +561,7 @@ def adaptive_solve(
     out = lax.while_loop(cond, body, _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win))
     return _solution(flow, out, save_ts, max_chatter)
 
-
+# %% ../nbs/15_integrate.ipynb #c016i4
 @functools.partial(
     jax.jit, static_argnames=("velocity", "cost", "max_steps", "max_events", "max_sliding")
 )
@@ -618,19 +603,19 @@ def integrate_core(
     )
 
 # %% ../nbs/15_integrate.ipynb #c017
-ENSEMBLE_NOTE = """An ensemble of adaptive runs goes through lax.map (members one after another, in one compiled
-call), not vmap: under vmap the loop's branches (sliding, entering a face, leaving it) become selects that every
-member evaluates at every iteration, and the loop runs until the slowest member ends. Measured on 2 CPU cores,
-16 members of the sweeps' family (Q = 2, N = 16, s in [0, 10]): vmap 5.2 s, lax.map 2.3 s."""
+ENSEMBLE_NOTE = """An ensemble of adaptive runs goes through lax.map (members one after another, in
+one compiled call), not vmap: under vmap the loop's branches (sliding, entering a face, leaving it)
+become selects that every member evaluates at every iteration, and the loop runs until the slowest
+member ends. Measured on 2 CPU cores, 16 members of the sweeps' family (Q = 2, N = 16,
+s in [0, 10]): vmap 5.2 s, lax.map 2.3 s."""
 
 
 def adaptive_options(
     t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_steps, max_events, max_sliding, dtype
 ) -> tuple:
     """Check the options of the adaptive integrators at the boundary (ValueError naming the
-    argument). Returns
-    (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol) of `dtype`, statics dict for the
-    jitted core)."""
+    argument). Returns (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol) of `dtype`, statics
+    dict for the jitted core)."""
     try:
         t0, t1 = (float(v) for v in t_span)
     except Exception:
@@ -679,20 +664,14 @@ def integrate_separated(
     t_span = (t0, t1).
 
     R0 (Q, Q) orthogonal and beta0 (Q,) -- or an ensemble R0 (B, Q, Q), beta0 (B, Q) run in one call
-    (lax.map);
-    X (N, Q) the cluster, y_tilde (Q,) its pulled-back target. Geometric RKMK4 steps with
-    step-doubling control
-    (rtol, atol); sector-face crossings g_{i,r} = (R (x_i + beta))_r = 0 are located to `event_tol`
-    in time and
-    the integration restarts there. On a face where both one-sided velocities point into it the flow
-    slides
-    (Filippov): up to `max_sliding` faces at once are followed with the convex combination that
-    keeps them at
-    g = 0, until a weight leaves [0, 1] (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR,
-    dbeta)` with
-    dR = Omega R, Omega skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save`
-    equispaced times),
-    the cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the
+    (lax.map); X (N, Q) the cluster, y_tilde (Q,) its pulled-back target. Geometric RKMK4 steps with
+    step-doubling control (rtol, atol); sector-face crossings g_{i,r} = (R (x_i + beta))_r = 0 are
+    located to `event_tol` in time and the integration restarts there. On a face where both
+    one-sided velocities point into it the flow slides (Filippov): up to `max_sliding` faces at once
+    are followed with the convex combination that keeps them at g = 0, until a weight leaves [0, 1]
+    (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR, dbeta)` with dR = Omega R, Omega
+    skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save` equispaced times), the
+    cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the
     last state."""
     batched = np.ndim(R0) == 3
     R0 = check_orthogonal("R0", R0, batch=batched)
@@ -738,9 +717,9 @@ def integrate_separated(
 # %% ../nbs/15_integrate.ipynb #c017b
 def face_rates(velocity: Callable, R, beta, X, y_tilde, i: int, r: int) -> tuple[float, float]:
     """One-sided rates (dg+/ds, dg-/ds) of g_{i,r} = (R (x_i + beta))_r, Eq. (3.40), under the flow
-    Eqs. (3.36)-(3.37)
-    with `velocity`, from the untruncated and the truncated side (truncflow.events.one_sided_rates).
-    dg+ < 0 < dg- means both sides push towards the face (sliding)."""
+    Eqs. (3.36)-(3.37) with `velocity`, from the untruncated and the truncated side
+    (truncflow.events.one_sided_rates). dg+ < 0 < dg- means both sides push towards the face
+    (sliding)."""
     R, beta, X = (jnp.asarray(a, float) for a in (R, beta, X))
     flow = separated_flow(velocity, separated_cost, X, jnp.asarray(y_tilde, float))
     return tuple(float(v) for v in one_sided_rates(flow, R, beta, i * X.shape[1] + r))
@@ -748,9 +727,8 @@ def face_rates(velocity: Callable, R, beta, X, y_tilde, i: int, r: int) -> tuple
 
 def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
     """RuntimeWarning for the members of `sol` that stopped early: time, status in words, the
-    nearest face and, at a
-    chattering face, its one-sided rates rates(R, beta, l, i, r) -> (up, down). Silent when all
-    finished."""
+    nearest face and, at a chattering face, its one-sided rates rates(R, beta, l, i, r) -> (up,
+    down). Silent when all finished."""
     status = np.atleast_1d(np.asarray(sol.status))
     bad = np.nonzero(status != 0)[0]
     if bad.size == 0:
@@ -763,22 +741,27 @@ def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
         l, i, r = (int(pick(v)) for v in (sol.stop_layer, sol.stop_point, sol.stop_coord))
         layer = f"layer {l}, " if np.ndim(pick(sol.Rs)) == 4 else ""
         where = (
-            f"{'member %d: ' % m if batched else ''}stopped at t = {t:.6g} (status {st}: {STATUS_MEANING[st]}); "
+            f"{'member %d: ' % m if batched else ''}stopped at t = {t:.6g} (status {st}: "
+            f"{STATUS_MEANING[st]}); "
             f"nearest face g = 0 at {layer}point {i}, coordinate {r}"
         )
         if st == Status.CHATTERING and rates is not None:
             up, dn = rates(pick(sol.Rs)[-1], pick(sol.betas)[-1], l, i, r)
-            where += f", one-sided rates dg/ds = {up:+.3g} (untruncated side), {dn:+.3g} (truncated side)"
+            where += (
+                f", one-sided rates dg/ds = {up:+.3g} (untruncated side), "
+                f"{dn:+.3g} (truncated side)"
+            )
         msgs.append(where)
     more = f" (and {bad.size - 3} more members)" if bad.size > 3 else ""
     warnings.warn(
         f"{name}: "
         + "; ".join(msgs)
         + more
-        + ". Saved states after t_final repeat the state there. To go on: follow the trajectory with "
-        "fixed steps of a small size (it chatters about the face but stays within O(h) of it), "
-        "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise max_steps "
-        "or loosen rtol.",
+        + ". Saved states after t_final repeat the state there. To go on: follow the trajectory "
+        "with fixed steps of a small size (it chatters about the face but stays within O(h) of "
+        "it), "
+        "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise "
+        "max_steps or loosen rtol.",
         RuntimeWarning,
         stacklevel=3,
     )

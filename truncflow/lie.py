@@ -9,14 +9,26 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
+from .validate import as_array, check_callable, check_positive_int
 
 # %% auto #0
-__all__ = ['skew', 'projected_velocity', 'autodiff_velocity', 'expm', 'commutator', 'dexpinv', 'orthonormalize',
+__all__ = ['square_stack', 'skew', 'projected_velocity', 'autodiff_velocity', 'expm', 'commutator', 'dexpinv', 'orthonormalize',
            'haar_orthogonal', 'rotation', 'rotation_angle']
 
 # %% ../nbs/02_lie.ipynb #c005
-def skew(A: jax.Array) -> jax.Array:
-    """pi_-(A) = (A - A^T)/2, the projection onto skew matrices o(Q), Eq. (3.20). A (..., Q, Q)."""
+def square_stack(name: str, A) -> jax.Array:
+    """Check that `A` is a square matrix or a stack of them, (..., Q, Q), with finite entries (the
+    shape also under `jit`); returns it as an array."""
+    A = as_array(name, A, shape=(..., None, None))
+    if A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name}: expected square matrices (..., Q, Q), got shape {A.shape}")
+    return A
+
+
+def skew(A) -> jax.Array:
+    """pi_-(A) = (A - A^T)/2, the skew-symmetric part of A: its projection onto the Lie algebra
+    o(Q) of skew matrices, Eq. (3.20). A (..., Q, Q) -> (..., Q, Q)."""
+    A = square_stack("A", A)
     return 0.5 * (A - jnp.swapaxes(A, -1, -2))
 
 
@@ -31,11 +43,11 @@ def projected_velocity(Rs: jax.Array, grad_Rs: jax.Array, grad_betas: jax.Array)
 
 
 def autodiff_velocity(cost: Callable) -> Callable:
-    """The autodiff reference: (R, beta, *data) -> projected_velocity of jax.grad of cost(R, beta,
-    *data).
+    """The autodiff reference: the function (R, beta, *data) -> (dR, dbeta), the gradient-flow
+    velocity of `cost` on O(Q) x R^Q (`projected_velocity` of jax.grad of cost(R, beta, *data)).
 
-    `cost` takes R (..., Q, Q) and beta (...) first. Returns (dR, dbeta) with the shapes of (R,
-    beta)."""
+    `cost` takes R (..., Q, Q) and beta (...) first; dR and dbeta have the shapes of R and beta."""
+    check_callable("cost", cost)
 
     def velocity(R, beta, *data):
         gR, gb = jax.grad(cost, argnums=(0, 1))(R, beta, *data)
@@ -45,12 +57,13 @@ def autodiff_velocity(cost: Callable) -> Callable:
     return velocity
 
 # %% ../nbs/02_lie.ipynb #c009
-def expm(A: jax.Array, *, order: int = 12) -> jax.Array:
-    """exp(A) for A (..., Q, Q): Taylor polynomial of degree `order` with scaling and squaring.
+def expm(A, *, order: int = 12) -> jax.Array:
+    """The matrix exponential exp(A) of each A (..., Q, Q) -> (..., Q, Q): a Taylor polynomial of
+    degree `order` (>= 1) with scaling and squaring; orthogonal to rounding when A is skew.
 
     Each matrix is scaled so that its inf-norm is <= 1/4 (truncation error < 4^-13/13! ~ 2e-18,
-    relative),
-    then squared back; a stack shares one loop. Orthogonal to rounding when A is skew."""
+    relative), then squared back; a stack shares one loop."""
+    A, order = square_stack("A", A), check_positive_int("order", order)
     nrm = jnp.max(jnp.sum(jnp.abs(A), axis=-1), axis=-1)
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(nrm, 1e-300) / 0.25)), 0, 60).astype(jnp.int32)
     B = A / (2.0**s)[..., None, None].astype(A.dtype)
@@ -69,9 +82,8 @@ def commutator(A: jax.Array, B: jax.Array) -> jax.Array:
 
 def dexpinv(u: jax.Array, k: jax.Array, order: int = 4) -> jax.Array:
     """dexp_u^{-1}(k) = k - [u,k]/2 + [u,[u,k]]/12 - [u,[u,[u,[u,k]]]]/720, the Bernoulli series
-    kept up to
-    ad_u^order (order 0, 1, 2 or 4; B_3 = 0). u, k (..., Q, Q) skew; error O(|u|^(order+1) |k|)
-    (O(|u|^6) for 4).
+    kept up to ad_u^order (order 0, 1, 2 or 4; B_3 = 0). u, k (..., Q, Q) skew; error
+    O(|u|^(order+1) |k|) (O(|u|^6) for 4).
 
     An RKMK method of order p needs the terms up to ad_u^(p-2) (Munthe-Kaas): the solvers pass that
     order."""
@@ -105,17 +117,20 @@ def orthonormalize(A: jax.Array) -> jax.Array:
 
 
 def haar_orthogonal(key: jax.Array, Q: int, *, batch: tuple = (), dtype=None) -> jax.Array:
-    """Haar-distributed orthogonal matrices (*batch, Q, Q): Gram-Schmidt on the columns of a
-    Gaussian matrix
-    (the Q factor of its QR decomposition with positive diagonal). Pure in `key`; jittable for
-    static Q."""
+    """Haar-distributed (uniformly random) orthogonal matrices (*batch, Q, Q): Gram-Schmidt on the
+    columns of a Gaussian matrix (the Q factor of its QR decomposition with positive diagonal).
+    Pure in `key`; jittable for static Q and batch (positive and non-negative integers)."""
+    Q = check_positive_int("Q", Q)
+    if not all(isinstance(b, (int, np.integer)) and b >= 0 for b in tuple(batch)):
+        raise ValueError(f"batch: expected a tuple of non-negative integers, got {batch!r}")
     G = jax.random.normal(key, (*batch, Q, Q), dtype or jnp.result_type(float))
     return jnp.swapaxes(orthonormalize(jnp.swapaxes(G, -1, -2)), -1, -2)
 
 # %% ../nbs/02_lie.ipynb #c021
 def rotation(theta) -> jax.Array:
-    """R(theta) = [[cos, sin], [-sin, cos]] in SO(2), theta (...,) -> (..., 2, 2): the sector edges
-    R^T e_r turn by +theta."""
+    """The rotation R(theta) = [[cos, sin], [-sin, cos]] in SO(2) of each angle, theta (...,) ->
+    (..., 2, 2): the sector edges R^T e_r turn by +theta (finite angles)."""
+    theta = as_array("theta", theta, allow_empty=True)
     c, s = jnp.cos(theta), jnp.sin(theta)
     return jnp.stack([jnp.stack([c, s], -1), jnp.stack([-s, c], -1)], -2)
 

@@ -9,10 +9,11 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from .network import relu, heaviside, random_orthogonal
+from .validate import as_array, check_orthogonal
 
 # %% auto #0
-__all__ = ['pushed_forward_points', 'sector_patterns', 'ClusterMoments', 'cluster_moments', 'truncation_counts', 'SectorMoments',
-           'sector_moments']
+__all__ = ['pushed_forward_points', 'sector_patterns', 'ClusterMoments', 'check_cluster', 'cluster_moments', 'truncation_counts',
+           'SectorMoments', 'sector_moments']
 
 # %% ../nbs/12_moments.ipynb #c006
 def pushed_forward_points(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
@@ -29,14 +30,32 @@ def sector_patterns(Z: jax.Array) -> jax.Array:
 # %% ../nbs/12_moments.ipynb #c009
 class ClusterMoments(NamedTuple):
     """Aggregated moments of the pushed-forward cluster mu o a^{-1}_{R,beta}, Eqs. (3.29)-(3.32),
-    (3.39)."""
+    (3.39), z_i = R (x_i + beta).
 
-    I0: jax.Array  # ()      total mass, Eq. (3.29) (= 1 for a probability measure)
-    I1: jax.Array  # (Q,)    mean of z, Eq. (3.29)
-    J0: jax.Array  # (Q,)    diagonal of J_0, Eq. (3.30): fraction of points with z_r > 0
-    J0_perp: jax.Array  # (Q,)    diagonal of J_0^perp = n_r / N, Eqs. (3.32), (3.39)
-    K1: jax.Array  # (Q, Q)  K1[r] = mean_i h(z_i)_r z_i: first moment of the half-space {z_r > 0}
-    K2: jax.Array  # (Q, Q)  K2[r, k] = mean_i relu(z_i)_r z_ik: second moment on {z_r > 0}
+    Fields:
+        I0: () total mass, Eq. (3.29) (= 1 for a probability measure).
+        I1: (Q,) mean of z, Eq. (3.29).
+        J0: (Q,) diagonal of J_0, Eq. (3.30): the fraction of points with z_r > 0.
+        J0_perp: (Q,) diagonal of J_0^perp = n_r / N, Eqs. (3.32), (3.39): the fraction with
+            z_r <= 0.
+        K1: (Q, Q) K1[r] = mean_i h(z_i)_r z_i: first moment of the half-space {z_r > 0}.
+        K2: (Q, Q) K2[r, k] = mean_i relu(z_i)_r z_ik: second moment on {z_r > 0}."""
+
+    I0: jax.Array
+    I1: jax.Array
+    J0: jax.Array
+    J0_perp: jax.Array
+    K1: jax.Array
+    K2: jax.Array
+
+
+def check_cluster(R, beta, X, *, names=("R", "beta", "X")):
+    """Validate one cluster's layer: R (Q, Q) orthogonal, beta (Q,), X (N, Q) finite; returns them.
+    Shapes are checked under `jit` too, the values only for concrete arrays."""
+    nR, nb, nX = names
+    R = check_orthogonal(nR, R)
+    Q = R.shape[-1]
+    return R, as_array(nb, beta, shape=(Q,)), as_array(nX, X, shape=(None, Q))
 
 
 def cluster_moments(R: jax.Array, beta: jax.Array, X: jax.Array) -> ClusterMoments:
@@ -44,10 +63,9 @@ def cluster_moments(R: jax.Array, beta: jax.Array, X: jax.Array) -> ClusterMomen
     (3.39).
 
     R (Q, Q), beta (Q,), X (N, Q) -> ClusterMoments (fields of shape (), (Q,), (Q,), (Q,), (Q, Q),
-    (Q, Q)).
-    Jittable and vmappable; the matrix moments cost one (2Q, N) x (N, Q) product, the rest column
-    means."""
-    Z = pushed_forward_points(R, beta, X)
+    (Q, Q)). Jittable and vmappable; the matrix moments cost one (2Q, N) x (N, Q) product, the rest
+    column means."""
+    Z = pushed_forward_points(*check_cluster(R, beta, X))
     N, Q = Z.shape
     Hd = sector_patterns(Z)
     S = jnp.concatenate([Hd, relu(Z)], axis=1).T @ Z / N  # (2Q, Q) = [K1; K2]
@@ -63,13 +81,20 @@ def truncation_counts(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
 # %% ../nbs/12_moments.ipynb #c013
 class SectorMoments(NamedTuple):
     """Moments of mu o a^{-1}_{R,beta} restricted to the occupied sectors R^Q_nu, Eqs. (3.28) and
-    (3.31)."""
+    (3.31).
 
-    patterns: np.ndarray  # (K, Q) bool, the occupied sectors nu (sorted by packed key)
-    mass: np.ndarray  # (K,)   integral of d(mu o a^{-1}) over R^Q_nu (fraction of points)
-    J1: np.ndarray  # (K, Q) J_{1,nu}, Eq. (3.31)
-    J2: np.ndarray | None  # (K, Q, Q) second moments over R^Q_nu, or None
-    index: np.ndarray  # (N,)   the sector (row of `patterns`) of each point
+    Fields:
+        patterns: (K, Q) bool, the occupied sectors nu (sorted by packed key).
+        mass: (K,) the integral of d(mu o a^{-1}) over R^Q_nu: the fraction of points there.
+        J1: (K, Q) J_{1,nu} of Eq. (3.31): the first moment of the points in sector nu.
+        J2: (K, Q, Q) second moments over R^Q_nu, or None.
+        index: (N,) the sector (row of `patterns`) of each point."""
+
+    patterns: np.ndarray
+    mass: np.ndarray
+    J1: np.ndarray
+    J2: np.ndarray | None
+    index: np.ndarray
 
 
 def _pattern_keys(Hd: np.ndarray) -> np.ndarray:
@@ -85,9 +110,8 @@ def sector_moments(R, beta, X, *, second: bool = False) -> SectorMoments:
     and optionally J_{2,nu}.
 
     Host-side (NumPy), never enumerates the 2^Q sectors: O(N log N + N Q) (plus N Q^2 with
-    `second`).
-    R (Q, Q), beta (Q,), X (N, Q) -> SectorMoments with K <= N occupied sectors."""
-    Z = np.asarray(pushed_forward_points(jnp.asarray(R), jnp.asarray(beta), jnp.asarray(X)))
+    `second`). R (Q, Q), beta (Q,), X (N, Q) -> SectorMoments with K <= N occupied sectors."""
+    Z = np.asarray(pushed_forward_points(*check_cluster(R, beta, X)))
     N, Q = Z.shape
     Hd = Z > 0
     keys = _pattern_keys(Hd)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from truncflow.validate import (
     as_array,
+    check_square,
     check_invertible,
     check_orthogonal,
     check_labels,
@@ -20,13 +21,14 @@ from truncflow.validate import (
 from .lie import haar_orthogonal
 
 # %% auto #0
-__all__ = ['UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'hidden_layers', 'network_output', 'random_orthogonal',
-           'random_network', 'check_network', 'cumulative_parameters', 'layer_parameters', 'cumulative_biases',
-           'affine_map', 'inverse_affine_map', 'truncation_map', 'orthogonal_truncation_map', 'truncated_coordinates',
-           'truncation_state', 'cluster_state', 'composed_truncations', 'composed_truncation',
-           'hidden_layers_from_truncations', 'output_cumulative_parameters', 'polar_decomposition', 'aligned_weight',
-           'is_aligned', 'cluster_weights', 'weighted_square_error', 'standard_cost', 'input_space_cost',
-           'pulled_back_targets', 'pullback_metric', 'pullback_norm', 'clustered_data']
+__all__ = ['UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'check_layers', 'hidden_layers', 'network_output',
+           'random_orthogonal', 'random_network', 'check_network', 'cumulative_parameters', 'layer_parameters',
+           'cumulative_biases', 'affine_map', 'inverse_affine_map', 'check_affine', 'truncation_map',
+           'orthogonal_truncation_map', 'truncated_coordinates', 'truncation_state', 'cluster_state',
+           'composed_truncations', 'composed_truncation', 'hidden_layers_from_truncations',
+           'output_cumulative_parameters', 'polar_decomposition', 'aligned_weight', 'is_aligned', 'cluster_weights',
+           'weighted_square_error', 'standard_cost', 'input_space_cost', 'pulled_back_targets', 'pullback_metric',
+           'pullback_norm', 'clustered_data']
 
 # %% ../nbs/10_network.ipynb #c006
 def relu(z: jax.Array) -> jax.Array:
@@ -39,45 +41,59 @@ def heaviside(z: jax.Array) -> jax.Array:
     return (z > 0).astype(jnp.result_type(z, float))
 
 
+def check_layers(Ws, bs, x=None, *, names=("Ws", "bs", "x"), invertible=False, points=False):
+    """Validate layers Ws (L, Q, Q) (invertible if asked), bs (L, Q) and, if given, points
+    x (..., Q) (x (N, Q) with `points`); returns the arrays. Shapes are checked under `jit` too."""
+    nW, nb, nx = names
+    Ws = (check_invertible if invertible else check_square)(nW, Ws, batch=True)
+    L, Q = Ws.shape[:2]
+    bs = as_array(nb, bs, shape=(L, Q))
+    if x is None:
+        return Ws, bs
+    return Ws, bs, as_array(nx, x, shape=(None, Q) if points else (..., Q))
+
+
 @jax.jit  # compiled once per shape: an eager lax.scan would retrace its body on every call
-def hidden_layers(Ws: jax.Array, bs: jax.Array, x: jax.Array) -> jax.Array:
-    """All hidden-layer vectors x^(1), ..., x^(L) of the ReLU network, Eq. (2.1).
-
-    Ws (L, Q, Q), bs (L, Q), x (..., Q)  ->  (L, ..., Q)."""
-
+def _hidden_layers(Ws, bs, x):
     def layer(h, Wb):
         W, b = Wb
         h = relu(h @ W.T + b)
         return h, h
 
-    _, hs = lax.scan(layer, x, (Ws, bs))
-    return hs
+    return lax.scan(layer, x, (Ws, bs))[1]
 
 
-def network_output(
-    Ws: jax.Array, bs: jax.Array, W_out: jax.Array, b_out: jax.Array, x: jax.Array
-) -> jax.Array:
-    """Network output x^(L+1) = W_{L+1} x^(L) + b_{L+1}, Eqs. (2.1) and (2.4). x (..., Q) -> (...,
-    Q)."""
-    return hidden_layers(Ws, bs, x)[-1] @ W_out.T + b_out
+def hidden_layers(Ws, bs, x) -> jax.Array:
+    """All hidden-layer vectors x^(1), ..., x^(L) of the ReLU network, Eq. (2.1): entry l is the
+    output of layer l + 1 for every point of x.
+
+    Ws (L, Q, Q), bs (L, Q), x (..., Q)  ->  (L, ..., Q)."""
+    return _hidden_layers(*check_layers(Ws, bs, x))
+
+
+def network_output(Ws, bs, W_out, b_out, x) -> jax.Array:
+    """The network's output x^(L+1) = W_{L+1} x^(L) + b_{L+1} for every point of x, Eqs. (2.1) and
+    (2.4): the affine output layer applied to the last hidden layer. x (..., Q) -> (..., Q)."""
+    Ws, bs, x = check_layers(Ws, bs, x)
+    Q = Ws.shape[-1]
+    W_out = as_array("W_out", W_out, shape=(Q, Q))
+    b_out = as_array("b_out", b_out, shape=(Q,))
+    return _hidden_layers(Ws, bs, x)[-1] @ W_out.T + b_out
 
 # %% ../nbs/10_network.ipynb #c008
 def random_orthogonal(key: jax.Array, Q: int, *, batch: tuple = ()) -> jax.Array:
     """A Haar-distributed random orthogonal matrix `(*batch, Q, Q)`: `truncflow.lie.haar_orthogonal`
-    (the Q factor of
-    the QR decomposition of a Gaussian matrix, with positive diagonal), after checking Q and
-    batch."""
-    Q = check_positive_int("Q", Q)
-    if not all(isinstance(b, (int, np.integer)) and b >= 0 for b in tuple(batch)):
-        raise ValueError(f"batch: expected a tuple of non-negative integers, got {batch!r}")
-    return haar_orthogonal(key, Q, batch=tuple(batch))
+    (the Q factor of the QR decomposition of a Gaussian matrix, with positive diagonal), which
+    checks Q and batch."""
+    return haar_orthogonal(key, Q, batch=batch)
 
 
 def random_network(
     key: jax.Array, Q: int, L: int, *, smin: float = 0.5, smax: float = 1.5, bias_scale: float = 0.5
 ) -> tuple[jax.Array, jax.Array]:
-    """Random layer parameters `(Ws (L, Q, Q), bs (L, Q))` with singular values of each W_l in
-    [smin, smax]."""
+    """Random layer parameters of Eq. (2.1): weights Ws (L, Q, Q), each W_l = U diag(s) V^T with
+    Haar U, V and singular values s uniform in [smin, smax], and Gaussian biases bs (L, Q) of
+    standard deviation `bias_scale`."""
     Q, L = check_positive_int("Q", Q), check_positive_int("L", L)
     smin, smax = check_positive("smin", smin), check_positive("smax", smax)
     if smax < smin:
@@ -93,21 +109,20 @@ def random_network(
 
 def check_network(Ws, bs) -> tuple[jax.Array, jax.Array]:
     """Validate user-given layer parameters: Ws (L, Q, Q) invertible, bs (L, Q), all finite."""
-    Ws = check_invertible("Ws", Ws, batch=True)
-    bs = as_array("bs", bs, ndim=2)
-    if bs.shape != Ws.shape[:2]:
-        raise ValueError(
-            f"bs: expected shape {Ws.shape[:2]} to match Ws {Ws.shape}, got {bs.shape}"
-        )
-    return Ws, bs
+    return check_layers(Ws, bs, invertible=True)
 
 # %% ../nbs/10_network.ipynb #c011
-@jax.jit
-def cumulative_parameters(Ws: jax.Array, bs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Cumulative weights, biases and pulled-back biases of Eq. (2.6).
+def cumulative_parameters(Ws, bs) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Cumulative weights, biases and pulled-back biases of Eq. (2.6), from invertible layers.
 
-    Ws (L, Q, Q), bs (L, Q)  ->  Wc (L, Q, Q) with Wc[l] = W_l ... W_1,
-    bc (L, Q) with bc[l] = W_l bc[l-1] + b_l, and betas (L, Q) with betas[l] = Wc[l]^{-1} bc[l]."""
+    Ws (L, Q, Q), bs (L, Q)  ->  Wc (L, Q, Q), the affine parts of the first l + 1 layers composed,
+    Wc[l] = W_l ... W_1; bc (L, Q), their bias, bc[l] = W_l bc[l-1] + b_l; and betas (L, Q), that
+    bias pulled back to the input, betas[l] = Wc[l]^{-1} bc[l] (so x -> Wc[l] (x + betas[l]))."""
+    return _cumulative_parameters(*check_network(Ws, bs))
+
+
+@jax.jit
+def _cumulative_parameters(Ws, bs):
     Q = Ws.shape[-1]
 
     def step(carry, Wb):
@@ -121,8 +136,10 @@ def cumulative_parameters(Ws: jax.Array, bs: jax.Array) -> tuple[jax.Array, jax.
     return Wc, bc, betas
 
 
-def layer_parameters(Wc: jax.Array, bc: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Invert Eq. (2.6): layer parameters (Ws (L, Q, Q), bs (L, Q)) from cumulative (Wc, bc)."""
+def layer_parameters(Wc, bc) -> tuple[jax.Array, jax.Array]:
+    """Invert Eq. (2.6): the weights Ws (L, Q, Q) and biases bs (L, Q) of the single layers whose
+    compositions are the cumulative (Wc (L, Q, Q) invertible, bc (L, Q))."""
+    Wc, bc = check_layers(Wc, bc, names=("Wc", "bc", ""), invertible=True)
     Q = Wc.shape[-1]
     W_prev = jnp.concatenate([jnp.eye(Q, dtype=Wc.dtype)[None], Wc[:-1]])
     b_prev = jnp.concatenate([jnp.zeros((1, Q), dtype=bc.dtype), bc[:-1]])
@@ -151,16 +168,30 @@ def inverse_affine_map(W: jax.Array, beta: jax.Array, z: jax.Array) -> jax.Array
     return jnp.linalg.solve(W, zf.T).T.reshape(z.shape) - beta
 
 
-def truncation_map(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """The truncation map tau(x) = W^{-1} relu(W (x + beta)) - beta of Eq. (2.9).
+def check_affine(W, beta, x, *, name="W", orthogonal=False):
+    """Validate W (Q, Q) (invertible, or orthogonal if asked, named `name`), beta (Q,) and points
+    x (..., Q); returns the three arrays. Shapes are checked under `jit` too."""
+    W = (check_orthogonal if orthogonal else check_invertible)(name, W)
+    Q = W.shape[-1]
+    return W, as_array("beta", beta, shape=(Q,)), as_array("x", x, shape=(..., Q))
 
-    W (Q, Q) invertible, beta (Q,), x (..., Q)  ->  (..., Q)."""
+
+def _truncation_map(W, beta, x):
     return inverse_affine_map(W, beta, relu(affine_map(W, beta, x)))
 
 
-def orthogonal_truncation_map(R: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """tau_{R,beta}(x) = R^T relu(R (x + beta)) - beta for orthogonal R, Eq. (6.2). x (..., Q) ->
-    (..., Q)."""
+def truncation_map(W, beta, x) -> jax.Array:
+    """The truncation map tau(x) = W^{-1} relu(W (x + beta)) - beta of Eq. (2.9): the image of
+    each point x after a ReLU layer, pulled back to input coordinates.
+
+    W (Q, Q) invertible, beta (Q,), x (..., Q)  ->  (..., Q)."""
+    return _truncation_map(*check_affine(W, beta, x))
+
+
+def orthogonal_truncation_map(R, beta, x) -> jax.Array:
+    """tau_{R,beta}(x) = R^T relu(R (x + beta)) - beta, the truncation map of Eq. (6.2) for an
+    orthogonal R. R (Q, Q), beta (Q,), x (..., Q) -> the images (..., Q)."""
+    R, beta, x = check_affine(R, beta, x, name="R", orthogonal=True)
     return relu((x + beta) @ R.T) @ R - beta
 
 # %% ../nbs/10_network.ipynb #c019
@@ -173,10 +204,11 @@ def truncated_coordinates(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Ar
     return affine_map(W, beta, x) <= 0
 
 
-def truncation_state(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """Integer (...,): 0 untruncated (S+), 1 partially truncated (S_perp minus S-), 2 fully
-    truncated (S-); Definition 2.1."""
-    t = truncated_coordinates(W, beta, x)
+def truncation_state(W, beta, x) -> jax.Array:
+    """The truncation state of each point x under the layer (W, beta), Definition 2.1: an integer
+    (...,), UNTRUNCATED = 0 (in S+, no coordinate truncated), PARTIAL = 1 (in S_perp minus S-,
+    some), FULL = 2 (in S-, all). W (Q, Q) invertible, beta (Q,), x (..., Q)."""
+    t = truncated_coordinates(*check_affine(W, beta, x))
     return jnp.where(
         jnp.all(t, axis=-1), FULL, jnp.where(jnp.any(t, axis=-1), PARTIAL, UNTRUNCATED)
     )
@@ -199,21 +231,28 @@ def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.A
 
     def step(z, Wb):
         W, beta = Wb
-        z = truncation_map(W, beta, z)
+        z = _truncation_map(W, beta, z)
         return z, z
 
     _, zs = lax.scan(step, x, (Wc, betas))
     return zs
 
 
-def composed_truncation(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
-    """T^(L)(x) = tau^(L) o ... o tau^(1)(x), Eq. (2.16). x (..., Q) -> (..., Q)."""
-    return composed_truncations(Wc, betas, x)[-1]
+def _check_cumulative(Wc, betas, x):
+    return check_layers(Wc, betas, x, names=("Wc", "betas", "x"), invertible=True)
 
 
-def hidden_layers_from_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.Array:
-    """Hidden layers x^(l) = W^(l) (T^(l)(x) + beta^(l)), the corrected Eq. (2.17). -> (L, ...,
-    Q)."""
+def composed_truncation(Wc, betas, x) -> jax.Array:
+    """T^(L)(x) = tau^(L) o ... o tau^(1)(x), Eq. (2.16): where the L truncation maps together send
+    each point. Wc (L, Q, Q) invertible, betas (L, Q), x (..., Q) -> (..., Q)."""
+    return composed_truncations(*_check_cumulative(Wc, betas, x))[-1]
+
+
+def hidden_layers_from_truncations(Wc, betas, x) -> jax.Array:
+    """The hidden layers x^(l) = W^(l) (T^(l)(x) + beta^(l)) computed from the truncation maps, the
+    corrected Eq. (2.17) (equal to `hidden_layers`). Wc (L, Q, Q), betas (L, Q), x (..., Q) ->
+    (L, ..., Q)."""
+    Wc, betas, x = _check_cumulative(Wc, betas, x)
     zs = composed_truncations(Wc, betas, x)
     return jnp.einsum(
         "lij,l...j->l...i",
@@ -273,28 +312,43 @@ def weighted_square_error(
     return 0.5 * jnp.sum(w * jnp.sum((pred - X_target) ** 2, axis=-1))
 
 
+def _check_targets(X, labels, Y, name="Y"):
+    Y = as_array(name, Y, shape=(None, X.shape[-1]))
+    labels, J = check_labels("labels", labels, Y.shape[0], n_points=X.shape[0], require_all=False)
+    return labels, Y
+
+
 def standard_cost(Ws, bs, W_out, b_out, X, labels, Y) -> jax.Array:
-    """The standard L2 cost of Eq. (2.22): 1/2 sum_j 1/N_j sum_i |x^(L+1)_{j,i} - y_j|^2.
+    """The standard L2 cost of Eq. (2.22), a scalar: 1/2 sum_j 1/N_j sum_i |x^(L+1)_{j,i} - y_j|^2,
+    half the squared distance of the network's outputs to their cluster's target, each cluster
+    weighted by 1/N_j.
 
     Ws (L, Q, Q), bs (L, Q), W_out (Q, Q), b_out (Q,), X (N, Q), labels (N,) in [0, J), Y (J, Q)."""
-    return weighted_square_error(
-        network_output(Ws, bs, W_out, b_out, X), Y[labels], labels, Y.shape[0]
-    )
+    Ws, bs, X = check_layers(Ws, bs, X, names=("Ws", "bs", "X"), points=True)
+    labels, Y = _check_targets(X, labels, Y)
+    out = network_output(Ws, bs, W_out, b_out, X)
+    return weighted_square_error(out, Y[labels], labels, Y.shape[0])
 
 
 def input_space_cost(Wc, betas, X, labels, Y_tilde) -> jax.Array:
-    """The Euclidean input-space cost of Eq. (2.26): 1/2 sum_j 1/N_j sum_i |T^(L)(x_{j,i}) -
-    y~_j|^2.
+    """The Euclidean input-space cost of Eq. (2.26), a scalar: 1/2 sum_j 1/N_j sum_i
+    |T^(L)(x_{j,i}) - y~_j|^2, the cost of the truncated points against the pulled-back targets.
 
     Wc (L, Q, Q), betas (L, Q), X (N, Q), labels (N,) in [0, J), Y_tilde (J, Q) pulled-back
     targets."""
-    return weighted_square_error(
-        composed_truncation(Wc, betas, X), Y_tilde[labels], labels, Y_tilde.shape[0]
+    Wc, betas, X = check_layers(
+        Wc, betas, X, names=("Wc", "betas", "X"), invertible=True, points=True
     )
+    labels, Y_tilde = _check_targets(X, labels, Y_tilde, "Y_tilde")
+    T = composed_truncations(Wc, betas, X)[-1]
+    return weighted_square_error(T, Y_tilde[labels], labels, Y_tilde.shape[0])
 
 
-def pulled_back_targets(W_tot: jax.Array, Y: jax.Array) -> jax.Array:
-    """y~_j = (W^(L+1))^{-1} y_j, Eqs. (1.13) and (3.16). W_tot (Q, Q), Y (J, Q) -> (J, Q)."""
+def pulled_back_targets(W_tot, Y) -> jax.Array:
+    """The pulled-back targets y~_j = (W^(L+1))^{-1} y_j, Eqs. (1.13) and (3.16): the input-space
+    points that the output map sends to the targets. W_tot (Q, Q) invertible, Y (J, Q) -> (J, Q)."""
+    W_tot = check_invertible("W_tot", W_tot)
+    Y = as_array("Y", Y, shape=(None, W_tot.shape[0]))
     return jnp.linalg.solve(W_tot, Y.T).T
 
 

@@ -8,7 +8,13 @@ from typing import NamedTuple
 import numpy as np
 import jax
 import jax.numpy as jnp
-from .validate import as_array, check_orthogonal, check_same_dim
+from truncflow.validate import (
+    as_array,
+    check_orthogonal,
+    check_same_dim,
+    check_positive,
+    check_positive_int,
+)
 from .lie import rotation
 
 # %% auto #0
@@ -20,8 +26,8 @@ __all__ = ['sector_bias', 'equilibrium_kind', 'BiasKnots', 'bias_knots', 'exact_
 # %% ../nbs/16_orbits.ipynb #c006
 def sector_bias(R: jax.Array, X: jax.Array, sign: int, margin: float = 0.1) -> jax.Array:
     """A bias beta (Q,) putting the whole cluster X (N, Q) in the positive sector (sign=+1, Eq.
-    (4.7)) or the
-    negative sector (sign=-1, Eq. (4.9)) of R, every face value at distance >= margin from 0."""
+    (4.7)) or the negative sector (sign=-1, Eq. (4.9)) of R, every face value at distance >= margin
+    from 0."""
     Z = X @ R.T
     b = jnp.where(
         sign > 0, -jnp.min(Z, axis=0) + margin, -jnp.max(Z, axis=0) - margin
@@ -33,19 +39,22 @@ def equilibrium_kind(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
     """+1 if the cluster is fully untruncated (Eq. (4.4)), -1 if fully truncated (Eq. (4.5)), 0
     otherwise.
     Proposition 4.1: for +1, (R, beta) is an equilibrium of Eqs. (4.1)-(4.3); for -1 only R is at
-    rest, while
-    d beta/ds = -(beta + y~), so it is an equilibrium only when beta = -y~ (erratum E11). R (Q, Q),
-    beta (Q,), X (N, Q)."""
+    rest, while d beta/ds = -(beta + y~), so it is an equilibrium only when beta = -y~ (erratum
+    E11). R (Q, Q), beta (Q,), X (N, Q)."""
     Z = (X + beta) @ R.T
     return jnp.where(jnp.all(Z > 0), 1, jnp.where(jnp.all(Z <= 0), -1, 0)).astype(jnp.int32)
 
 # %% ../nbs/16_orbits.ipynb #c010
 class BiasKnots(NamedTuple):
     """Piecewise-exponential form of b(s) for Eq. (4.42): from time `times[k]` the bias leaves
-    `values[k]` with rate
-    `rates[k]` = n_k / N, Eq. (4.47). Arrays (N+1,); `order` (N,) sorts the points along the motion
-    of b;
-    `direction` +1 (b rises to y), -1 (b falls to y), 0 (y = b0)."""
+    `values[k]` with rate `rates[k]` = n_k / N, Eq. (4.47).
+
+    Fields:
+        values: (N+1,) the knots b_k, the bias at the times `times`.
+        times: (N+1,) the times s_k at which b reaches the knots (inf if never).
+        rates: (N+1,) the exponential rate n_k / N with which b leaves knot k.
+        order: (N,) the points sorted along the motion of b.
+        direction: +1 (b rises to y), -1 (b falls to y), 0 (y = b0)."""
 
     values: jax.Array
     times: jax.Array
@@ -56,13 +65,11 @@ class BiasKnots(NamedTuple):
 
 def bias_knots(x: jax.Array, y: jax.Array, b0: jax.Array) -> BiasKnots:
     """Knots of the exact solution of Eq. (4.42) in every case: b rising towards y, falling towards
-    y, stopping at
-    the lowest point, or at rest. x (N,), y and b0 scalars.
+    y, stopping at the lowest point, or at rest. x (N,), y and b0 scalars.
 
     The time between consecutive knots is the generalised Eq. (4.49), s_{k+1} - s_k = (N / n_k)
-    log((y - b_k) / (y - b_{k+1})),
-    with n_k the number of points x_i <= b on that stretch (#{x_i <= b_k} rising, #{x_i < b_k}
-    falling)."""
+    log((y - b_k) / (y - b_{k+1})), with n_k the number of points x_i <= b on that stretch (#{x_i <=
+    b_k} rising, #{x_i < b_k} falling)."""
     N = x.shape[0]
     y = jnp.asarray(y, x.dtype)
     b0 = jnp.asarray(b0, x.dtype)
@@ -104,10 +111,14 @@ def truncation_times_core(x: jax.Array, y: jax.Array, b0: jax.Array) -> jax.Arra
 
 
 class BiasEvents(NamedTuple):
-    """Events of Eq. (4.42) sorted by time, arrays (N,): `times` (inf in unused slots), `point`
-    (index into x, -1 unused),
-    `kind` (+1 truncation: b rises past x_i; -1 untruncation: b falls below x_i; 0 unused).
-    `stop_time`: when b reaches the lowest point x_1 > y and halts there (inf if it does not)."""
+    """Events of Eq. (4.42) sorted by time.
+
+    Fields:
+        times: (N,) the event times (inf in unused slots).
+        point: (N,) the index into x of the point of each event (-1 unused).
+        kind: (N,) +1 truncation (b rises past x_i), -1 untruncation (b falls below x_i), 0 unused.
+        stop_time: () when b reaches the lowest point x_1 > y and halts there (inf if it does
+            not)."""
 
     times: jax.Array
     point: jax.Array
@@ -148,9 +159,8 @@ def _check_1d(x, y, b0):
 
 def truncation_times(x, y, b0) -> jax.Array:
     """For each data point x_i (input order) the first time s >= 0 at which x_i <= b(s) for the flow
-    of Eq. (4.42),
-    with b(0) = b0 and target y: 0 if x_i <= b0 already, inf if never; the times are Eq. (4.49). x
-    (N,) -> (N,)."""
+    of Eq. (4.42), with b(0) = b0 and target y: 0 if x_i <= b0 already, inf if never; the times are
+    Eq. (4.49). x (N,) -> (N,)."""
     return _times_jit(*_check_1d(x, y, b0))
 
 
@@ -213,8 +223,7 @@ def _check_fixed(R, beta0, X, y_tilde):
 
 def exact_fixed_R_bias(R, beta0, X, y_tilde, s) -> jax.Array:
     """Exact beta(s) of the fixed-R flow, Eqs. (4.38)-(4.43), at times s (S,) >= 0. R (Q, Q)
-    orthogonal, beta0 (Q,),
-    X (N, Q), y_tilde (Q,) -> (S, Q)."""
+    orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,) -> (S, Q)."""
     R, beta0, X, y_tilde = _check_fixed(R, beta0, X, y_tilde)
     s = as_array("s", s, ndim=1, allow_empty=True)
     if np.any(np.asarray(s) < 0):
@@ -224,16 +233,22 @@ def exact_fixed_R_bias(R, beta0, X, y_tilde, s) -> jax.Array:
 
 def fixed_R_events(R, beta0, X, y_tilde):
     """Events (times, point, coordinate, kind) of the fixed-R flow, Eqs. (4.38)-(4.43), sorted by
-    time; kind +1
-    truncation, -1 untruncation; unused slots have time inf and kind 0. Each array (N Q,)."""
+    time; kind +1 truncation, -1 untruncation; unused slots have time inf and kind 0. Each array (N
+    Q,)."""
     return _fixed_events_jit(*_check_fixed(R, beta0, X, y_tilde))
 
 # %% ../nbs/16_orbits.ipynb #c025
 class Prop42Constants(NamedTuple):
     """Constants of Proposition 4.2: eta1' of Eq. (4.13) and the three versions of eta2 (printed
-    (4.13), printed
-    (4.32), and the one the proof (4.29)-(4.30) supports); `s1_bound` is the bound (4.30) on the
-    collapse time."""
+    (4.13), printed (4.32), and the one the proof (4.29)-(4.30) supports); `s1_bound` is the bound
+    (4.30) on the collapse time.
+
+    Fields:
+        eta1p: eta1' = 1.1 |beta(0) + y~| eta1, Eq. (4.13).
+        eta2_413: eta2 as printed in Eq. (4.13).
+        eta2_432: eta2 as printed in Eq. (4.32).
+        eta2_proof: the eta2 that the proof, Eqs. (4.29)-(4.30), supports.
+        s1_bound: the bound of Eq. (4.30) on the collapse time s_1."""
 
     eta1p: float
     eta2_413: float
@@ -270,11 +285,9 @@ def prop42_hypotheses(
     n_dirs: int = 48,
 ) -> dict:
     """Check hypotheses Eqs. (4.14)-(4.17) of Proposition 4.2 numerically for Q = 2 on a grid:
-    rotations R = R(phi) R0 with
-    ||R - R0|| = 2 |sin(phi/2)| < eta2 (default: the largest of the three eta2 of
-    `prop42_constants`) and biases
-    beta = -y~ + v on polar grids of the balls |v| <= 1.1 |beta0 + y~| ((4.14), (4.15)) and |v| <
-    gamma |beta0 + y~| ((4.16)).
+    rotations R = R(phi) R0 with ||R - R0|| = 2 |sin(phi/2)| < eta2 (default: the largest of the
+    three eta2 of `prop42_constants`) and biases beta = -y~ + v on polar grids of the balls |v| <=
+    1.1 |beta0 + y~| ((4.14), (4.15)) and |v| < gamma |beta0 + y~| ((4.16)).
 
     Returns worst values: 'J0perp_min' (> 1 - eta0 needed, (4.14)), 'moment_max' (< eta1, (4.15)),
     'neg_margin' (max face value with |beta + y~| < gamma |..|, < 0 needed for (4.16)), the flags
@@ -323,13 +336,14 @@ def prop42_example(
     key: jax.Array | None = None, n_main: int = 97, radius: float = 0.1, phi0: float = 0.3
 ):
     """Data meeting the hypotheses Eqs. (4.13)-(4.17) of Proposition 4.2 for eta0 = 0.08, eta1 =
-    0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main`
-    points deep in the negative sector of R0 = rotation(phi0) plus three points in mixed sectors,
-    and
-    |beta0 + y~| = 1. Returns (R0 (2, 2), beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i -
-    y~) the cluster sits
-    at (-2.5, -2.5) and the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
+    0.09, gamma = 0.05 (Q = 2): a tight cluster of `n_main` points deep in the negative sector of R0
+    = rotation(phi0) plus three points in mixed sectors, and |beta0 + y~| = 1. Returns (R0 (2, 2),
+    beta0 (2,), X (N, 2), y_tilde (2,)); in w_i = R0 (x_i - y~) the cluster sits at (-2.5, -2.5) and
+    the three outliers at (-0.4, -0.6), (-0.6, -0.35), (-0.45, -0.45)."""
     key = jax.random.PRNGKey(0) if key is None else key
+    n_main = check_positive_int("n_main", n_main)
+    radius = check_positive("radius", radius, allow_zero=True)
+    phi0 = as_array("phi0", phi0, ndim=0)
     R0 = jnp.asarray(rotation(-phi0))
     y_tilde = jnp.asarray([0.5, -0.3])
     u = jax.random.normal(key, (n_main, 2))

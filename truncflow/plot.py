@@ -11,7 +11,14 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib import animation
 from .network import truncation_map, truncation_state, UNTRUNCATED, PARTIAL, FULL
-from .validate import optional_import
+from truncflow.validate import (
+    optional_import,
+    as_array,
+    check_invertible,
+    check_callable,
+    check_labels,
+    check_positive_int,
+)
 from . import lie
 
 # %% auto #0
@@ -62,11 +69,11 @@ def plot_sectors(
 
     Shades the positive and negative sectors S+ and S- (Eq. (2.12)), colours points by truncation
     state (Definition 2.1), draws x -> tau(x) arrows, marks the apex -beta. Returns the axes."""
-    W, beta, X = np.asarray(W, float), np.asarray(beta, float), np.asarray(X, float)
-    if X.ndim != 2 or X.shape[1] != 2 or W.shape != (2, 2) or beta.shape != (2,):
-        raise ValueError(
-            f"plot_sectors: needs Q = 2 (W (2, 2), beta (2,), X (N, 2)); got {W.shape}, {beta.shape}, {X.shape}"
-        )
+    W = np.asarray(check_invertible("W", as_array("W", W, shape=(2, 2))), float)
+    beta = np.asarray(as_array("beta", beta, shape=(2,)), float)
+    X = np.asarray(as_array("X", X, shape=(None, 2)), float)
+    if labels is not None:
+        labels = check_labels("labels", labels, n_points=len(X), require_all=False)[0]
     ax = _axes(ax, figsize=(5, 5))
     tau = np.asarray(truncation_map(W, beta, X))
     state = np.asarray(truncation_state(W, beta, X))
@@ -139,8 +146,7 @@ def plot_sectors(
 # %% ../nbs/11_plot.ipynb #c010
 def plot_sectors_3d(W, beta, X, *, labels=None, fig=None):
     """Q = 3: coordinate-plane projections of X (N, 3) coloured by truncation state (Definition
-    2.1),
-    with the images tau(x) of Eq. (2.9) in black and the apex -beta. Returns the figure."""
+    2.1), with the images tau(x) of Eq. (2.9) in black and the apex -beta. Returns the figure."""
     W, beta, X = np.asarray(W, float), np.asarray(beta, float), np.asarray(X, float)
     if X.ndim != 2 or X.shape[1] != 3:
         raise ValueError(f"plot_sectors_3d: needs X of shape (N, 3), got {X.shape}")
@@ -167,7 +173,8 @@ def plot_cost(
 ):
     """Cost along a flow on a log scale; `rates` = list of (s0, lambda) draws reference slopes
     cost(s0) * exp(-lambda (s - s0)); `event_times` draws faint vertical lines. Returns the axes."""
-    ts, cost = np.asarray(ts), np.asarray(cost)
+    ts = np.asarray(as_array("ts", ts, ndim=1))
+    cost = np.asarray(as_array("cost", cost, shape=ts.shape, finite=False))
     ax = _axes(ax, figsize=(6, 3.5))
     ax.semilogy(ts, cost, color=OKABE_ITO[0], lw=2, label=label)
     for t in [] if event_times is None else np.asarray(event_times).ravel():
@@ -384,8 +391,10 @@ def frame_player(
     """Kernel-free HTML player of `n_frames` frames; `draw(ax, k)` draws frame k on a cleared axes.
 
     `labels` (optional, one string per frame) are shown under the slider (see `player_html`)."""
-    if n_frames < 2:
+    check_callable("draw", draw)
+    if isinstance(n_frames, (int, np.integer)) and not isinstance(n_frames, bool) and n_frames < 2:
         raise ValueError(f"n_frames: a player needs at least 2 frames, got {n_frames}")
+    n_frames = check_positive_int("n_frames", n_frames, minimum=2)
     fig, ax = plt.subplots(figsize=figsize)
 
     def _draw(k):
@@ -408,6 +417,7 @@ def slider_explorer(
     player's buttons and a readout "name = value" (the value formatted with `fmt`) switch between
     them with a few lines of JavaScript, so it works in the static book, without a kernel. The HTML
     text itself is `frame_player(..., labels=...)`; IPython comes with the `notebook` extra."""
+    check_callable("draw", draw)
     vals = np.asarray(values, dtype=float)
     if vals.ndim != 1 or vals.shape[0] < 2:
         raise ValueError(

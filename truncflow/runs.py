@@ -12,6 +12,8 @@ from jax import lax
 from .network import heaviside
 from .lie import skew, expm, orthonormalize
 from .solvers import TABLEAUS, stepper, fixed_steps
+from .validate import as_array, check_orthogonal, check_labels
+from .moments import check_cluster
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
 from .events import velocity_field
 from .integrate import integrate_core
@@ -33,8 +35,8 @@ VELOCITIES = ("closed_form", "autodiff", "fused")
 
 def velocity_function(name: str) -> Callable:
     """The separated-flow velocity called `name` (one of VELOCITIES): the closed form of Theorem
-    3.2, its autodiff
-    reference, or the fused Pallas kernel (truncflow.fused, imported only when asked for)."""
+    3.2, its autodiff reference, or the fused Pallas kernel (truncflow.fused, imported only when
+    asked for)."""
     if name == "fused":
         from truncflow.fused import separated_velocity_fused
 
@@ -111,8 +113,8 @@ def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_ev
     )
     out = jax.vmap(lambda R, b, t: _observe(R, b, X, y, t))(sol.Rs, sol.betas, save_ts)
     # replay the located sector-face crossings (sorted in time) to get the full-truncation times; a
-    # point sliding
-    # on a face (z_{i,r} = 0) counts as truncated in r, as h(0) = 0 does in n_r of Eq. (3.40)
+    # point sliding on a face (z_{i,r} = 0) counts as truncated in r, as h(0) = 0 does in n_r of Eq.
+    # (3.40)
     P0 = (X + beta0) @ R0.T <= 0
     nan = jnp.asarray(jnp.nan, dt)
     zero = jnp.zeros((), dt)
@@ -171,8 +173,8 @@ def _crossing(t0, h, m0, m1):
 
 def _check_static(*, n_steps, save_every, **choices):
     """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError
-    naming the argument
-    (n_steps and save_every are checked by the driver, truncflow.solvers.fixed_steps)."""
+    naming the argument (n_steps and save_every are checked by the driver,
+    truncflow.solvers.fixed_steps)."""
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
@@ -187,11 +189,9 @@ def _check_static(*, n_steps, save_every, **choices):
 
 def _truncation_monitor(margins: Callable) -> tuple:
     """Monitor for `fixed_steps`: (s1, t_last, t_point (N,), m (N,)) with the margins m_i = max_r
-    g_{i,r}, the first
-    time the whole cluster is in the negative sector (s1), the last change of any point's full
-    truncation
-    (t_last) and each point's first full truncation (t_point), located by linear interpolation in
-    the step."""
+    g_{i,r}, the first time the whole cluster is in the negative sector (s1), the last change of any
+    point's full truncation (t_last) and each point's first full truncation (t_point), located by
+    linear interpolation in the step."""
 
     def init(R, beta):
         m = margins(R, beta)
@@ -217,6 +217,42 @@ def _truncation_monitor(margins: Callable) -> tuple:
 
     return init, update
 
+
+def _check_params(params: dict, general: bool) -> dict:
+    """Validate a member's params at the boundary of run_one / run_general: shapes always (also
+    under jit), values (orthogonal weights, finite data, labels in range) where the arrays are
+    concrete; ValueError naming the entry. Returns params with the checked arrays."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
+    keys = (
+        ("Rs0", "betas0", "X", "labels", "Y_tilde", "h")
+        if general
+        else ("R0", "beta0", "X", "y_tilde", "h")
+    )
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise ValueError(f"params: missing entries {missing}")
+    p = dict(params)
+    if general:
+        Rs = check_orthogonal("Rs0", p["Rs0"], batch=True)
+        L, Q = Rs.shape[0], Rs.shape[-1]
+        p["Rs0"], p["betas0"] = Rs, as_array("betas0", p["betas0"], shape=(L, Q))
+        p["X"] = as_array("X", p["X"], shape=(None, Q))
+        p["Y_tilde"] = as_array("Y_tilde", p["Y_tilde"], shape=(None, Q))
+        p["labels"], _ = check_labels(
+            "labels",
+            p["labels"],
+            p["Y_tilde"].shape[0],
+            n_points=p["X"].shape[0],
+            require_all=False,
+        )
+    else:
+        p["R0"], p["beta0"], p["X"] = check_cluster(
+            p["R0"], p["beta0"], p["X"], names=("R0", "beta0", "X")
+        )
+        p["y_tilde"] = as_array("y_tilde", p["y_tilde"], shape=(p["R0"].shape[-1],))
+    return p
+
 # %% ../nbs/32_runs.ipynb #c010
 def run_one(
     params: dict,
@@ -235,25 +271,19 @@ def run_one(
     and vmappable.
 
     params: R0 (Q, Q) orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,), h () step size, optionally
-    rotate ()
-    (1: the full flow; 0: R frozen, the bias flow of Eqs. (4.38)-(4.40)). Static: n_steps (a
-    multiple of save_every), method in STEP_METHODS or 'adaptive'
-    (truncflow.integrate.integrate_core, RKMK4 with
-    step-size control (rtol, atol, initial step h) and located events; saves at the same times),
-    velocity in
-    VELOCITIES, flow 'separated' or 'fixed_R' (the default of rotate); a bad static argument raises
-    ValueError.
-    Returns a dict of fixed-shape arrays, S = n_steps // save_every + 1 saved times:
-    t (S,), cost (S,) Eq. (3.6), gap (S,) = |beta + y~|, btilde (S, Q) = R (beta + y~) Eq. (4.22),
-    n_coord (S, Q) the counts n_r of Eq. (3.40), n_full (S,) points in the negative sector,
-    s1 () first time the whole cluster is in the negative sector (Eq. (4.18); nan if never),
-    t_last () time of the last change of any point's full truncation, t_point (N,) first full
-    truncation of
-    each point, full_at_end (), R_final (Q, Q), beta_final (Q,), orth_err () = max |R^T R - 1| at
-    the end;
-    with method 'adaptive' also status () (0: reached the end; else
-    truncflow.integrate.STATUS_MEANING, and the
-    saves after t_final () repeat the last state)."""
+    rotate () (1: the full flow; 0: R frozen, the bias flow of Eqs. (4.38)-(4.40)). Static: n_steps
+    (a multiple of save_every), method in STEP_METHODS or 'adaptive'
+    (truncflow.integrate.integrate_core, RKMK4 with step-size control (rtol, atol, initial step h)
+    and located events; saves at the same times), velocity in VELOCITIES, flow 'separated' or
+    'fixed_R' (the default of rotate); a bad static argument raises ValueError. Returns a dict of
+    fixed-shape arrays, S = n_steps // save_every + 1 saved times: t (S,), cost (S,) Eq. (3.6), gap
+    (S,) = |beta + y~|, btilde (S, Q) = R (beta + y~) Eq. (4.22), n_coord (S, Q) the counts n_r of
+    Eq. (3.40), n_full (S,) points in the negative sector, s1 () first time the whole cluster is in
+    the negative sector (Eq. (4.18); nan if never), t_last () time of the last change of any point's
+    full truncation, t_point (N,) first full truncation of each point, full_at_end (), R_final (Q,
+    Q), beta_final (Q,), orth_err () = max |R^T R - 1| at the end; with method 'adaptive' also
+    status () (0: reached the end; else truncflow.integrate.STATUS_MEANING, and the saves after
+    t_final () repeat the last state)."""
     _check_static(
         n_steps=n_steps,
         save_every=save_every,
@@ -261,6 +291,7 @@ def run_one(
         velocity=(velocity, VELOCITIES),
         flow=(flow, ("separated", "fixed_R")),
     )
+    params = _check_params(params, general=False)
     R, beta, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
     h = jnp.asarray(params["h"], dtype=beta.dtype)
     rotate = params.get("rotate", 1.0 if flow == "separated" else 0.0)  # 0: R frozen, Eq. (4.40)
@@ -310,12 +341,10 @@ def synthetic_member(
     dtype=None,
 ) -> dict:
     """Parameters of one random flow: a cluster X of N points uniform in a ball of `radius` around a
-    centre c at
-    distance `centre_distance` from 0; target y~ at distance `target_distance` from c; Haar R0;
-    beta0 = -c + noise of
-    scale `beta_scale` (so the cluster starts near the corner of the sectors: partially truncated).
-    Pure in `key`.
-    Returns the params of run_one (R0, beta0, X, y_tilde, h) and the centre c (Q,)."""
+    centre c at distance `centre_distance` from 0; target y~ at distance `target_distance` from c;
+    Haar R0; beta0 = -c + noise of scale `beta_scale` (so the cluster starts near the corner of the
+    sectors: partially truncated). Pure in `key`. Returns the params of run_one (R0, beta0, X,
+    y_tilde, h) and the centre c (Q,)."""
     dtype = dtype or jnp.result_type(float)
     u = jax.random.uniform(
         key, (3, N + Q + 3, Q), dtype
@@ -364,12 +393,10 @@ def synthetic_general_member(
     dtype=None,
 ) -> dict:
     """Parameters of one random flow of Section 5: J clusters of N points (uniform in balls of
-    `radius` around
-    centres at distance `centre_distance` from 0), targets Y~ (J, Q) at `target_distance` from the
-    centres, L Haar
-    rotations Rs (L, Q, Q) and biases betas (L, Q) = -c_{l mod J} + noise of scale `beta_scale`.
-    Pure in `key`.
-    Returns Rs0, betas0, X (J N, Q), labels (J N,), Y_tilde (J, Q), h."""
+    `radius` around centres at distance `centre_distance` from 0), targets Y~ (J, Q) at
+    `target_distance` from the centres, L Haar rotations Rs (L, Q, Q) and biases betas (L, Q) =
+    -c_{l mod J} + noise of scale `beta_scale`. Pure in `key`. Returns Rs0, betas0, X (J N, Q),
+    labels (J N,), Y_tilde (J, Q), h."""
     dtype = dtype or jnp.result_type(float)
     u = jax.random.uniform(key, (3, J * N + L * Q + 2 * J + L, Q), dtype)
     g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(2 * jnp.pi * u[1])
@@ -468,21 +495,19 @@ def run_general(
     max_events: int = 256,
 ) -> dict:
     """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs.
-    (5.4)-(5.7))
-    on O(Q)^L x R^(L Q): fixed steps (Lie-Euler or RKMK2 of truncflow.solvers), or method 'adaptive'
-    (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol, atol, initial
-    step h), located
-    face crossings and Filippov sliding; saves at the same times). Pure, vmappable.
+    (5.4)-(5.7)) on O(Q)^L x R^(L Q): fixed steps (Lie-Euler or RKMK2 of truncflow.solvers), or
+    method 'adaptive' (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol,
+    atol, initial step h), located face crossings and Filippov sliding; saves at the same times).
+    Pure, vmappable.
 
     params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
     S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L)
-    points whose
-    layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () = max_l |R_l^T
-    R_l - 1|;
-    with 'adaptive' also status () (0: reached the end, else truncflow.integrate.STATUS_MEANING),
-    t_final (),
-    n_events () face events located and t_last_event () the time of the last one (nan if none)."""
+    points whose layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () =
+    max_l |R_l^T R_l - 1|; with 'adaptive' also status () (0: reached the end, else
+    truncflow.integrate.STATUS_MEANING), t_final (), n_events () face events located and
+    t_last_event () the time of the last one (nan if none)."""
     _check_static(n_steps=n_steps, save_every=save_every, method=(method, GENERAL_METHODS))
+    params = _check_params(params, general=True)
     if method == "adaptive":
         return _run_general_adaptive(
             params, n_steps // save_every, save_every, rtol, atol, max_steps, max_events

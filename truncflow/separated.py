@@ -16,30 +16,49 @@ from truncflow.moments import (
     sector_patterns,
     cluster_moments,
     ClusterMoments,
+    check_cluster,
 )
 
 # %% auto #0
-__all__ = ['separated_velocity_autodiff', 'separated_velocity', 'bias_velocity', 'separated_cost', 'omega', 'omega_printed',
-           'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs', 'flow_velocity']
+__all__ = ['separated_velocity', 'bias_velocity', 'check_one_cluster', 'separated_cost', 'separated_velocity_autodiff', 'omega',
+           'omega_printed', 'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs',
+           'flow_velocity']
 
 # %% ../nbs/13_separated.ipynb #c006
-def separated_cost(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """One cluster's Euclidean cost 1/2 mean_i |tau_{R,beta}(x_i) - y~|^2, Eq. (3.6).
+def check_one_cluster(R, beta, X, y_tilde):
+    """Validate R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,), finite; returns them (the
+    shapes are checked under `jit` too, the values only for concrete arrays)."""
+    R, beta, X = check_cluster(R, beta, X)
+    return R, beta, X, as_array("y_tilde", y_tilde, shape=(R.shape[-1],))
+
+
+def separated_cost(R, beta, X, y_tilde) -> jax.Array:
+    """One cluster's Euclidean cost, Eq. (3.6), a scalar: 1/2 mean_i |tau_{R,beta}(x_i) - y~|^2,
+    half the mean squared distance of the truncated points to the pulled-back target.
 
     R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> scalar."""
+    R, beta, X, y_tilde = check_one_cluster(R, beta, X, y_tilde)
     return 0.5 * jnp.mean(jnp.sum((orthogonal_truncation_map(R, beta, X) - y_tilde) ** 2, axis=-1))
 
 # %% ../nbs/13_separated.ipynb #c009
-separated_velocity_autodiff = autodiff_velocity(separated_cost)
-separated_velocity_autodiff.__doc__ = """Reference velocity: jax.grad of Eq. (3.6) projected as in Eqs. (3.20)-(3.22).
+_separated_autodiff = autodiff_velocity(separated_cost)
+
+
+def separated_velocity_autodiff(R, beta, X, y_tilde):
+    return _separated_autodiff(*check_one_cluster(R, beta, X, y_tilde))
+
+
+separated_velocity_autodiff.__doc__ = """Reference velocity: jax.grad of Eq. (3.6) projected as in
+Eqs. (3.20)-(3.22).
 
 (R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,)) -> (dR = Omega R (Q, Q), dbeta = -dC/dbeta (Q,)) with
 Omega = -pi_-((dC/dR) R^T); `truncflow.lie.autodiff_velocity` of `separated_cost`."""
 
 # %% ../nbs/13_separated.ipynb #c013
 def bias_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> jax.Array:
-    """d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36), (3.39). R (Q, Q), beta (Q,), X
-    (N, Q), y_tilde (Q,) -> (Q,).
+    """The velocity of the bias alone, d beta/ds = -R^T J_0^perp R (beta + y~), Eqs. (3.19), (3.36),
+    (3.39): the pull of the truncated coordinates towards -y~. R (Q, Q), beta (Q,), X (N, Q),
+    y_tilde (Q,) -> (Q,).
 
     Under jax.vmap with X shared: one product over the points for all members (section "Under
     vmap")."""
@@ -52,7 +71,8 @@ def omega(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array) -> ja
     Eqs. (3.22), (6.19).
 
     M_i = (z_i b^T + b z_i^T)/2 as in Eq. (3.23), z_i = R(x_i + beta), b = R(beta + y~). -> (Q, Q)
-    skew."""
+    skew: the angular velocity of the rotation."""
+    R, beta, X, y_tilde = check_one_cluster(R, beta, X, y_tilde)
     return _omega_from_moments(cluster_moments(R, beta, X), R @ (beta + y_tilde))
 
 
@@ -79,9 +99,9 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     the corrected Eq. (3.22).
 
     dbeta = -R^T J_0^perp R (beta + y~); dR = Omega R with Omega = mean_i [H_i, M_i - z_i z_i^T/2]
-    skew.
-    R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)). No autodiff.
-    Under jax.vmap with X shared it runs as separated_velocity_ensemble (section "Under vmap")."""
+    skew. R (Q, Q) orthogonal, beta (Q,), X (N, Q), y_tilde (Q,) -> (dR (Q, Q), dbeta (Q,)). No
+    autodiff. Under jax.vmap with X shared it runs as separated_velocity_ensemble (section "Under
+    vmap")."""
     Z = (X + beta) @ R.T  # z_i = R (x_i + beta)
     b = R @ (beta + y_tilde)  # b~ = R (beta + y~)
     Hd = heaviside(Z)
@@ -94,14 +114,22 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     return Om @ R, dbeta
 
 
+def _check_ensemble(R, beta, X, y_tilde):
+    R = check_orthogonal("R", R, batch=True)
+    (M, Q), shared = R.shape[:2], jnp.ndim(y_tilde) == 1
+    beta = as_array("beta", beta, shape=(M, Q))
+    X = as_array("X", X, shape=(None, Q))
+    return R, beta, X, as_array("y_tilde", y_tilde, shape=(Q,) if shared else (M, Q))
+
+
 def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
     """separated_velocity for M initial conditions sharing one cluster, Eqs. (3.36)-(3.37) with the
     corrected Eq. (3.22).
 
     R (M, Q, Q), beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) (a target per member) -> (dR (M, Q,
-    Q), dbeta (M, Q)). Same values as
-    jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but all members share two plain GEMMs
-    over the points."""
+    Q), dbeta (M, Q)). Same values as jax.vmap(separated_velocity, in_axes=(0, 0, None, None)), but
+    all members share two plain GEMMs over the points."""
+    R, beta, X, y_tilde = _check_ensemble(R, beta, X, y_tilde)
     M, Q, _ = R.shape
     N = X.shape[0]
     c = jnp.einsum("mpq,mq->mp", R, beta)  # R beta
@@ -134,10 +162,9 @@ def _with_ensemble_rule(single, ensemble, shared_R=False):
     not batched.
 
     ensemble: R (M, Q, Q) (or an unbatched R (Q, Q) if shared_R), beta (M, Q), X (N, Q), y_tilde
-    (Q,) or (M, Q) ->
-    outputs with a leading M. X batched: plain vmap of `single`. jax.jvp / jax.grad: those of
-    `single`.
-    An eager call (no tracer among the arguments) runs `single` itself."""
+    (Q,) or (M, Q) -> outputs with a leading M. X batched: plain vmap of `single`. jax.jvp /
+    jax.grad: those of `single`. An eager call (no tracer among the arguments) runs `single`
+    itself."""
     batched = jax.custom_batching.custom_vmap(single)
 
     @batched.def_vmap
@@ -157,6 +184,7 @@ def _with_ensemble_rule(single, ensemble, shared_R=False):
 
     @functools.wraps(single)
     def velocity(R, beta, X, y_tilde):
+        R, beta, X, y_tilde = check_one_cluster(R, beta, X, y_tilde)
         if any(isinstance(a, jax.core.Tracer) for a in (R, beta, X, y_tilde)):
             return traced(R, beta, X, y_tilde)
         return single(R, beta, X, y_tilde)  # eager: custom_vmap would trace `single` on every call
@@ -169,8 +197,8 @@ separated_velocity = _with_ensemble_rule(separated_velocity, separated_velocity_
 # %% ../nbs/13_separated.ipynb #c029d
 def _bias_velocity_ensemble(R, beta, X, y_tilde):
     """bias_velocity for M members, Eqs. (3.36), (3.39): R (M, Q, Q), or (Q, Q) shared (a fixed R),
-    beta (M, Q),
-    X (N, Q), y_tilde (Q,) or (M, Q) -> (M, Q). One product over the points for all members."""
+    beta (M, Q), X (N, Q), y_tilde (Q,) or (M, Q) -> (M, Q). One product over the points for all
+    members."""
     (M, Q), N = beta.shape, X.shape[0]
     Rm = jnp.broadcast_to(R, (M, Q, Q))
     c = jnp.einsum("mpq,mq->mp", Rm, beta)  # R beta
@@ -200,8 +228,7 @@ def check_separated_inputs(R, beta, X, y_tilde):
     naming the argument.
 
     R (Q, Q) orthogonal, or a stack (M, Q, Q); beta (Q,), or (M, Q) with a stack; X (N, Q) with N >=
-    1; y_tilde (Q,).
-    Returns the four arrays (common floating dtype)."""
+    1; y_tilde (Q,). Returns the four arrays (common floating dtype)."""
     R = as_array("R", R)
     if R.ndim not in (2, 3):
         raise ValueError(f"R: expected shape (Q, Q) or a stack (M, Q, Q), got {R.shape}")

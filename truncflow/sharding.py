@@ -35,16 +35,12 @@ def chunk_function(
     member_fn: Callable, mesh: Mesh, *, shared: bool = False, sequential: bool = False
 ):
     """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all
-    members) ->
-    vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a multiple of
-    mesh.size).
-    Each device maps member_fn over its own C / mesh.size members (shard_map: no communication, and
-    kernels
-    XLA cannot partition, such as a Pallas call, run per device); `sequential`: one member after
-    another
-    (lax.map), for adaptive runs (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function,
-    NamedSharding
-    of the ensemble axis)."""
+    members) -> vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a
+    multiple of mesh.size). Each device maps member_fn over its own C / mesh.size members
+    (shard_map: no communication, and kernels XLA cannot partition, such as a Pallas call, run per
+    device); `sequential`: one member after another (lax.map), for adaptive runs
+    (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function, NamedSharding of the ensemble
+    axis)."""
     sharding = NamedSharding(mesh, P("ensemble"))
     if shared:
         body = jax.shard_map(
@@ -72,12 +68,10 @@ def bytes_per_member(member_fn: Callable, *shared, compiled: bool = False, probe
     over index.
 
     Default: the exact output size (jax.eval_shape) plus 8 x the larger of the member's largest
-    output and its
-    share of the inputs (shared arrays with a leading ensemble axis count by one member's slice),
-    for the
-    working arrays. With `compiled`, XLA's own count: compile the vmap for `probe` members and read
-    memory_analysis() (temporary + output + argument bytes; the estimate where the backend gives
-    none)."""
+    output and its share of the inputs (shared arrays with a leading ensemble axis count by one
+    member's slice), for the working arrays. With `compiled`, XLA's own count: compile the vmap for
+    `probe` members and read memory_analysis() (temporary + output + argument bytes; the estimate
+    where the backend gives none)."""
     idx = jax.ShapeDtypeStruct((probe,), jnp.int32)
     f = jax.vmap(member_fn, in_axes=(0,) + (None,) * len(shared))
     if compiled:
@@ -129,8 +123,8 @@ _ENSEMBLE_CACHE: dict = {}
 
 def _check_ensemble_params(params) -> dict:
     """A pytree (dict, tuple, array) of arrays with one common leading axis M >= 1, finite; for a
-    dict with keys h
-    or R0 (run_one's parameters), h > 0 and R0 orthogonal. ValueError names the offending entry."""
+    dict with keys h or R0 (run_one's parameters), h > 0 and R0 orthogonal. ValueError names the
+    offending entry."""
     flat, tree = jax.tree.flatten_with_path(params)
     if not flat:
         raise ValueError(
@@ -151,7 +145,8 @@ def _check_ensemble_params(params) -> dict:
     for (path, _), a in zip(flat, out):
         if a.shape[0] != M or M == 0:
             raise ValueError(
-                f"params{jax.tree_util.keystr(path)}: every array needs the same leading (ensemble) axis "
+                f"params{jax.tree_util.keystr(path)}: every array needs the same leading "
+                "(ensemble) axis "
                 f"of length >= 1; got {a.shape[0]}, expected {M}"
             )
     params = jax.tree.unflatten(tree, out)
@@ -172,11 +167,9 @@ def run_ensemble(
     progress: bool = False,
 ) -> dict:
     """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (leading axis
-    M), in
-    chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns NumPy
-    arrays (M, ...).
-    The compiled code is kept per (run_one_fn, devices): pass the same function object to reuse
-    it."""
+    M), in chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns
+    NumPy arrays (M, ...). The compiled code is kept per (run_one_fn, devices): pass the same
+    function object to reuse it."""
     from tqdm.auto import tqdm
 
     params = _check_ensemble_params(params)

@@ -9,7 +9,8 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
-from .lie import skew, expm, dexpinv
+from .lie import skew, expm, dexpinv, square_stack
+from .validate import as_array, check_callable, check_orthogonal, check_positive
 
 # %% auto #0
 __all__ = ['LIE_EULER', 'RKMK2', 'RKMK4', 'BS32', 'DOPRI5', 'TABLEAUS', 'Tableau', 'Step', 'rkmk_step', 'stepper',
@@ -17,13 +18,20 @@ __all__ = ['LIE_EULER', 'RKMK2', 'RKMK4', 'BS32', 'DOPRI5', 'TABLEAUS', 'Tableau
 
 # %% ../nbs/03_solvers.ipynb #c005
 class Tableau(NamedTuple):
-    """An explicit Runge-Kutta method with s stages, as data."""
+    """An explicit Runge-Kutta method with s stages, as data.
 
-    name: str  # the method's name in configs and messages
-    a: tuple  # (s, s) stage coefficients a_ij, zero on and above the diagonal
-    b: tuple  # (s,) weights of the propagated solution
-    order: int  # order of the propagated solution
-    b_hat: tuple | None = None  # (s,) weights of the embedded solution (None: no error estimate)
+    Fields:
+        name: the method's name in configs and messages.
+        a: (s, s) stage coefficients a_ij, zero on and above the diagonal.
+        b: (s,) weights of the propagated solution.
+        order: order of the propagated solution.
+        b_hat: (s,) weights of the embedded solution (None: no error estimate)."""
+
+    name: str
+    a: tuple
+    b: tuple
+    order: int
+    b_hat: tuple | None = None
 
     @property
     def c(self) -> tuple:
@@ -66,21 +74,26 @@ TABLEAUS = {t.name: t for t in (LIE_EULER, RKMK2, RKMK4, BS32, DOPRI5)}
 
 # %% ../nbs/03_solvers.ipynb #c009
 class Step(NamedTuple):
-    """The result of one RKMK step from (R0, x0) of size h."""
+    """The result of one RKMK step from (R0, x0) of size h.
 
-    R: (
-        jax.Array | None
-    )  # (..., Q, Q) the new rotations, orthogonal to rounding (None if the flow has none)
-    x: object  # the new Euclidean part, a pytree shaped like x0
-    R_error: (
-        jax.Array | None
-    )  # estimated local error of R (sum_j (b_j - b^_j) k_j) R0; zeros without a pair
-    x_error: object  # estimated local error of x, shaped like x0; zeros without a pair
-    stage_R: jax.Array | None  # (s, ..., Q, Q) the rotations R_i at which the field was evaluated
-    stage_x: object  # pytree of (s, ...) the Euclidean parts x_i of the stages
-    stage_aux: object = (
-        None  # with has_aux: pytree of (s, ...) the field's auxiliary output at the stages
-    )
+    Fields:
+        R: (..., Q, Q) the new rotations, orthogonal to rounding (None if the flow has none).
+        x: the new Euclidean part, a pytree shaped like x0.
+        R_error: estimated local error of R, (sum_j (b_j - b^_j) k_j) R0; zeros without an
+            embedded pair.
+        x_error: estimated local error of x, shaped like x0; zeros without an embedded pair.
+        stage_R: (s, ..., Q, Q) the rotations R_i at which the field was evaluated.
+        stage_x: pytree of (s, ...): the Euclidean parts x_i of the stages.
+        stage_aux: with has_aux, a pytree of (s, ...): the field's auxiliary output at the
+            stages (None otherwise)."""
+
+    R: jax.Array | None
+    x: object
+    R_error: jax.Array | None
+    x_error: object
+    stage_R: jax.Array | None
+    stage_x: object
+    stage_aux: object = None
 
 
 def _combine(w, K):
@@ -88,15 +101,29 @@ def _combine(w, K):
     return jax.tree_util.tree_map(lambda k: jnp.tensordot(w, k, axes=1), K)
 
 # %% ../nbs/03_solvers.ipynb #c010
+def _check_step_args(field, tableau, R, x, h, *, name="field"):
+    check_callable(name, field)
+    if tableau is not None and not isinstance(tableau, Tableau):
+        raise ValueError(f"tableau: expected a Tableau (e.g. TABLEAUS['rkmk4']), got {tableau!r}")
+    if R is not None:
+        R = square_stack("R", R)
+        if not isinstance(R, jax.core.Tracer):
+            check_orthogonal("R", R.reshape((-1,) + R.shape[-2:]), batch=True)
+    jax.tree_util.tree_map(lambda a: as_array("x", a, allow_empty=True), x)
+    check_positive("h", h)
+    return R, x, h
+
+
 def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = False) -> Step:
     """One RKMK step of `tableau` for dR/dt = Omega R, dx/dt = v, where field(R, x) -> (Omega skew,
     v).
 
     R (..., Q, Q) orthogonal or None (then field returns (None, v): an ordinary RK step); x any
-    pytree; h ().
-    With has_aux, field returns (Omega, v, aux) and Step.stage_aux stacks aux over the stages. The
-    field is
-    compiled once (stages in a fori_loop)."""
+    pytree; h (). With has_aux, field returns (Omega, v, aux) and Step.stage_aux stacks aux over the
+    stages. The field is compiled once (stages in a fori_loop). Checks (also under jit, for the
+    shapes): field callable, tableau a Tableau, R square (and orthogonal, if concrete), x finite, h
+    a positive scalar."""
+    R, x, h = _check_step_args(field, tableau, R, x, h)
     s, q = (
         len(tableau.b),
         max(tableau.order - 2, 0),
@@ -141,13 +168,19 @@ def stepper(field: Callable, tableau: Tableau) -> Callable:
 
 
 class FixedSolution(NamedTuple):
-    """Result of `fixed_steps`."""
+    """Result of `fixed_steps`.
 
-    R: jax.Array | None  # the rotations after the last step
-    x: object  # the Euclidean part after the last step
-    # observe(t, R, x) at t = 0, save_every h, ..., n_steps h: each leaf gains a leading (S,) axis
+    Fields:
+        R: the rotations after the last step (None if the flow has none).
+        x: the Euclidean part after the last step.
+        saves: observe(t, R, x) at t = 0, save_every h, ..., n_steps h; each leaf gains a leading
+            (S,) axis, S = n_steps / save_every + 1.
+        monitor: the final monitor state (None without a monitor)."""
+
+    R: jax.Array | None
+    x: object
     saves: object
-    monitor: object  # the final monitor state (None without a monitor)
+    monitor: object
 
 # %% ../nbs/03_solvers.ipynb #c020
 def fixed_steps(
@@ -169,6 +202,7 @@ def fixed_steps(
     for name, v in (("n_steps", n_steps), ("save_every", save_every)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    R, x, h = _check_step_args(step, None, R, x, h, name="step")
     if n_steps % save_every:
         raise ValueError(
             f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"

@@ -13,11 +13,11 @@ from .validate import as_array, check_square, check_positive, check_positive_int
 from .solvers import RKMK4, rkmk_step, implicit_midpoint_step
 
 # %% auto #0
-__all__ = ['collapsed_error', 'collapsed_cost', 'collapsed_velocity', 'error_velocity', 'conserved_quantity', 'spectral_gap',
-           'rk4_trajectory', 'midpoint_trajectory', 'collapsed_flow', 'integrate_collapsed', 'propagator_velocity',
-           'collapsed_propagators', 'propagated_error', 'cost_bound', 'collapsed_configuration', 'extended_targets',
-           'clustered_cost', 'clustered_velocity', 'clustered_solution_core', 'clustered_solution', 'clustered_limit',
-           'right_inverse', 'range_projector']
+__all__ = ['collapsed_error', 'collapsed_cost', 'check_collapsed', 'collapsed_velocity', 'error_velocity', 'conserved_quantity',
+           'spectral_gap', 'rk4_trajectory', 'midpoint_trajectory', 'collapsed_flow', 'integrate_collapsed',
+           'propagator_velocity', 'collapsed_propagators', 'propagated_error', 'cost_bound', 'collapsed_configuration',
+           'extended_targets', 'clustered_cost', 'clustered_velocity', 'clustered_solution_core', 'clustered_solution',
+           'clustered_limit', 'right_inverse', 'range_projector']
 
 # %% ../nbs/18_standard.ipynb #c006
 def collapsed_error(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
@@ -32,11 +32,20 @@ def collapsed_cost(B: jax.Array, W: jax.Array, Y: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum(E * E)
 
 
-def collapsed_velocity(B: jax.Array, W: jax.Array, Y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The gradient flow of Eq. (8.2), Eqs. (8.6)-(8.7): (dB/ds, dW/ds) = (-W^T E, -E B^T), E = W B
-    + Y.
+def check_collapsed(B, W, Y=None, names=("B", "W", "Y")):
+    """Validate B (Q, Q), W (Q, Q) and, if given, Y (Q, Q), all finite; returns them (the shapes
+    are checked under `jit` too)."""
+    B = check_square(names[0], B)
+    W = as_array(names[1], W, shape=B.shape)
+    return (B, W) if Y is None else (B, W, as_array(names[2], Y, shape=B.shape))
+
+
+def collapsed_velocity(B, W, Y) -> tuple[jax.Array, jax.Array]:
+    """The gradient-flow velocity of the collapsed cost Eq. (8.2), Eqs. (8.6)-(8.7): (dB/ds, dW/ds)
+    = (-W^T E, -E B^T) with the error E = W B + Y.
 
     B, W, Y (Q, Q) -> (dB (Q, Q), dW (Q, Q))."""
+    B, W, Y = check_collapsed(B, W, Y)
     E = collapsed_error(B, W, Y)
     return -W.T @ E, -E @ B.T
 
@@ -46,9 +55,10 @@ def error_velocity(B: jax.Array, W: jax.Array, E: jax.Array) -> jax.Array:
     return -(W @ W.T) @ E - E @ (B.T @ B)
 
 # %% ../nbs/18_standard.ipynb #c013
-def conserved_quantity(B: jax.Array, W: jax.Array) -> jax.Array:
-    """The integral of motion I = B B^T - W^T W of the flow Eqs. (8.6)-(8.7), Eq. (8.21). B, W (Q,
-    Q) -> (Q, Q)."""
+def conserved_quantity(B, W) -> jax.Array:
+    """The integral of motion I = B B^T - W^T W of the flow Eqs. (8.6)-(8.7), Eq. (8.21): a matrix
+    that stays constant along the flow. B, W (Q, Q) -> (Q, Q)."""
+    B, W = check_collapsed(B, W)
     return B @ B.T - W.T @ W
 
 
@@ -69,9 +79,8 @@ def _rk4(f, y, dt):
 
 def rk4_trajectory(f, y0, dt, n_save: int, save_every: int = 1, step=_rk4):
     """Integrate dy/ds = f(y) with a fixed step `dt`; returns the states at s = k*dt*save_every, k =
-    0..n_save,
-    stacked along a new leading axis (length n_save + 1). `n_save` must be static; `save_every` may
-    be traced."""
+    0..n_save, stacked along a new leading axis (length n_save + 1). `n_save` must be static;
+    `save_every` may be traced."""
 
     def inner(y, _):
         y = lax.fori_loop(0, save_every, lambda i, z: step(f, z, dt), y)
@@ -87,12 +96,22 @@ def midpoint_trajectory(f, y0, dt, n_save: int, save_every: int = 1):
     return rk4_trajectory(f, y0, dt, n_save, save_every, step=implicit_midpoint_step)
 
 
-@partial(jax.jit, static_argnames=("n_save", "method"))
 def collapsed_flow(B0, W0, Y, dt, n_save: int, save_every: int = 1, method: str = "rk4"):
-    """Trajectory of the flow Eqs. (8.6)-(8.7) from (B0, W0), fixed step dt (RK4 or implicit
-    midpoint).
+    """The trajectory of the flow Eqs. (8.6)-(8.7) from (B0, W0) with the fixed step dt > 0 (RK4 or
+    implicit midpoint), saved every `save_every` steps.
 
-    B0, W0, Y (Q, Q) -> s (n_save+1,), B (n_save+1, Q, Q), W (n_save+1, Q, Q)."""
+    B0, W0, Y (Q, Q) -> the times s (n_save+1,) and the states B (n_save+1, Q, Q), W (n_save+1, Q,
+    Q) at those times."""
+    B0, W0, Y = check_collapsed(B0, W0, Y, ("B0", "W0", "Y"))
+    check_positive("dt", dt)
+    n_save = check_positive_int("n_save", n_save)
+    if method not in ("rk4", "midpoint"):
+        raise ValueError(f"method: expected 'rk4' or 'midpoint', got {method!r}")
+    return _collapsed_flow(B0, W0, Y, dt, n_save, save_every, method)
+
+
+@partial(jax.jit, static_argnames=("n_save", "method"))
+def _collapsed_flow(B0, W0, Y, dt, n_save: int, save_every: int = 1, method: str = "rk4"):
     f = lambda y: collapsed_velocity(y[0], y[1], Y)
     integ = rk4_trajectory if method == "rk4" else midpoint_trajectory
     Bs, Ws = integ(f, (B0, W0), dt, n_save, save_every)
@@ -116,7 +135,7 @@ def integrate_collapsed(
         raise ValueError(f"n_steps: must be a multiple of n_save ({n_save}), got {n_steps}")
     if method not in ("rk4", "midpoint"):
         raise ValueError(f"method: expected 'rk4' or 'midpoint', got {method!r}")
-    return collapsed_flow(B0, W0, Y, s_max / n_steps, n_save, n_steps // n_save, method)
+    return _collapsed_flow(B0, W0, Y, s_max / n_steps, n_save, n_steps // n_save, method)
 
 # %% ../nbs/18_standard.ipynb #c023
 def propagator_velocity(B, W, UB, UW, printed: bool = False):
@@ -224,15 +243,16 @@ def clustered_cost(
 def clustered_velocity(
     W: jax.Array, X: jax.Array, Y: jax.Array, weights: jax.Array | None = None
 ) -> jax.Array:
-    """dW/ds = -sum_i w_i (W x_i - y_i) x_i^T, Eq. (9.7) (w_i = 1/N by default). -> (Q, Q)."""
-    w = _weights(X, weights)
+    """The gradient-flow velocity dW/ds = -sum_i w_i (W x_i - y_i) x_i^T of the cost Eq. (9.3), Eq.
+    (9.7) (w_i = 1/N by default). W (Q, Q), X (N, Q), Y (N, Q), weights (N,) > 0 -> (Q, Q)."""
+    W, X, Y, w = _check_clustered(W, X, Y, weights, "W")
     return -((X @ W.T - Y) * w[:, None]).T @ X
 
 
 def clustered_solution_core(W0, X, Y, w, s, rcond):
     """Jittable core of Eq. (9.10) (no validation), weights w (N,): eigendecomposition of A = X^T D
-    X; directions with eigenvalue <= rcond * max are
-    treated as the kernel (W0 kept there, no forcing). Jittable; s (...) -> (..., Q, Q)."""
+    X; directions with eigenvalue <= rcond * max are treated as the kernel (W0 kept there, no
+    forcing). Jittable; s (...) -> (..., Q, Q)."""
     A = X.T @ (w[:, None] * X)
     C = Y.T @ (w[:, None] * X)
     lam, V = jnp.linalg.eigh(A)
@@ -262,7 +282,7 @@ def _check_clustered(W0, X, Y, weights, name_W="W0"):
         w = jnp.full(N, 1.0 / N, dtype=X.dtype)
     else:
         w = as_array("weights", weights, shape=(N,))
-        if not bool(jnp.all(w > 0)):
+        if not isinstance(w, jax.core.Tracer) and not bool(jnp.all(w > 0)):
             raise ValueError("weights: every weight must be > 0")
     return W0, X, Y, w
 
@@ -277,10 +297,14 @@ def _gram_rank(X, w, max_cond):
 def _singular_message(rank, Q, N):
     return (
         f"X: X^T X is singular (rank {rank} < Q = {Q}; the {N} inputs do not span R^{Q}), so the "
-        f"hypothesis (9.9) fails and the limit (9.12) does not exist: (X^T X)^{{-1}} is undefined and the "
-        f"least-squares minimiser is not unique. The flow (9.7) still has a solution: on ker X the cost is "
-        f"flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T D X (X^T D X)^+ with "
-        f"D = diag(weights) (1/N by default) and Pi_ker the projector onto ker X, which depends on W0. "
+        f"hypothesis (9.9) fails and the limit (9.12) does not exist: (X^T X)^{{-1}} is "
+        "undefined and the "
+        "least-squares minimiser is not unique. The flow (9.7) still has a solution: on ker X "
+        "the cost is "
+        "flat and W0 does not move, elsewhere W(s) converges, to W0 Pi_ker + Y^T D X (X^T D "
+        "X)^+ with "
+        "D = diag(weights) (1/N by default) and Pi_ker the projector onto ker X, which depends "
+        "on W0. "
         f"Pass allow_singular=True to get that solution."
     )
 
@@ -294,15 +318,14 @@ def clustered_solution(
         W(s) = W0 e^{-s A} + C A^{-1} (1 - e^{-s A}),  A = X^T D X, C = Y^T D X, D = diag(weights),
 
     i.e. W0 e^{-sX^TX/N} + Y^T X (X^T X)^{-1}(1 - e^{-sX^TX/N}) for the default weights 1/N (the
-    corrected
-    Eq. (9.10), with Y_ext). W0 (Q, Q); X (N, Q) inputs as rows; Y (N, Q) targets as rows; s scalar
-    or
-    array of times -> (*s.shape, Q, Q). weights (N,) positive, e.g. 1/N_j per cluster as in Eq.
-    (2.22).
-    Raises ValueError if X^T X is singular, unless allow_singular (then the kernel part of W0 is
-    kept)."""
+    corrected Eq. (9.10), with Y_ext). W0 (Q, Q); X (N, Q) inputs as rows; Y (N, Q) targets as rows;
+    s scalar or array of times -> (*s.shape, Q, Q). weights (N,) positive, e.g. 1/N_j per cluster as
+    in Eq. (2.22). Raises ValueError if X^T X is singular, unless allow_singular (then the kernel
+    part of W0 is kept)."""
     W0, X, Y, w = _check_clustered(W0, X, Y, weights)
     s = as_array("s", s, allow_empty=False)
+    if np.any(np.asarray(s) < 0):
+        raise ValueError("s: times must be >= 0")
     rank, Q = _gram_rank(X, w, max_cond)
     if rank < Q and not allow_singular:
         raise ValueError(_singular_message(rank, Q, X.shape[0]))

@@ -10,13 +10,42 @@ import jax.numpy as jnp
 
 # %% auto #0
 __all__ = ['OPTIONAL_EXTRAS', 'as_array', 'check_square', 'check_invertible', 'check_orthogonal', 'check_labels',
-           'check_positive_int', 'check_positive', 'check_same_dim', 'optional_import']
+           'check_positive_int', 'check_positive', 'check_callable', 'check_same_dim', 'optional_import']
 
 # %% ../nbs/01_validation.ipynb #c005
 def _is_tracer(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+def _shape_text(shape) -> str:
+    parts = ["..." if s is Ellipsis else "*" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(parts) + (",)" if len(parts) == 1 else ")")
+
+
+def _check_shape(name, got: tuple, ndim, shape, allow_empty: bool):
+    """Raise ValueError naming `name` if `got` has not `ndim` axes or does not match `shape`."""
+    if ndim is not None and len(got) != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-dimensional array, got shape {got}")
+    if shape is not None:
+        batch = len(shape) > 0 and shape[0] is Ellipsis
+        want = tuple(shape[1:] if batch else shape)
+        tail = got[len(got) - len(want) :] if len(got) >= len(want) else None
+        if tail is None or (not batch and len(got) != len(want)) or any(
+            w is not None and w != t for w, t in zip(want, tail)
+        ):
+            raise ValueError(f"{name}: expected shape {_shape_text(shape)}, got {got}")
+    if not allow_empty and 0 in got:
+        raise ValueError(f"{name}: is empty (shape {got})")
+
+
+def _check_dtype(name, dtype):
+    if not (np.issubdtype(dtype, np.number) or dtype == bool):
+        raise ValueError(f"{name}: expected numbers, got dtype {dtype}")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected real numbers, got complex dtype {dtype}")
+
+
+# %% ../nbs/01_validation.ipynb #c005b
 def as_array(
     name: str,
     x,
@@ -27,12 +56,14 @@ def as_array(
     finite: bool = True,
     dtype=None,
 ) -> jax.Array:
-    """Convert `x` to a floating JAX array, checking its shape and values eagerly.
+    """Convert `x` to a floating JAX array, checking its shape and values; returns the array.
 
-    `shape` may contain `None` for any size along that axis. Raises `ValueError` naming `name`.
-    Tracers (inside `jit`) are passed through unchecked: validation belongs outside compiled code.
-    """
+    `shape` may hold `None` (any size along that axis) and start with `...` (any batch axes), e.g.
+    `(..., Q)`. Raises `ValueError` naming `name`. A tracer (inside `jit`) gets the shape and dtype
+    checks only and is returned unchanged: values are checked outside compiled code."""
     if _is_tracer(x):
+        _check_dtype(name, x.dtype)
+        _check_shape(name, tuple(x.shape), ndim, shape, allow_empty)
         return x
     try:
         a = np.asarray(x)
@@ -42,18 +73,8 @@ def as_array(
         raise ValueError(
             f"{name}: could not be converted to a numeric array (ragged or non-numeric input)"
         )
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{name}: expected numbers, got dtype {a.dtype}")
-    if np.iscomplexobj(a):
-        raise ValueError(f"{name}: expected real numbers, got complex dtype {a.dtype}")
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-dimensional array, got shape {a.shape}")
-    if shape is not None:
-        if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
-            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-            raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
-    if not allow_empty and a.size == 0:
-        raise ValueError(f"{name}: is empty (shape {a.shape})")
+    _check_dtype(name, a.dtype)
+    _check_shape(name, a.shape, ndim, shape, allow_empty)
     if finite and not np.all(np.isfinite(a)):
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         raise ValueError(f"{name}: contains {bad} non-finite value(s) (nan or inf)")
@@ -63,16 +84,16 @@ def as_array(
             dtype = a.dtype
     return jnp.asarray(a, dtype=dtype)
 
+
 # %% ../nbs/01_validation.ipynb #c008
 def _default_tol(a, f64: float, f32: float) -> float:
     return f64 if np.asarray(a).dtype == np.float64 else f32
 
 
 def check_square(name: str, W, *, batch: bool = False) -> jax.Array:
-    """Check that `W` is a square matrix `(Q, Q)` (or a stack `(L, Q, Q)` when `batch`)."""
+    """Check that `W` is a square matrix `(Q, Q)` (or a stack `(L, Q, Q)` when `batch`); returns
+    it. Shapes are checked under `jit` too."""
     W = as_array(name, W, ndim=3 if batch else 2)
-    if _is_tracer(W):
-        return W
     if W.shape[-1] != W.shape[-2]:
         raise ValueError(f"{name}: expected square matrices, got shape {W.shape}")
     return W
@@ -82,7 +103,7 @@ def check_invertible(
     name: str, W, *, batch: bool = False, max_cond: float | None = None
 ) -> jax.Array:
     """Check that `W` (or each matrix of a stack) is invertible with condition number below
-    `max_cond`."""
+    `max_cond`; returns it. A tracer gets the shape check only."""
     W = check_square(name, W, batch=batch)
     if _is_tracer(W):
         return W
@@ -99,7 +120,8 @@ def check_invertible(
 
 
 def check_orthogonal(name: str, R, *, batch: bool = False, atol: float | None = None) -> jax.Array:
-    """Check that `R` (or each matrix of a stack) is orthogonal: `max |R^T R - 1| <= atol`."""
+    """Check that `R` (or each matrix of a stack) is orthogonal, `max |R^T R - 1| <= atol`;
+    returns it. A tracer gets the shape check only."""
     R = check_square(name, R, batch=batch)
     if _is_tracer(R):
         return R
@@ -127,7 +149,9 @@ def check_labels(
     """Check integer cluster labels `(N,)` in `[0, num_clusters)`; return `(labels, num_clusters)`.
 
     With `require_all`, every cluster must have at least one point (the cost weights are
-    `1/N_j`)."""
+    `1/N_j`). Traced labels get the shape and dtype checks only (and need `num_clusters`)."""
+    if _is_tracer(labels):
+        return _check_traced_labels(name, labels, num_clusters, n_points)
     a = np.asarray(labels)
     if a.ndim != 1:
         raise ValueError(
@@ -157,11 +181,24 @@ def check_labels(
         empty = np.flatnonzero(counts == 0)
         if empty.size:
             raise ValueError(
-                f"{name}: cluster(s) {empty.tolist()} have no points; every cluster needs at least one"
+                f"{name}: cluster(s) {empty.tolist()} have no points; "
+                "every cluster needs at least one"
             )
     return jnp.asarray(a, dtype=jnp.int32), int(num_clusters)
 
 
+def _check_traced_labels(name, labels, num_clusters, n_points):
+    if labels.ndim != 1 or (n_points is not None and labels.shape[0] != n_points):
+        want = "(N,)" if n_points is None else f"({n_points},), one per point"
+        raise ValueError(f"{name}: expected labels of shape {want}, got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer labels, got dtype {labels.dtype}")
+    if num_clusters is None:
+        raise ValueError(f"{name}: traced labels need num_clusters (their values are unknown)")
+    return labels, int(num_clusters)
+
+
+# %% ../nbs/01_validation.ipynb #c011b
 def check_positive_int(name: str, n, *, minimum: int = 1) -> int:
     """Check that `n` is an integer `>= minimum`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
@@ -171,8 +208,14 @@ def check_positive_int(name: str, n, *, minimum: int = 1) -> int:
     return int(n)
 
 
-def check_positive(name: str, x, *, allow_zero: bool = False) -> float:
-    """Check that the scalar `x` is finite and positive (or non-negative with `allow_zero`)."""
+def check_positive(name: str, x, *, allow_zero: bool = False):
+    """Check that the scalar `x` is finite and positive (or non-negative with `allow_zero`); returns
+    it as a float. A traced scalar (a step size inside `jit`) is checked to be a scalar and returned
+    as it is."""
+    if _is_tracer(x):
+        if x.ndim != 0:
+            raise ValueError(f"{name}: expected a scalar, got shape {x.shape}")
+        return x
     try:
         v = float(x)
     except Exception:
@@ -182,6 +225,13 @@ def check_positive(name: str, x, *, allow_zero: bool = False) -> float:
     return v
 
 
+def check_callable(name: str, f):
+    """Check that `f` is callable (a vector field, a cost, a drawing function); returns it."""
+    if not callable(f):
+        raise ValueError(f"{name}: expected a function, got {type(f).__name__} {f!r}")
+    return f
+
+
 def check_same_dim(name_a: str, a, name_b: str, b, axis_a: int = -1, axis_b: int = -1):
     """Check that `a.shape[axis_a] == b.shape[axis_b]` (the dimension `Q`, typically)."""
     if a.shape[axis_a] != b.shape[axis_b]:
@@ -189,6 +239,7 @@ def check_same_dim(name_a: str, a, name_b: str, b, axis_a: int = -1, axis_b: int
             f"{name_b}: dimension {b.shape[axis_b]} does not match {name_a} "
             f"(dimension {a.shape[axis_a]}); shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
+
 
 # %% ../nbs/01_validation.ipynb #c014
 OPTIONAL_EXTRAS = {
