@@ -33,24 +33,37 @@ class DataError(ValueError):
 
 
 class Dataset(NamedTuple):
-    """A labelled data set prepared for a square network of width Q (points are rows)."""
+    """A labelled data set prepared for a square network of width Q (points are rows).
 
-    X: np.ndarray  # (N, Q) prepared points z_i = V (x_i - mean) / scale, in the requested dtype
-    labels: np.ndarray  # (N,) int32 class of each point, in 0..J-1; every class has points
-    name: str  # the bundled set's name, or the path of the file as given
-    class_names: tuple  # (J,) str: name of class j (the original label value when relabelled)
-    D: int  # dimension of the raw points
-    Q: int  # dimension of the prepared points (D without PCA)
-    n_per_class: tuple  # (J,) int: number of points of each class in X
-    # fraction of the variance kept by the Q principal directions (1.0 without PCA)
+    Fields:
+        X: (N, Q) prepared points z_i = V (x_i - mean) / scale, in the requested dtype
+        labels: (N,) int32 class of each point, in 0..J-1; every class has points
+        name: the bundled set's name, or the path of the file as given
+        class_names: (J,) str: name of class j (the original label value when relabelled)
+        D: dimension of the raw points
+        Q: dimension of the prepared points (D without PCA)
+        n_per_class: (J,) int: number of points of each class in X
+        explained_variance: fraction of the variance kept by the Q principal directions (1.0 without
+            PCA)
+        mean: (D,) float64 subtracted from raw points (the means; zeros if not needed)
+        scale: (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
+        components: (Q, D) float64 orthonormal principal directions (rows); None without PCA
+        rows: (N,) int: row of each point in the source data (before subsampling)
+        standardized: whether the features were standardised"""
+
+    X: np.ndarray
+    labels: np.ndarray
+    name: str
+    class_names: tuple
+    D: int
+    Q: int
+    n_per_class: tuple
     explained_variance: float
-    mean: np.ndarray  # (D,) float64 subtracted from raw points (the means; zeros if not needed)
-    # (D,) float64 then divided by (standard deviations; 1 if not standardised or constant)
+    mean: np.ndarray
     scale: np.ndarray
-    # (Q, D) float64 orthonormal principal directions (rows); None without PCA
     components: np.ndarray | None
-    rows: np.ndarray  # (N,) int: row of each point in the source data (before subsampling)
-    standardized: bool  # whether the features were standardised
+    rows: np.ndarray
+    standardized: bool
 
     @property
     def J(self) -> int:

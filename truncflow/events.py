@@ -45,19 +45,23 @@ def velocity_field(vel: Callable, X: jax.Array, y_tilde: jax.Array) -> Callable:
 class PiecewiseFlow(NamedTuple):
     """A gradient flow on O(Q)^L x R^n that is smooth between the faces {g_k = 0}: what the event
     functions and the adaptive integrator need of it. Built inside a traced function (its functions
-    close over data)."""
+    close over data).
 
-    # (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
+    Fields:
+        field: (R, x) -> (Omega, dx): the velocity, Omega = dR R^T skew; on a face h(0) = 0
+        faces: (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
+        forced: (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in
+            `force` approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
+        cost: (R, x) -> (): the cost the flow descends
+        shape: (L, N, Q): face k = (l N + i) Q + r is coordinate r of point i at layer l
+        representative: (R, x) -> (F,) int: the face each face repeats exactly (itself if none):
+            coinciding faces flip together and count as one"""
+
     field: Callable
-    # (R, x) -> g (F,): the face values; the pattern g <= 0 selects the smooth piece
     faces: Callable
-    # (R, x, force (F,) bool, side (F,)) -> (Omega, dx): the velocity with the faces in `force`
-    # approached from side +1 (g > 0) or -1 (g < 0): one-sided limits
     forced: Callable
-    cost: Callable  # (R, x) -> (): the cost the flow descends
-    shape: tuple  # (L, N, Q): face k = (l N + i) Q + r is coordinate r of point i at layer l
-    # (R, x) -> (F,) int: the face each face repeats exactly (itself if none): coinciding faces
-    # flip together and count as one
+    cost: Callable
+    shape: tuple
     representative: Callable | None = None
 
 # %% ../nbs/14_events.ipynb #c010

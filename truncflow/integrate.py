@@ -92,31 +92,49 @@ class FlowSolution(NamedTuple):
     """Output of the adaptive integrators (`integrate_separated`,
     `truncflow.general.integrate_general`). Arrays gain a leading ensemble axis when the initial
     state is batched. The state is (R, beta): R (Q, Q) and beta (Q,) for one cluster, the stacks
-    Rs (L, Q, Q) and betas (L, Q) for the general flow."""
+    Rs (L, Q, Q) and betas (L, Q) for the general flow.
 
-    ts: jax.Array  # (S,) save times
-    Rs: jax.Array  # (S, Q, Q) or (S, L, Q, Q) weights at the save times
-    betas: jax.Array  # (S, Q) or (S, L, Q) biases at the save times
-    costs: jax.Array  # (S,) cost at the save times
-    event_ts: jax.Array  # (E,) event times, +inf in unused slots
-    event_point: jax.Array  # (E,) index i of the data point, -1 unused
-    event_coord: jax.Array  # (E,) coordinate r, -1 unused
-    # (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+    Fields:
+        ts: (S,) save times
+        Rs: (S, Q, Q) or (S, L, Q, Q) weights at the save times
+        betas: (S, Q) or (S, L, Q) biases at the save times
+        costs: (S,) cost at the save times
+        event_ts: (E,) event times, +inf in unused slots
+        event_point: (E,) index i of the data point, -1 unused
+        event_coord: (E,) coordinate r, -1 unused
+        event_dir: (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+        n_events: () number of events found (may exceed E: then later ones were dropped)
+        n_steps: () accepted steps
+        n_rejected: () rejected trial steps (error or event approach)
+        success: () bool: reached the last save time (status == 0)
+        status: () int, a Status (Status(s).message says it in words)
+        t_final: () time reached; saved states after it repeat the state there (never NaN)
+        stop_point: () point i of the face g = 0 nearest the stopping state (status != 0), else -1
+        stop_coord: () its coordinate r, else -1
+        event_kind: (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) =
+            0); 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
+        event_layer: (E,) layer l (0-based) of the face, -1 unused (0 for one cluster)
+        stop_layer: () layer of the stopping face, else -1"""
+
+    ts: jax.Array
+    Rs: jax.Array
+    betas: jax.Array
+    costs: jax.Array
+    event_ts: jax.Array
+    event_point: jax.Array
+    event_coord: jax.Array
     event_dir: jax.Array
-    n_events: jax.Array  # () number of events found (may exceed E: then later ones were dropped)
-    n_steps: jax.Array  # () accepted steps
-    n_rejected: jax.Array  # () rejected trial steps (error or event approach)
-    success: jax.Array  # () bool: reached the last save time (status == 0)
-    status: jax.Array  # () int, a Status (Status(s).message says it in words)
-    t_final: jax.Array  # () time reached; saved states after it repeat the state there (never NaN)
-    # () point i of the face g = 0 nearest the stopping state (status != 0), else -1
+    n_events: jax.Array
+    n_steps: jax.Array
+    n_rejected: jax.Array
+    success: jax.Array
+    status: jax.Array
+    t_final: jax.Array
     stop_point: jax.Array
-    stop_coord: jax.Array  # () its coordinate r, else -1
-    # (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) = 0);
-    # 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
+    stop_coord: jax.Array
     event_kind: jax.Array
-    event_layer: jax.Array  # (E,) layer l (0-based) of the face, -1 unused (0 for one cluster)
-    stop_layer: jax.Array  # () layer of the stopping face, else -1
+    event_layer: jax.Array
+    stop_layer: jax.Array
 
 # %% ../nbs/15_integrate.ipynb #c016t
 class Status(IntEnum):
@@ -152,34 +170,62 @@ class Mode(IntEnum):
 
 
 class LoopState(NamedTuple):
-    """The carry of the adaptive loop (`adaptive_solve`); F faces, E event slots, S saves."""
+    """The carry of the adaptive loop (`adaptive_solve`); F faces, E event slots, S saves.
 
-    t: jax.Array  # () time reached
-    R: jax.Array  # (..., Q, Q) orthogonal weights at t
-    beta: jax.Array  # (..., Q) biases at t
-    h: jax.Array  # () size of the next trial step
-    mode: jax.Array  # () Mode of the next trial step
-    lo: jax.Array  # () lower end of the event bracket, as a fraction of h_bisect
-    hi: jax.Array  # () upper end of the event bracket, as a fraction of h_bisect
-    h_bisect: jax.Array  # () the step whose fractions the bracket [lo, hi] counts
-    k: jax.Array  # () index of the next save time
-    Rsv: jax.Array  # (S, ..., Q, Q) saved weights
-    bsv: jax.Array  # (S, ..., Q) saved biases
-    ev_t: jax.Array  # (E,) event times
-    ev_f: jax.Array  # (E,) event faces (face number k)
-    ev_d: jax.Array  # (E,) event directions (as FlowSolution.event_dir)
-    ev_k: jax.Array  # (E,) event kinds (as FlowSolution.event_kind)
-    n_ev: jax.Array  # () number of events found
-    n_acc: jax.Array  # () accepted trial steps
-    n_rej: jax.Array  # () rejected trial steps
-    t_cross: jax.Array  # () time of the last crossing
-    n_chatter: jax.Array  # () crossings of one face in a row (chatter count)
-    sliding: jax.Array  # (F,) bool: faces the state slides on
-    nonfinite: jax.Array  # () bool: a trial that would be accepted was not finite
-    falsi: jax.Array  # () bool: the bracket is narrowed by regula falsi on the margins
-    m_lo: jax.Array  # (F,) face margins at lo
-    m_hi: jax.Array  # (F,) face margins at hi
-    last: jax.Array  # () which end moved last (+1 hi, -1 lo; Illinois rule)
+    Fields:
+        t: () time reached
+        R: (..., Q, Q) orthogonal weights at t
+        beta: (..., Q) biases at t
+        h: () size of the next trial step
+        mode: () Mode of the next trial step
+        lo: () lower end of the event bracket, as a fraction of h_bisect
+        hi: () upper end of the event bracket, as a fraction of h_bisect
+        h_bisect: () the step whose fractions the bracket [lo, hi] counts
+        k: () index of the next save time
+        Rsv: (S, ..., Q, Q) saved weights
+        bsv: (S, ..., Q) saved biases
+        ev_t: (E,) event times
+        ev_f: (E,) event faces (face number k)
+        ev_d: (E,) event directions (as FlowSolution.event_dir)
+        ev_k: (E,) event kinds (as FlowSolution.event_kind)
+        n_ev: () number of events found
+        n_acc: () accepted trial steps
+        n_rej: () rejected trial steps
+        t_cross: () time of the last crossing
+        n_chatter: () crossings of one face in a row (chatter count)
+        sliding: (F,) bool: faces the state slides on
+        nonfinite: () bool: a trial that would be accepted was not finite
+        falsi: () bool: the bracket is narrowed by regula falsi on the margins
+        m_lo: (F,) face margins at lo
+        m_hi: (F,) face margins at hi
+        last: () which end moved last (+1 hi, -1 lo; Illinois rule)"""
+
+    t: jax.Array
+    R: jax.Array
+    beta: jax.Array
+    h: jax.Array
+    mode: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    h_bisect: jax.Array
+    k: jax.Array
+    Rsv: jax.Array
+    bsv: jax.Array
+    ev_t: jax.Array
+    ev_f: jax.Array
+    ev_d: jax.Array
+    ev_k: jax.Array
+    n_ev: jax.Array
+    n_acc: jax.Array
+    n_rej: jax.Array
+    t_cross: jax.Array
+    n_chatter: jax.Array
+    sliding: jax.Array
+    nonfinite: jax.Array
+    falsi: jax.Array
+    m_lo: jax.Array
+    m_hi: jax.Array
+    last: jax.Array
 
 # %% ../nbs/15_integrate.ipynb #c016b
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):

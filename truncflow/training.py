@@ -120,17 +120,28 @@ def ncc_agreement(
 
 class NCMetrics(NamedTuple):
     """The neural-collapse measures of ref. [12] (scalars, or arrays with a leading iteration
-    axis)."""
+    axis).
 
-    nc1: jax.Array  # Tr(Sigma_W Sigma_B^+)/J
-    equinorm: jax.Array  # NC2: coefficient of variation of |mu_j - mu_G|
-    equiangular: jax.Array  # NC2: std of the cosines between centred class means
-    max_angle: jax.Array  # NC2: mean |cos + 1/(J-1)|
-    equinorm_w: jax.Array  # NC2 for the classifier rows W_out[j]
-    equiangular_w: jax.Array  # NC2 for the classifier rows
-    nc3: jax.Array  # self-duality || W/|W| - M/|M| ||_F
-    nc4: jax.Array  # agreement of the network with the nearest-class-mean classifier
-    accuracy: jax.Array  # fraction of points with argmax output = label
+    Fields:
+        nc1: Tr(Sigma_W Sigma_B^+)/J
+        equinorm: NC2: coefficient of variation of |mu_j - mu_G|
+        equiangular: NC2: std of the cosines between centred class means
+        max_angle: NC2: mean |cos + 1/(J-1)|
+        equinorm_w: NC2 for the classifier rows W_out[j]
+        equiangular_w: NC2 for the classifier rows
+        nc3: self-duality || W/|W| - M/|M| ||_F
+        nc4: agreement of the network with the nearest-class-mean classifier
+        accuracy: fraction of points with argmax output = label"""
+
+    nc1: jax.Array
+    equinorm: jax.Array
+    equiangular: jax.Array
+    max_angle: jax.Array
+    equinorm_w: jax.Array
+    equiangular_w: jax.Array
+    nc3: jax.Array
+    nc4: jax.Array
+    accuracy: jax.Array
 
 
 def nc_metrics(
@@ -170,12 +181,18 @@ def nc_metrics(
 class LayerNC(NamedTuple):
     """NC1 and the NC2 terms of ref. [12] at the layers x^(0) (input), x^(1), ..., x^(L).
 
-    Each field has shape (..., L+1); index l is the layer x^(l) of Eq. (2.1)."""
+    Each field has shape (..., L+1); index l is the layer x^(l) of Eq. (2.1).
 
-    nc1: jax.Array  # Tr(Sigma_W Sigma_B^+) / J
-    equinorm: jax.Array  # std / mean of |mu_j - mu_G|
-    equiangular: jax.Array  # std of the cosines between distinct centred class means
-    max_angle: jax.Array  # mean |cos + 1/(J-1)|
+    Fields:
+        nc1: Tr(Sigma_W Sigma_B^+) / J
+        equinorm: std / mean of |mu_j - mu_G|
+        equiangular: std of the cosines between distinct centred class means
+        max_angle: mean |cos + 1/(J-1)|"""
+
+    nc1: jax.Array
+    equinorm: jax.Array
+    equiangular: jax.Array
+    max_angle: jax.Array
 
 
 def collapse_measures(features: jax.Array, labels: jax.Array, num_classes: int) -> LayerNC:
@@ -344,33 +361,55 @@ def clusters_touched(counts: jax.Array) -> jax.Array:
 
 # %% ../nbs/20_training.ipynb #c012
 class TrainingLog(NamedTuple):
-    """Logged iterates of `train_network`; K logged iterations (step 0 included)."""
+    """Logged iterates of `train_network`; K logged iterations (step 0 included).
 
-    step: np.ndarray  # (K,) int, gradient steps taken
-    cost: np.ndarray  # (K,) standard cost, Eq. (2.22)
-    Ws: np.ndarray  # (K, L, Q, Q)
-    bs: np.ndarray  # (K, L, Q)
-    W_out: np.ndarray  # (K, Q, Q)
-    b_out: np.ndarray  # (K, Q)
+    Fields:
+        step: (K,) int, gradient steps taken
+        cost: (K,) standard cost, Eq. (2.22)
+        Ws: (K, L, Q, Q)
+        bs: (K, L, Q)
+        W_out: (K, Q, Q)
+        b_out: (K, Q)"""
+
+    step: np.ndarray
+    cost: np.ndarray
+    Ws: np.ndarray
+    bs: np.ndarray
+    W_out: np.ndarray
+    b_out: np.ndarray
 
 
 class Diagnostics(NamedTuple):
-    """What `diagnose` measures at each of K logged iterations (L layers, J clusters, N points)."""
+    """What `diagnose` measures at each of K logged iterations (L layers, J clusters, N points).
 
-    step: np.ndarray  # (K,)
-    cost: np.ndarray  # (K,) standard cost, Eq. (2.22)
-    nc: NCMetrics  # each field (K,)
-    # (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
+    Fields:
+        step: (K,)
+        cost: (K,) standard cost, Eq. (2.22)
+        nc: each field (K,)
+        counts: (K, L, J, 3) untruncated / partial / full, at T^(l-1)(x) (what layer l sees)
+        counts_raw: (K, L, J, 3) the same at the raw input x (Definition 2.1, Eq. (3.40))
+        n_r: (K, L, J, Q) coordinate counts n_r of Eq. (3.40), raw input
+        means: (K, L, J, Q) cluster averages of T^(l)(x), Eq. (3.8)
+        spread: (K, J, Q) RMS singular values of each cluster of T^(L)(x)
+        feature_spread: (K, J, Q) the same for the features x^(L)
+        alignment: (K, L) alignment defect of W^(l), Definition 2.2
+        cond: (K, L) condition number of W^(l)
+        T: (K, N, Q) T^(L)(x) of every training point
+        layer_nc: each field (K, L+1): NC1 and NC2 at x^(0), ..., x^(L)"""
+
+    step: np.ndarray
+    cost: np.ndarray
+    nc: NCMetrics
     counts: np.ndarray
-    counts_raw: np.ndarray  # (K, L, J, 3) the same at the raw input x (Definition 2.1, Eq. (3.40))
-    n_r: np.ndarray  # (K, L, J, Q) coordinate counts n_r of Eq. (3.40), raw input
-    means: np.ndarray  # (K, L, J, Q) cluster averages of T^(l)(x), Eq. (3.8)
-    spread: np.ndarray  # (K, J, Q) RMS singular values of each cluster of T^(L)(x)
-    feature_spread: np.ndarray  # (K, J, Q) the same for the features x^(L)
-    alignment: np.ndarray  # (K, L) alignment defect of W^(l), Definition 2.2
-    cond: np.ndarray  # (K, L) condition number of W^(l)
-    T: np.ndarray  # (K, N, Q) T^(L)(x) of every training point
-    layer_nc: LayerNC  # each field (K, L+1): NC1 and NC2 at x^(0), ..., x^(L)
+    counts_raw: np.ndarray
+    n_r: np.ndarray
+    means: np.ndarray
+    spread: np.ndarray
+    feature_spread: np.ndarray
+    alignment: np.ndarray
+    cond: np.ndarray
+    T: np.ndarray
+    layer_nc: LayerNC
 
 
 def _diagnose_one(Ws, bs, W_out, b_out, X, labels, J):
