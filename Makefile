@@ -119,9 +119,9 @@ export NB_EXEC_PY
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 17_general 16_orbits 15_integrate 32_runs 03_solvers 99_errata 13_separated 30_widgets 14_events \
-           10_network 20_training 18_standard 31_fused 12_moments 11_plot
-NB_FAST := 37_cli 00_index 95_equations 40_benchmarks 01_validation 98_api
+NB_SLOW := 32_runs 17_general 16_orbits 03_solvers 20_training 99_errata 13_separated 18_standard 10_network \
+           50_practice 30_widgets 35_sweep 15_integrate 02_lie 36_stats 33_sharding 31_fused 14_events 11_plot
+NB_FAST := 12_moments 21_datasets 37_cli 34_config 40_benchmarks 38_main 98_api 95_equations 00_index 01_validation
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
 .PHONY: $(NB_JOBS)
@@ -156,9 +156,9 @@ PYTEST := $(BIN)/python -m pytest -q
 PY_ALL := $(filter-out test_book_browser,$(basename $(notdir $(wildcard tests/test_*.py))))
 PY_SUBPROCESS := $(filter $(PY_ALL),test_ensemble test_cli test_sharding)
 # Longest first (measured); files not measured yet come after the long ones, before the short ones.
-PY_SLOW := test_fused test_general test_separated test_network test_standard test_jupyterlab test_training test_orbits \
-           test_integrate
-PY_FAST := test_widgets test_equations test_notebooks
+PY_SLOW := test_sweep_cli test_fused test_bad_input test_jupyterlab test_nc test_training test_integrate test_general \
+           test_standard test_separated test_packaging test_orbits test_network
+PY_FAST := test_widgets test_equations test_notebooks test_datasets test_practice
 PY_ORDER := $(filter $(PY_ALL),$(PY_SLOW)) $(filter-out $(PY_SLOW) $(PY_FAST) $(PY_SUBPROCESS),$(PY_ALL)) \
             $(filter $(PY_ALL),$(PY_FAST))
 PY_JOBS := $(addprefix pytest-,$(PY_ORDER))
@@ -193,23 +193,21 @@ pytest: $(STAMP) browser-deps
 # check on one core while the pytest files (longest first) take the other, then both. A failing cell or test stops
 # the queue and fails make test.
 #
-# Measured on this 2-core machine, 2026-12-01, committed tree c1bbd4c, from a fresh clone (pip cache warm). Other
-# sessions were busy on the same two cores (load 6-8), so the figures are CPU seconds (user+sys), which move much
-# less than wall time; every job prints its own "[time]" line. Wall time is about CPU / 2 only on idle cores.
-#   set-up: venv from scratch 76-93 s (not part of make test; only when pyproject.toml's content changes),
-#     sync-check (nbdev-export) about 5 s, chromium installed once per machine by browser-deps
-#   notebooks, 400 s CPU in all (543 s without the shared XLA cache): 15_integrate 59, 99_errata 53,
-#     17_general 37, 16_orbits 36, 10_network 33, 30_ensemble 29, 13_separated 27, 20_training 22, 30_widgets 22,
-#     18_standard 21, 31_fused 16, 12_moments 13, 11_plot 9, 37_cli 7, 00_index 5, the other four 3-4 each
-#   book build from the cache (all 20 pages, no notebook executed): 7 s
-#   pytest, 540 s CPU in all: test_fused 154 (of it the gpu.sh dry run about 130),
-#     test_ensemble + test_cli + test_sharding 135, test_general 65, test_separated 38, test_network 36,
-#     test_standard 30, test_training 26, test_orbits 25, test_integrate 16, test_widgets 7, test_equations 5,
-#     test_notebooks 3; test_book_browser 42 s CPU but 150-170 s wall (each page waits for MathJax and the players)
-#   In all about 1000 CPU seconds: about 8.5 minutes on two idle cores at best; 19 min wall with the cores shared
-#   (83 % of one core on average for make test).
-#   Before (nbdev-test beside a forced book build, then pytest -n 2 over all of tests/, and a venv reinstall inside
-#   make test): 1843 s CPU, 39 min wall on the shared machine.
+# Measured on this 2-core machine, 2026-12-01 (third session), committed tree ded4441, from a fresh clone (pip cache
+# warm; the machine otherwise idle): 923 s wall in all, of which the venv about 100 s; the jobs 822 s wall,
+# 1330 s CPU (user; before this session: 983 s wall, 1678 s CPU). CPU seconds per job:
+#   notebooks, 870 s in all: 32_runs 110, 17_general 93, 16_orbits 65, 03_solvers 49, 20_training 48,
+#     99_errata 47, 13_separated 41, 18_standard 35, 10_network 32, 50_practice 29, 30_widgets 24, 35_sweep 22,
+#     15_integrate 22, 02_lie 21, 36_stats 19, 33_sharding 19, 31_fused 17, 14_events 17, 11_plot 17,
+#     12_moments 13, 21_datasets 11, the other nine 4-9 each (JAX's import alone is about 3 s per kernel)
+#   book build from the cache (no notebook executed): 14 s
+#   pytest, about 460 s in all: test_ensemble + test_cli + test_sharding 133 (subprocesses, each importing JAX),
+#     test_book_browser 67 (but about 210 s wall: each page waits for MathJax and the players),
+#     test_sweep_cli 42, test_fused 37 (of it the gpu.sh dry run about 25), test_bad_input 27, test_jupyterlab
+#     26, test_nc 25, test_training 20, test_integrate 16, test_general 14, test_standard 13, test_separated
+#     12, test_packaging 11, test_orbits 10, test_network 9, the other five 3-5 each
+#   The target (6 minutes) needs about half of this: the notebooks' adaptive studies (32_runs, 17_general) and
+#   the subprocess tests are the largest items.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
