@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_lie.ipynb #c002
 from __future__ import annotations
+from functools import partial
 from typing import Callable
 import numpy as np
 import jax
@@ -64,6 +65,11 @@ def expm(A, *, order: int = 12) -> jax.Array:
     Each matrix is scaled so that its inf-norm is <= 1/4 (truncation error < 4^-13/13! ~ 2e-18,
     relative), then squared back; a stack shares one loop."""
     A, order = square_stack("A", A), check_positive_int("order", order)
+    return _expm(A, order)
+
+
+@partial(jax.jit, static_argnums=1)  # one compile per shape and order, also when called eagerly
+def _expm(A, order):
     nrm = jnp.max(jnp.sum(jnp.abs(A), axis=-1), axis=-1)
     s = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(nrm, 1e-300) / 0.25)), 0, 60).astype(jnp.int32)
     B = A / (2.0**s)[..., None, None].astype(A.dtype)
@@ -76,7 +82,7 @@ def expm(A, *, order: int = 12) -> jax.Array:
 
 # %% ../nbs/02_lie.ipynb #c013
 def commutator(A: jax.Array, B: jax.Array) -> jax.Array:
-    """[A, B] = AB - BA, (..., Q, Q)."""
+    """The commutator [A, B] = AB - BA of each pair: A, B (..., Q, Q) -> (..., Q, Q)."""
     return A @ B - B @ A
 
 
@@ -98,9 +104,11 @@ def dexpinv(u: jax.Array, k: jax.Array, order: int = 4) -> jax.Array:
     return out
 
 # %% ../nbs/02_lie.ipynb #c017
+@jax.jit  # one compile per shape: eager loops would be traced again at every call
 def orthonormalize(A: jax.Array) -> jax.Array:
-    """Gram-Schmidt on the rows of A (..., Q, Q), each row twice: an orthogonal matrix with the same
-    row flag."""
+    """Gram-Schmidt on the rows of A (..., Q, Q), each row twice: the orthogonal matrix (..., Q, Q)
+    whose first k rows span the same space as the first k rows of A, for every k (the same row
+    flag)."""
     if A.ndim > 2:
         return jax.vmap(orthonormalize)(A)
     Q = A.shape[-1]
@@ -123,7 +131,12 @@ def haar_orthogonal(key: jax.Array, Q: int, *, batch: tuple = (), dtype=None) ->
     Q = check_positive_int("Q", Q)
     if not all(isinstance(b, (int, np.integer)) and b >= 0 for b in tuple(batch)):
         raise ValueError(f"batch: expected a tuple of non-negative integers, got {batch!r}")
-    G = jax.random.normal(key, (*batch, Q, Q), dtype or jnp.result_type(float))
+    return _haar_orthogonal(key, Q, tuple(batch), jnp.dtype(dtype or jnp.result_type(float)))
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _haar_orthogonal(key, Q, batch, dtype):
+    G = jax.random.normal(key, (*batch, Q, Q), dtype)
     return jnp.swapaxes(orthonormalize(jnp.swapaxes(G, -1, -2)), -1, -2)
 
 # %% ../nbs/02_lie.ipynb #c021
@@ -136,5 +149,6 @@ def rotation(theta) -> jax.Array:
 
 
 def rotation_angle(R) -> jax.Array:
-    """The angle theta in (-pi, pi] with R = rotation(theta), for R (..., 2, 2) in SO(2)."""
+    """The angle theta in (-pi, pi] with R = rotation(theta), for R (..., 2, 2) in SO(2): the
+    angles (...,)."""
     return jnp.arctan2(R[..., 0, 1], R[..., 0, 0])

@@ -17,14 +17,15 @@ __all__ = ['pushed_forward_points', 'sector_patterns', 'ClusterMoments', 'check_
 
 # %% ../nbs/12_moments.ipynb #c006
 def pushed_forward_points(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """z_i = a_{R,beta}(x_i) = R (x_i + beta), Eq. (3.18). R (Q, Q), beta (Q,), X (N, Q) -> Z (N,
-    Q)."""
+    """The points in the layer's coordinates, z_i = a_{R,beta}(x_i) = R (x_i + beta), Eq. (3.18):
+    one row per point. R (Q, Q), beta (Q,), X (N, Q) -> Z (N, Q)."""
     return (X + beta) @ R.T
 
 
 def sector_patterns(Z: jax.Array) -> jax.Array:
-    """Diagonals of H(z_i), i.e. the sector index nu of each point, Eqs. (3.9) and (3.34). Z (N, Q)
-    -> (N, Q) in {0, 1}."""
+    """The activation pattern of each point, the diagonal of H(z_i) (Eqs. (3.9) and (3.34)): 1.0
+    where z_ir > 0 (coordinate kept), 0.0 where z_ir <= 0; row i is the sector nu of point i.
+    Z (N, Q) -> (N, Q)."""
     return heaviside(Z)
 
 # %% ../nbs/12_moments.ipynb #c009
@@ -48,7 +49,7 @@ class ClusterMoments(NamedTuple):
     K1: jax.Array
     K2: jax.Array
 
-
+# %% ../nbs/12_moments.ipynb #c009p1
 def check_cluster(R, beta, X, *, names=("R", "beta", "X")):
     """Validate one cluster's layer: R (Q, Q) orthogonal, beta (Q,), X (N, Q) finite; returns them.
     Shapes are checked under `jit` too, the values only for concrete arrays."""
@@ -75,7 +76,8 @@ def cluster_moments(R: jax.Array, beta: jax.Array, X: jax.Array) -> ClusterMomen
 
 
 def truncation_counts(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
-    """n_r = #{i : (R (x_i + beta))_r <= 0}, Eq. (3.40). -> integer (Q,)."""
+    """The number of points truncated in each coordinate, n_r = #{i : (R (x_i + beta))_r <= 0}, Eq.
+    (3.40). R (Q, Q), beta (Q,), X (N, Q) -> integer counts (Q,)."""
     return jnp.sum(pushed_forward_points(R, beta, X) <= 0, axis=0)
 
 # %% ../nbs/12_moments.ipynb #c013
@@ -96,7 +98,7 @@ class SectorMoments(NamedTuple):
     J2: np.ndarray | None
     index: np.ndarray
 
-
+# %% ../nbs/12_moments.ipynb #c013p1
 def _pattern_keys(Hd: np.ndarray) -> np.ndarray:
     packed = np.packbits(Hd, axis=1, bitorder="little")  # (N, ceil(Q/8)) uint8
     if packed.shape[1] <= 8:

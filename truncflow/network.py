@@ -32,7 +32,7 @@ __all__ = ['UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'check_layers'
 
 # %% ../nbs/10_network.ipynb #c006
 def relu(z: jax.Array) -> jax.Array:
-    """The ramp function sigma(z) = max(z, 0), componentwise, Eq. (2.27)."""
+    """The ramp function sigma(z) = max(z, 0), componentwise, Eq. (2.27): same shape as `z`."""
     return jnp.maximum(z, 0)
 
 
@@ -40,7 +40,7 @@ def heaviside(z: jax.Array) -> jax.Array:
     """The weak derivative h of the ReLU with h(0) = 0, Eq. (1.2); same shape and dtype as `z`."""
     return (z > 0).astype(jnp.result_type(z, float))
 
-
+# %% ../nbs/10_network.ipynb #c006p1
 def check_layers(Ws, bs, x=None, *, names=("Ws", "bs", "x"), invertible=False, points=False):
     """Validate layers Ws (L, Q, Q) (invertible if asked), bs (L, Q) and, if given, points
     x (..., Q) (x (N, Q) with `points`); returns the arrays. Shapes are checked under `jit` too."""
@@ -52,7 +52,7 @@ def check_layers(Ws, bs, x=None, *, names=("Ws", "bs", "x"), invertible=False, p
         return Ws, bs
     return Ws, bs, as_array(nx, x, shape=(None, Q) if points else (..., Q))
 
-
+# %% ../nbs/10_network.ipynb #c006p2
 @jax.jit  # compiled once per shape: an eager lax.scan would retrace its body on every call
 def _hidden_layers(Ws, bs, x):
     def layer(h, Wb):
@@ -108,7 +108,8 @@ def random_network(
 
 
 def check_network(Ws, bs) -> tuple[jax.Array, jax.Array]:
-    """Validate user-given layer parameters: Ws (L, Q, Q) invertible, bs (L, Q), all finite."""
+    """Validate user-given layer parameters: Ws (L, Q, Q) invertible, bs (L, Q), all finite; returns
+    the two as arrays."""
     return check_layers(Ws, bs, invertible=True)
 
 # %% ../nbs/10_network.ipynb #c011
@@ -135,7 +136,7 @@ def _cumulative_parameters(Ws, bs):
     _, (Wc, bc, betas) = lax.scan(step, init, (Ws, bs))
     return Wc, bc, betas
 
-
+# %% ../nbs/10_network.ipynb #c011p1
 def layer_parameters(Wc, bc) -> tuple[jax.Array, jax.Array]:
     """Invert Eq. (2.6): the weights Ws (L, Q, Q) and biases bs (L, Q) of the single layers whose
     compositions are the cumulative (Wc (L, Q, Q) invertible, bc (L, Q))."""
@@ -157,13 +158,14 @@ def cumulative_biases(Wc: jax.Array, bc: jax.Array) -> jax.Array:
 
 # %% ../nbs/10_network.ipynb #c015
 def affine_map(W: jax.Array, beta: jax.Array, x: jax.Array) -> jax.Array:
-    """a(x) = W x + b = W (x + beta), Eq. (2.8) (with beta = W^{-1} b). W (Q, Q), beta (Q,), x (...,
-    Q)."""
+    """The affine part of a layer, a(x) = W x + b = W (x + beta), Eq. (2.8) (with beta = W^{-1} b):
+    each point in the layer's coordinates. W (Q, Q), beta (Q,), x (..., Q) -> (..., Q)."""
     return (x + beta) @ W.T
 
 
 def inverse_affine_map(W: jax.Array, beta: jax.Array, z: jax.Array) -> jax.Array:
-    """a^{-1}(z) = W^{-1} z - beta, the inverse of Eq. (2.8). z (..., Q) -> (..., Q)."""
+    """a^{-1}(z) = W^{-1} z - beta, the inverse of Eq. (2.8): points z in layer coordinates taken
+    back to input space. W (Q, Q) invertible, beta (Q,), z (..., Q) -> (..., Q)."""
     zf = z.reshape(-1, z.shape[-1])
     return jnp.linalg.solve(W, zf.T).T.reshape(z.shape) - beta
 
@@ -237,7 +239,7 @@ def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.A
     _, zs = lax.scan(step, x, (Wc, betas))
     return zs
 
-
+# %% ../nbs/10_network.ipynb #c025p1
 def _check_cumulative(Wc, betas, x):
     return check_layers(Wc, betas, x, names=("Wc", "betas", "x"), invertible=True)
 
@@ -260,12 +262,14 @@ def hidden_layers_from_truncations(Wc, betas, x) -> jax.Array:
         zs + betas.reshape(betas.shape[:1] + (1,) * (zs.ndim - 2) + betas.shape[1:]),
     )
 
-
+# %% ../nbs/10_network.ipynb #c025p2
 def output_cumulative_parameters(
     Wc_L: jax.Array, bc_L: jax.Array, W_out: jax.Array, b_out: jax.Array
 ):
-    """(W^(L+1), b^(L+1), beta^(L+1)): Eq. (2.6) continued to the output layer (the corrected Eq.
-    (2.7))."""
+    """The cumulative weight W^(L+1) = W_out Wc_L (Q, Q), bias b^(L+1) = W_out bc_L + b_out (Q,) and
+    pulled-back bias beta^(L+1) = (W^(L+1))^{-1} b^(L+1) (Q,) of the output layer: Eq. (2.6)
+    continued one step (the corrected Eq. (2.7)). Wc_L (Q, Q), bc_L (Q,), W_out (Q, Q), b_out
+    (Q,)."""
     W_tot = W_out @ Wc_L
     b_tot = W_out @ bc_L + b_out
     return W_tot, b_tot, jnp.linalg.solve(W_tot, b_tot)
@@ -282,8 +286,8 @@ def polar_decomposition(W: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def aligned_weight(d: jax.Array, R: jax.Array) -> jax.Array:
-    """W = W_* R with W_* = diag(d), d > 0: a weight aligned with the activation, Eq. (2.31). d
-    (Q,), R (Q, Q)."""
+    """The weight W = W_* R with W_* = diag(d), d > 0, aligned with the activation, Eq. (2.31): row
+    r of R scaled by d_r. d (Q,), R (Q, Q) -> W (Q, Q)."""
     return d[..., :, None] * R
 
 
@@ -307,11 +311,12 @@ def cluster_weights(labels: jax.Array, num_clusters: int) -> jax.Array:
 def weighted_square_error(
     pred: jax.Array, X_target: jax.Array, labels: jax.Array, num_clusters: int
 ) -> jax.Array:
-    """1/2 sum_j 1/N_j sum_{i in j} |pred_i - target_i|^2 for pred, X_target (N, Q)."""
+    """The cluster-weighted squared error, a scalar: 1/2 sum_j 1/N_j sum_{i in j} |pred_i -
+    target_i|^2, for pred, X_target (N, Q), labels (N,) in [0, num_clusters)."""
     w = cluster_weights(labels, num_clusters)
     return 0.5 * jnp.sum(w * jnp.sum((pred - X_target) ** 2, axis=-1))
 
-
+# %% ../nbs/10_network.ipynb #c033p1
 def _check_targets(X, labels, Y, name="Y"):
     Y = as_array(name, Y, shape=(None, X.shape[-1]))
     labels, J = check_labels("labels", labels, Y.shape[0], n_points=X.shape[0], require_all=False)
@@ -343,7 +348,7 @@ def input_space_cost(Wc, betas, X, labels, Y_tilde) -> jax.Array:
     T = composed_truncations(Wc, betas, X)[-1]
     return weighted_square_error(T, Y_tilde[labels], labels, Y_tilde.shape[0])
 
-
+# %% ../nbs/10_network.ipynb #c033p2
 def pulled_back_targets(W_tot, Y) -> jax.Array:
     """The pulled-back targets y~_j = (W^(L+1))^{-1} y_j, Eqs. (1.13) and (3.16): the input-space
     points that the output map sends to the targets. W_tot (Q, Q) invertible, Y (J, Q) -> (J, Q)."""
@@ -353,12 +358,14 @@ def pulled_back_targets(W_tot, Y) -> jax.Array:
 
 
 def pullback_metric(W_tot: jax.Array) -> jax.Array:
-    """The metric tensor (W^(L+1))^T W^(L+1) of the pullback metric, Eq. (2.21)."""
+    """The metric tensor (W^(L+1))^T W^(L+1) of the pullback metric, Eq. (2.21): a symmetric
+    positive definite (Q, Q) from W_tot (Q, Q)."""
     return W_tot.T @ W_tot
 
 
 def pullback_norm(W_tot: jax.Array, v: jax.Array) -> jax.Array:
-    """|v|_{L0, W} = |W v|, Eq. (2.21). v (..., Q) -> (...,)."""
+    """The length of each vector v in the pullback metric, |v|_{L0, W} = |W v|, Eq. (2.21). W_tot
+    (Q, Q), v (..., Q) -> (...,)."""
     return jnp.linalg.norm(v @ W_tot.T, axis=-1)
 
 # %% ../nbs/10_network.ipynb #c039

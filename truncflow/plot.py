@@ -49,10 +49,61 @@ def _axes(ax, **kw):
 
 # %% ../nbs/11_plot.ipynb #c007
 def _cone(apex, E, sign, far):
+    """The wedge with tip `apex` spanned by the columns of sign * E, cut off at distance `far`: its
+    four corners (4, 2), ready for `ax.fill`."""
     e1, e2 = sign * E[:, 0], sign * E[:, 1]
     return np.array([apex, apex + far * e1, apex + far * (e1 + e2), apex + far * e2])
 
 
+def _view_limits(X, tau, apex, lim):
+    """(xlim, ylim) of the picture: [-lim, lim] on both axes, or (lim None) a square around the
+    points, their images and the apex, a quarter larger than they need."""
+    if lim is not None:
+        return (-lim, lim), (-lim, lim)
+    pts = np.vstack([X, tau, apex[None]])
+    c = pts.mean(0)
+    r = np.abs(pts - c).max() * 1.25 + 1e-9
+    return (c[0] - r, c[0] + r), (c[1] - r, c[1] + r)
+
+
+def _shade_sectors(ax, apex, E, xlim):
+    """Fill S+ (green) and S- (red) of Eq. (2.12): the cones at `apex` along the columns of E =
+    W^{-1} and their negatives, drawn far enough to leave any view of width xlim."""
+    far = 10 * (xlim[1] - xlim[0] + np.linalg.norm(apex))
+    far /= max(np.linalg.norm(E, axis=0).min(), 1e-9)
+    kept, collapsed = r"$\mathcal{S}^+$ (kept)", r"$\mathcal{S}^-$ (collapsed)"
+    ax.fill(*_cone(apex, E, 1, far).T, color="#cfe8cf", zorder=0, label=kept)
+    ax.fill(*_cone(apex, E, -1, far).T, color="#f6d2c4", zorder=0, label=collapsed)
+
+# %% ../nbs/11_plot.ipynb #c007b
+_MARKERS = "os^Dv<>p"  # one marker per cluster label (mod 8)
+_ARROW_STYLE = dict(angles="xy", scale_units="xy", scale=1, alpha=0.35, width=0.003)
+_ARROW_STYLE.update(headwidth=4, headlength=5, zorder=2)
+
+
+def _arrows(ax, X, tau, color):
+    """Faint arrows from the points X (n, 2) to their images tau (n, 2), for those that move."""
+    d = tau - X
+    moved = np.linalg.norm(d, axis=1) > 1e-9
+    if moved.any():
+        ax.quiver(X[moved, 0], X[moved, 1], d[moved, 0], d[moved, 1], color=color, **_ARROW_STYLE)
+
+
+def _scatter_states(ax, X, tau, state, lab, arrows: bool):
+    """Points X (N, 2) coloured by truncation state (N,) and marked by cluster label lab (N,), with
+    arrows to their images tau (N, 2) if `arrows`."""
+    for s in (UNTRUNCATED, PARTIAL, FULL):
+        for j in np.unique(lab):
+            m = (state == s) & (lab == j)
+            if not m.any():
+                continue
+            name = STATE_NAMES[s] if j == lab.min() else None  # each state once in the legend
+            style = dict(s=16, color=STATE_COLORS[s], marker=_MARKERS[j % 8], edgecolor="white")
+            ax.scatter(X[m, 0], X[m, 1], linewidth=0.3, label=name, zorder=3, **style)
+            if arrows:
+                _arrows(ax, X[m], tau[m], STATE_COLORS[s])
+
+# %% ../nbs/11_plot.ipynb #c007c
 def plot_sectors(
     W,
     beta,
@@ -67,8 +118,10 @@ def plot_sectors(
 ):
     """Q = 2 picture of the truncation map tau_{W,beta} of Eq. (2.9) acting on points X (N, 2).
 
-    Shades the positive and negative sectors S+ and S- (Eq. (2.12)), colours points by truncation
-    state (Definition 2.1), draws x -> tau(x) arrows, marks the apex -beta. Returns the axes."""
+    W (2, 2) invertible, beta (2,), labels (N,) optional cluster labels (one marker each). Shades
+    the positive and negative sectors S+ and S- (Eq. (2.12)), colours points by truncation state
+    (Definition 2.1), draws x -> tau(x) arrows, marks the apex -beta; the view is [-lim, lim]^2, or
+    fitted to the points when lim is None. Returns the matplotlib axes it drew on."""
     W = np.asarray(check_invertible("W", as_array("W", W, shape=(2, 2))), float)
     beta = np.asarray(as_array("beta", beta, shape=(2,)), float)
     X = np.asarray(as_array("X", X, shape=(None, 2)), float)
@@ -77,60 +130,11 @@ def plot_sectors(
     ax = _axes(ax, figsize=(5, 5))
     tau = np.asarray(truncation_map(W, beta, X))
     state = np.asarray(truncation_state(W, beta, X))
-    apex, E = -beta, np.linalg.inv(W)
-    if lim is None:
-        pts = np.vstack([X, tau, apex[None]])
-        c, r = pts.mean(0), np.abs(pts - pts.mean(0)).max() * 1.25 + 1e-9
-        xlim, ylim = (c[0] - r, c[0] + r), (c[1] - r, c[1] + r)
-    else:
-        xlim = ylim = (-lim, lim)
-    far = (
-        10 * (xlim[1] - xlim[0] + np.linalg.norm(apex)) / max(np.linalg.norm(E, axis=0).min(), 1e-9)
-    )
-    ax.fill(*_cone(apex, E, 1, far).T, color="#cfe8cf", zorder=0, label=r"$\mathcal{S}^+$ (kept)")
-    ax.fill(
-        *_cone(apex, E, -1, far).T, color="#f6d2c4", zorder=0, label=r"$\mathcal{S}^-$ (collapsed)"
-    )
-    markers = "os^Dv<>p"
+    apex = -beta
+    xlim, ylim = _view_limits(X, tau, apex, lim)
+    _shade_sectors(ax, apex, np.linalg.inv(W), xlim)
     lab = np.zeros(len(X), int) if labels is None else np.asarray(labels)
-    for s in (UNTRUNCATED, PARTIAL, FULL):
-        for j in np.unique(lab):
-            m = (state == s) & (lab == j)
-            if not m.any():
-                continue
-            name = STATE_NAMES[s] if j == lab.min() else None
-            ax.scatter(
-                X[m, 0],
-                X[m, 1],
-                s=16,
-                color=STATE_COLORS[s],
-                marker=markers[j % 8],
-                edgecolor="white",
-                linewidth=0.3,
-                label=name,
-                zorder=3,
-            )
-            if arrows:
-                d = tau[m] - X[m]
-                moved = np.linalg.norm(d, axis=1) > 1e-9
-                if (
-                    moved.any()
-                ):  # one quiver call per group: fast enough to redraw hundreds of points live
-                    ax.quiver(
-                        X[m][moved, 0],
-                        X[m][moved, 1],
-                        d[moved, 0],
-                        d[moved, 1],
-                        angles="xy",
-                        scale_units="xy",
-                        scale=1,
-                        color=STATE_COLORS[s],
-                        alpha=0.35,
-                        width=0.003,
-                        headwidth=4,
-                        headlength=5,
-                        zorder=2,
-                    )
+    _scatter_states(ax, X, tau, state, lab, arrows)
     if images:
         ax.scatter(tau[:, 0], tau[:, 1], s=5, color="k", alpha=0.5, zorder=4, label=r"$\tau(x)$")
     ax.plot(*apex, "*", color="k", ms=11, zorder=5, label=r"apex $-\beta$")
@@ -195,7 +199,7 @@ def plot_cost(
     ax.legend(fontsize=8)
     return ax
 
-
+# %% ../nbs/11_plot.ipynb #c013b
 def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: int | None = None):
     """The staircase of exponential rates n/N of Section 4.3: `rates[k]` holds on [times[k],
     times[k+1]).
@@ -232,7 +236,7 @@ def plot_rate_staircase(times, rates, *, predicted_times=None, ax=None, total: i
     ax.legend(fontsize=8)
     return ax
 
-
+# %% ../nbs/11_plot.ipynb #c013c
 def rotation_angle(R) -> np.ndarray:
     """Rotation angle theta of R = [[cos, sin], [-sin, cos]] (Q = 2), unwrapped along a time axis. R
     (..., 2, 2).
@@ -244,7 +248,8 @@ def rotation_angle(R) -> np.ndarray:
 
 def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):
     """beta(s) components (and, for Q = 2, the rotation angle of R(s)) along a flow. betas (T, Q),
-    Rs (T, 2, 2)."""
+    Rs (T, 2, 2), y_tilde (Q,) (drawn as the dotted levels -y~). Returns the sequence of axes (one
+    or two)."""
     ts, betas = np.asarray(ts), np.asarray(betas)
     n = 2 if Rs is not None else 1
     if axes is None:
@@ -263,7 +268,7 @@ def plot_trajectories(ts, betas, *, Rs=None, y_tilde=None, axes=None):
         axes[1].set_ylabel(r"rotation angle of $R(s)$ (rad)")
     return axes
 
-
+# %% ../nbs/11_plot.ipynb #c013d
 def plot_drift(
     ts,
     values,
@@ -272,8 +277,8 @@ def plot_drift(
     label: str = r"$\|\mathcal{I}(s) - \mathcal{I}(0)\|$",
     eq: str = "(8.21)",
 ):
-    """Drift of a conserved quantity on a log scale (zeros are shown at the machine-epsilon
-    floor)."""
+    """Drift |I(s) - I(0)| of a conserved quantity on a log scale (zeros are shown at the
+    machine-epsilon floor); ts, values (T,). Returns the axes."""
     ts, v = np.asarray(ts), np.abs(np.asarray(values, float))
     ax = _axes(ax, figsize=(6, 3.2))
     ax.semilogy(ts, np.maximum(v, np.finfo(float).eps), color=OKABE_ITO[3], label=label)
@@ -342,7 +347,7 @@ _READOUT = """<div class="anim-readout" style="text-align:center;margin:0.2em 0 
   slider.addEventListener("input", show);
 }})();</script>"""
 
-
+# %% ../nbs/11_plot.ipynb #c016b
 def player_html(anim: animation.Animation, *, default_mode: str = "once", labels=None) -> str:
     """Self-contained HTML (no network requests) of a matplotlib animation: frames, slider, buttons.
 
@@ -366,7 +371,7 @@ def player_html(anim: animation.Animation, *, default_mode: str = "once", labels
     assert "http://" not in html and "https://" not in html
     return html
 
-
+# %% ../nbs/11_plot.ipynb #c016c
 def animate_truncation(W, betas, X, *, labels=None, titles=None, interval: int = 200, lim=None):
     """Animation of plot_sectors over a sequence of biases betas (T, 2) (and W (2, 2) or (T, 2, 2)).
 

@@ -4,6 +4,7 @@
 
 # %% ../nbs/30_widgets.ipynb #c002
 from __future__ import annotations
+import functools
 import time
 import numpy as np
 import jax
@@ -35,41 +36,63 @@ PRESETS = {
 
 
 def preset_data(name: str, n_per_cluster: int = 60, seed: int = 0):
-    """A built-in Q = 2 data set: X (N, 2), labels (N,). Names: the keys of PRESETS."""
+    """A built-in Q = 2 data set, drawn uniformly in the balls of PRESETS[name] with
+    `n_per_cluster` points each: the points X (N, 2) as rows and their cluster labels (N,)."""
     if name not in PRESETS:
         raise ValueError(f"name: unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[name]
     return clustered_data(jax.random.PRNGKey(seed), p["centers"], n_per_cluster, radius=p["radius"])
 
-
+# %% ../nbs/30_widgets.ipynb #c005b
 @jax.jit
 def total_cost(mode_general: bool, Rs, betas, X, labels, Yt):
-    """Euclidean cost of all clusters: Eq. (2.26) through the composed map (general) or Eq. (3.6)
-    (separated)."""
+    """The Euclidean cost of all clusters, a scalar: 1/2 sum_j 1/N_j sum_i |T(x_{j,i}) - y~_j|^2,
+    with T the composed map of all layers (mode_general, Eq. (2.26)) or layer j alone for cluster j
+    (separated, Eq. (3.6)).
+
+    Rs (L, 2, 2) rotations, betas (L, 2), X (N, 2), labels (N,) in [0, J), Yt (J, 2) targets."""
     w = cluster_weights(labels, Yt.shape[0])
-    T_sep = jax.vmap(lambda R, b: orthogonal_truncation_map(R, b, X))(Rs, betas)[
-        labels, jnp.arange(X.shape[0])
-    ]
+    T_sep = jax.vmap(lambda R, b: orthogonal_truncation_map(R, b, X))(Rs, betas)
+    T_sep = T_sep[labels, jnp.arange(X.shape[0])]  # point i through the layer of its cluster
     T = jnp.where(mode_general, composed_truncation(Rs, betas, X), T_sep)
     return 0.5 * jnp.sum(w * jnp.sum((T - Yt[labels]) ** 2, axis=-1))
 
+# %% ../nbs/30_widgets.ipynb #c005c
+def _masked_separated(v, R, beta, X, mask, y):
+    """The velocity v(R, beta, X[mask], y) of the rows X[mask] alone, with the static shapes of
+    X (N, 2): the pair (dR (2, 2), dbeta (2,))."""
+    n = jnp.sum(mask)
+    first = jnp.argmax(mask)
+    Xc = jnp.where(mask[:, None], X, X[first])
+    dR, db = v(R, beta, Xc, y)
+    dR1, db1 = v(R, beta, X[first][None, :], y)
+    N = X.shape[0]
+    # average over all N rows = (n * true + (N - n) * first-point velocity) / N
+    return (N * dR - (N - n) * dR1) / n, (N * db - (N - n) * db1) / n
 
+# %% ../nbs/30_widgets.ipynb #c005d
+def _separated_velocities(v):
+    """All layers' separated velocities at once, (Rs, betas, X, labels, Yt) -> (dRs, dbetas): layer
+    l moved by cluster l alone with the velocity v (Theorem 3.2)."""
+
+    def velocities(Rs, betas, X, labels, Yt):
+        def one(R, beta, y, l):  # the velocity of cluster l alone, with static shapes (jittable)
+            return _masked_separated(v, R, beta, X, labels == l, y)
+
+        return jax.vmap(one)(Rs, betas, Yt, jnp.arange(Rs.shape[0]))
+
+    return velocities
+
+
+@functools.lru_cache(maxsize=None)  # one compiled step per (mode, velocity), shared by explorers
 def make_flow_step(mode: str, velocity=None):
-    """A jitted Lie-Euler step (Rs (L,2,2), betas (L,2), X, labels, Yt, h) -> (Rs, betas) of the
-    chosen flow.
+    """A jitted Lie-Euler step of the chosen flow, (Rs (L, 2, 2), betas (L, 2), X (N, 2), labels
+    (N,), Yt (L, 2), h) -> (Rs, betas): the rotations and biases after one step of size h.
 
     mode 'separated': layer l moves with cluster l only (Theorem 3.2); 'general': all layers, all
-    clusters (Theorem 5.1)."""
+    clusters (Theorem 5.1). `velocity` replaces the library's closed form of that mode."""
     if mode == "separated":
-        v = velocity or separated_velocity
-
-        def velocities(Rs, betas, X, labels, Yt):
-            def one(
-                R, beta, y, l
-            ):  # the velocity of cluster l alone, with static shapes (jittable)
-                return _masked_separated(v, R, beta, X, labels == l, y)
-
-            return jax.vmap(one)(Rs, betas, Yt, jnp.arange(Rs.shape[0]))
+        velocities = _separated_velocities(velocity or separated_velocity)
     elif mode == "general":
         velocities = velocity or general_velocity
     else:
@@ -80,118 +103,94 @@ def make_flow_step(mode: str, velocity=None):
             dRs, dbs = velocities(Rs, betas, X, labels, Yt)
             return skew(dRs @ jnp.swapaxes(Rs, -1, -2)), dbs
 
-        return rkmk_step(field, LIE_EULER, Rs, betas, h)[
-            :2
-        ]  # R <- exp(h Omega) R: truncflow.solvers
+        return rkmk_step(field, LIE_EULER, Rs, betas, h)[:2]  # R <- exp(h Omega) R
 
     return jax.jit(step)
 
-
-def _masked_separated(v, R, beta, X, mask, y):
-    # Rows of other clusters are replaced by copies of the cluster's first point; the velocity is an
-    # average over rows, so removing that point's extra weight again gives the cluster's own
-    # velocity.
-    n = jnp.sum(mask)
-    first = jnp.argmax(mask)
-    Xc = jnp.where(mask[:, None], X, X[first])
-    dR, db = v(R, beta, Xc, y)
-    dR1, db1 = v(R, beta, X[first][None, :], y)
-    N = X.shape[0]
-    # average over all N rows = (n * true + (N - n) * first-point velocity) / N
-    return (N * dR - (N - n) * dR1) / n, (N * db - (N - n) * db1) / n
-
 # %% ../nbs/30_widgets.ipynb #c009
-class Explorer:
-    """Interactive Q = 2 explorer of truncation maps and their gradient flows (ipywidgets; needs a
-    kernel).
+def _cluster_means(X, labels, J: int) -> np.ndarray:
+    """The mean of each cluster's points: (J, 2) from X (N, 2) and labels (N,) in [0, J)."""
+    X, labels = np.asarray(X), np.asarray(labels)
+    return np.stack([X[labels == j].mean(0) for j in range(J)])
 
-    X (N, 2) points as rows, labels (N,) in [0, J), targets (J, 2) pulled-back targets y~_j."""
 
-    MODES = ("separated", "general")
+def _explorer_state(X, labels, targets, thetas, betas):
+    """The explorer's validated state: X (N, 2), labels (N,) in [0, J), J, targets (J, 2), angles
+    thetas (J,) (default 0) and biases betas (J, 2) (default minus each cluster's mean)."""
+    X = as_array("X", X, ndim=2)
+    if X.shape[1] != 2:
+        raise ValueError(f"X: the explorer works in Q = 2, got points of dimension {X.shape[1]}")
+    labels, J = check_labels("labels", labels, n_points=X.shape[0])
+    targets = as_array("targets", targets, shape=(J, 2))
+    if thetas is None:
+        thetas = np.zeros(J)
+    thetas = np.array(as_array("thetas", thetas, shape=(J,)), dtype=float)  # a writable copy
+    if betas is None:
+        betas = -_cluster_means(X, labels, J)
+    betas = np.array(as_array("betas", betas, shape=(J, 2)), dtype=float)
+    return X, labels, J, targets, thetas, betas
 
-    def __init__(self, X, labels, targets, *, thetas=None, betas=None, mode: str = "separated"):
-        if not (isinstance(mode, str) and mode in self.MODES):
-            raise ValueError(f"mode: expected one of {list(self.MODES)}, got {mode!r}")
-        w = optional_import("ipywidgets", "widgets", needed_by="truncflow.widgets.Explorer")
-        self.X = as_array("X", X, ndim=2)
-        if self.X.shape[1] != 2:
-            raise ValueError(
-                f"X: the explorer works in Q = 2, got points of dimension {self.X.shape[1]}"
-            )
-        self.labels, J = check_labels("labels", labels, n_points=self.X.shape[0])
-        self.targets = as_array("targets", targets, shape=(J, 2))
-        self.J = J
-        self.thetas = (
-            np.zeros(J)
-            if thetas is None
-            else np.asarray(as_array("thetas", thetas, shape=(J,)), float)
-        )
-        if betas is None:
-            cent = np.stack(
-                [np.asarray(self.X)[np.asarray(self.labels) == j].mean(0) for j in range(J)]
-            )
-            betas = -cent
-        self.betas = np.array(as_array("betas", betas, shape=(J, 2)), dtype=float)
-        self._steps = {m: make_flow_step(m) for m in self.MODES}
-        self._busy = False
-        sl = dict(continuous_update=True, readout_format=".2f", layout=w.Layout(width="300px"))
-        self.w_mode = w.ToggleButtons(options=list(self.MODES), value=mode, description="flow")
-        self.w_layer = w.Dropdown(
-            options=[(f"layer {l + 1} (cluster {l + 1})", l) for l in range(J)],
-            value=0,
-            description="layer",
-        )
-        self.w_theta = w.FloatSlider(min=-np.pi, max=np.pi, step=0.01, description="θ", **sl)
-        self.w_b1 = w.FloatSlider(min=-4, max=4, step=0.01, description="β₁", **sl)
-        self.w_b2 = w.FloatSlider(min=-4, max=4, step=0.01, description="β₂", **sl)
-        self.w_y1 = w.FloatSlider(min=-4, max=4, step=0.01, description="ỹ₁", **sl)
-        self.w_y2 = w.FloatSlider(min=-4, max=4, step=0.01, description="ỹ₂", **sl)
-        self.w_h = w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, description="step h", **sl)
-        self.w_play = w.Play(
-            value=0, min=0, max=100000, step=1, interval=120, description="run flow"
-        )
-        self.w_info = w.HTML()
-        self.w_out = w.Output()
-        self._load_layer()
-        for s in (self.w_theta, self.w_b1, self.w_b2, self.w_y1, self.w_y2):
-            s.observe(self._on_slider, names="value")
-        self.w_layer.observe(lambda ch: (self._load_layer(), self.redraw()), names="value")
-        self.w_mode.observe(lambda ch: self.redraw(), names="value")
-        self.w_play.observe(self._on_play, names="value")
-        controls = w.VBox(
-            [
-                self.w_mode,
-                self.w_layer,
-                self.w_theta,
-                self.w_b1,
-                self.w_b2,
-                self.w_y1,
-                self.w_y2,
-                w.HBox([self.w_play, self.w_h]),
-                self.w_info,
-            ]
-        )
-        self.widget = w.HBox([controls, self.w_out])
-        self.last_redraw_seconds = None
-        self.redraw()
+# %% ../nbs/30_widgets.ipynb #c009b
+def _explorer_controls(w, modes, mode: str, J: int) -> dict:
+    """The explorer's widgets (from the ipywidgets module `w`) by attribute name: w_mode, w_layer,
+    sliders w_theta, w_b1, w_b2, w_y1, w_y2, step size w_h, w_play, text w_info, figure w_out."""
+    sl = dict(continuous_update=True, readout_format=".2f", layout=w.Layout(width="300px"))
 
-    @classmethod
-    def from_preset(cls, name: str = "two clusters", **kw):
-        """An explorer on one of the built-in data sets (see PRESETS), with targets pulled towards
-        the clusters."""
-        X, labels = preset_data(name)
-        J = int(np.max(np.asarray(labels))) + 1
-        cent = np.stack([np.asarray(X)[np.asarray(labels) == j].mean(0) for j in range(J)])
-        return cls(X, labels, 1.4 * cent, **kw)
+    def slider(description, lo, hi):
+        return w.FloatSlider(min=lo, max=hi, step=0.01, description=description, **sl)
 
-    # -- state <-> widgets
+    layers = [(f"layer {l + 1} (cluster {l + 1})", l) for l in range(J)]
+    return dict(
+        w_mode=w.ToggleButtons(options=list(modes), value=mode, description="flow"),
+        w_layer=w.Dropdown(options=layers, value=0, description="layer"),
+        w_theta=slider("θ", -np.pi, np.pi),
+        w_b1=slider("β₁", -4, 4),
+        w_b2=slider("β₂", -4, 4),
+        w_y1=slider("ỹ₁", -4, 4),
+        w_y2=slider("ỹ₂", -4, 4),
+        w_h=w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, description="step h", **sl),
+        w_play=w.Play(value=0, min=0, max=100000, step=1, interval=120, description="run flow"),
+        w_info=w.HTML(),
+        w_out=w.Output(),
+    )
+
+
+def _explorer_layout(w, c: dict):
+    """The controls `c` of `_explorer_controls` in a column, beside the figure: an HBox."""
+    sliders = [c[k] for k in ("w_mode", "w_layer", "w_theta", "w_b1", "w_b2", "w_y1", "w_y2")]
+    controls = w.VBox(sliders + [w.HBox([c["w_play"], c["w_h"]]), c["w_info"]])
+    return w.HBox([controls, c["w_out"]])
+
+# %% ../nbs/30_widgets.ipynb #c009c
+def _draw_scene(ax, mode: str, l: int, Rs, betas, X, labels, targets):
+    """Draw layer l's picture on `ax`: Rs (L, 2, 2), betas (L, 2), X (N, 2), labels (N,), targets
+    (J, 2) (NumPy arrays)."""
+    separated = mode == "separated"
+    others = labels != l
+    if separated and others.any():
+        ax.scatter(X[others, 0], X[others, 1], s=8, color="0.75", label="other clusters")
+    pts = X[labels == l] if separated else X
+    plot_sectors(Rs[l], betas[l], pts, ax=ax, lim=4, legend=False, images=separated)
+    if not separated:
+        T = np.asarray(composed_truncation(Rs, betas, X))
+        colors = [CLUSTER_COLORS[j % 8] for j in labels]
+        label = r"$\mathcal{T}(x)$, all layers"
+        ax.scatter(T[:, 0], T[:, 1], s=9, c=colors, marker="x", label=label)
+    colors = [CLUSTER_COLORS[j % 8] for j in range(len(targets))]
+    style = dict(marker="P", s=90, c=colors, edgecolor="k", zorder=6)
+    ax.scatter(targets[:, 0], targets[:, 1], label=r"targets $\tilde y_j$", **style)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"{mode} flow, layer {l + 1}", fontsize=10)
+
+# %% ../nbs/30_widgets.ipynb #c009e
+class _SliderBinding:
+    """The sliders and the explorer's state kept in step (a base class of Explorer)."""
+
     def _load_layer(self):
         l = self.w_layer.value
-        self._busy = True
-        self.w_theta.value, (self.w_b1.value, self.w_b2.value) = (
-            float(self.thetas[l]),
-            self.betas[l],
-        )
+        self._busy = True  # the observers ignore these changes
+        self.w_theta.value = float(self.thetas[l])
+        self.w_b1.value, self.w_b2.value = self.betas[l]
         self.w_y1.value, self.w_y2.value = map(float, np.asarray(self.targets[l]))
         self._busy = False
 
@@ -204,19 +203,68 @@ class Explorer:
         self.targets = self.targets.at[l].set(jnp.array([self.w_y1.value, self.w_y2.value]))
         self.redraw()
 
+    def _on_play(self, change):
+        if change["new"] > change["old"]:
+            self.step(3)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+# %% ../nbs/30_widgets.ipynb #c009d
+class Explorer(_SliderBinding):
+    """Interactive Q = 2 explorer of truncation maps and their gradient flows (ipywidgets; needs a
+    kernel).
+
+    X (N, 2) points as rows, labels (N,) in [0, J), targets (J, 2) pulled-back targets y~_j;
+    thetas (J,) and betas (J, 2) the initial angles and biases of the J layers (layer l acts on
+    cluster l in separated mode); mode 'separated' or 'general'. Display it in a notebook (or show
+    `.widget`)."""
+
+    MODES = ("separated", "general")
+
+    def __init__(self, X, labels, targets, *, thetas=None, betas=None, mode: str = "separated"):
+        if not (isinstance(mode, str) and mode in self.MODES):
+            raise ValueError(f"mode: expected one of {list(self.MODES)}, got {mode!r}")
+        w = optional_import("ipywidgets", "widgets", needed_by="truncflow.widgets.Explorer")
+        state = _explorer_state(X, labels, targets, thetas, betas)
+        self.X, self.labels, self.J, self.targets, self.thetas, self.betas = state
+        self._steps = {m: make_flow_step(m) for m in self.MODES}
+        self._busy = False
+        controls = _explorer_controls(w, self.MODES, mode, self.J)
+        self.__dict__.update(controls)  # self.w_mode, self.w_layer, self.w_theta, ...
+        self.widget = _explorer_layout(w, controls)
+        self._load_layer()
+        for s in (self.w_theta, self.w_b1, self.w_b2, self.w_y1, self.w_y2):
+            s.observe(self._on_slider, names="value")
+        self.w_layer.observe(lambda ch: (self._load_layer(), self.redraw()), names="value")
+        self.w_mode.observe(lambda ch: self.redraw(), names="value")
+        self.w_play.observe(self._on_play, names="value")
+        self.last_redraw_seconds = None
+        self.redraw()
+
+    @classmethod
+    def from_preset(cls, name: str = "two clusters", **kw):
+        """An explorer on one of the built-in data sets (see PRESETS), with targets pulled towards
+        the clusters (1.4 times each cluster's mean)."""
+        X, labels = preset_data(name)
+        J = int(np.max(np.asarray(labels))) + 1
+        return cls(X, labels, 1.4 * _cluster_means(X, labels, J), **kw)
+
     def state(self):
-        """(Rs (J, 2, 2), betas (J, 2)) of the current settings."""
+        """The current rotations Rs (J, 2, 2), R(theta_l) of each layer, and biases betas (J, 2)."""
         return jax.vmap(rotation)(jnp.asarray(self.thetas)), jnp.asarray(self.betas)
 
     def cost(self) -> float:
-        """The Euclidean cost of the current mode: Eq. (3.6) (separated) or Eq. (2.26) (general)."""
+        """The Euclidean cost of the current mode and state, a float: Eq. (3.6) (separated) or Eq.
+        (2.26) (general), see `total_cost`."""
         Rs, betas = self.state()
-        return float(
-            total_cost(self.w_mode.value == "general", Rs, betas, self.X, self.labels, self.targets)
-        )
+        general = self.w_mode.value == "general"
+        return float(total_cost(general, Rs, betas, self.X, self.labels, self.targets))
 
     def step(self, n: int = 1):
-        """Advance the flow by n steps of size h and update the sliders."""
+        """Advance the flow of the current mode by n steps of size h and update the sliders."""
         Rs, betas = self.state()
         f = self._steps[self.w_mode.value]
         for _ in range(n):
@@ -226,64 +274,23 @@ class Explorer:
         self._load_layer()
         self.redraw()
 
-    def _on_play(self, change):
-        if change["new"] > change["old"]:
-            self.step(3)
-
     # -- drawing
     def redraw(self):
+        """Redraw the figure and the text line (cost, and the counts n_r of Eq. (3.40) for the
+        selected layer); the seconds it took are kept in `last_redraw_seconds`."""
         t0 = time.perf_counter()
-        l = self.w_layer.value
-        Rs, betas = self.state()
-        X = np.asarray(self.X)
-        lab = np.asarray(self.labels)
-        R, beta = np.asarray(Rs[l]), np.asarray(betas[l])
-        if self.w_mode.value == "general":
-            T = np.asarray(composed_truncation(Rs, betas, self.X))
-            pts = X
-        else:
-            pts = X[lab == l]
-        z = (pts + beta) @ R.T
-        n_r = (z <= 0).sum(0)
+        l, mode = self.w_layer.value, self.w_mode.value
+        Rs, betas = (np.asarray(a) for a in self.state())
+        X, lab = np.asarray(self.X), np.asarray(self.labels)
+        pts = X if mode == "general" else X[lab == l]
+        n_r = ((pts + betas[l]) @ Rs[l].T <= 0).sum(0)  # points truncated in each coordinate
         with self.w_out:
             self.w_out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(5.2, 5.2))
-            others = lab != l
-            if self.w_mode.value == "separated" and others.any():
-                ax.scatter(X[others, 0], X[others, 1], s=8, color="0.75", label="other clusters")
-            plot_sectors(
-                R, beta, pts, ax=ax, lim=4, legend=False, images=self.w_mode.value == "separated"
-            )
-            if self.w_mode.value == "general":
-                ax.scatter(
-                    T[:, 0],
-                    T[:, 1],
-                    s=9,
-                    c=[CLUSTER_COLORS[j % 8] for j in lab],
-                    marker="x",
-                    label=r"$\mathcal{T}(x)$, all layers",
-                )
-            tg = np.asarray(self.targets)
-            ax.scatter(
-                tg[:, 0],
-                tg[:, 1],
-                marker="P",
-                s=90,
-                c=[CLUSTER_COLORS[j % 8] for j in range(self.J)],
-                edgecolor="k",
-                label=r"targets $\tilde y_j$",
-                zorder=6,
-            )
-            ax.legend(fontsize=7, loc="lower left")
-            ax.set_title(f"{self.w_mode.value} flow, layer {l + 1}", fontsize=10)
+            _draw_scene(ax, mode, l, Rs, betas, X, lab, np.asarray(self.targets))
             plt.show()
         self.w_info.value = (
             f"cost = {self.cost():.5f} &nbsp; n_r = {n_r.tolist()} of {len(pts)} points "
             f"(Eq. (3.40), layer {l + 1})"
         )
         self.last_redraw_seconds = time.perf_counter() - t0
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
