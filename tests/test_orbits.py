@@ -25,7 +25,7 @@ def brute_force(x, y, b0, T=6.0, dt=2e-3):
 
 
 # Three fixed sizes N (each is a compile of the jitted solvers): values vary, the shapes do not; N = 1 is the edge.
-# nbs/16_orbits checks the same solvers against solve_ivp with events on eleven fixed cases (N = 10, ties too).
+# nbs/18_orbits checks the same solvers against solve_ivp with events on eleven fixed cases (N = 10, ties too).
 data = st.sampled_from([1, 3, 8]).flatmap(
     lambda n: st.lists(st.floats(-3, 3, allow_nan=False), min_size=n, max_size=n))
 
@@ -97,7 +97,7 @@ def test_equilibria_prop_4_1(seed):
     assert int(kn) == -1 and np.max(np.abs(dRn)) < 1e-13 and np.allclose(dbn, -(bn + yt), atol=1e-13)
 
 
-# Bad input (nbs/16_orbits checks none of these)
+# Bad input (nbs/18_orbits checks none of these)
 @pytest.mark.parametrize("args,name", [
     ((np.ones((2, 2)), 0.0, 0.0), "x"),
     ((np.array([]), 0.0, 0.0), "x"),

@@ -14,7 +14,7 @@ from truncflow.standard import (collapsed_cost, collapsed_velocity, collapsed_er
 
 seeds = st.integers(0, 2**31 - 1)
 # Few fixed shapes (each is a compile of the jitted flows): values vary, shapes do not. Q = 1 is the edge;
-# nbs/18_standard checks the same identities on fixed draws (mostly Q = 3).
+# nbs/21_standard checks the same identities on fixed draws (mostly Q = 3).
 dims = st.sampled_from([1, 3])
 # (Q, N) for Section 9: N = Q (X square) and N > Q
 clustered_shapes = st.sampled_from([(1, 1), (3, 3), (3, 10)])
@@ -169,7 +169,7 @@ def test_right_inverse_and_range_projector(seed, QN):
     np.testing.assert_allclose(Y.T @ P0, clustered_limit(X, Y), atol=1e-10)
 
 
-# Bad input that nbs/18_standard does not already refuse (it checks the shapes of Y and W0, a non-finite s and
+# Bad input that nbs/21_standard does not already refuse (it checks the shapes of Y and W0, a non-finite s and
 # negative weights for clustered_solution; the shape of W0 and n_steps for integrate_collapsed)
 @pytest.mark.parametrize("args, message", [
     (lambda X, Y, W0: (W0, X[:, 0], Y, 1.0), "X: expected a 2-dimensional array"),

@@ -38,7 +38,7 @@ class Tableau(NamedTuple):
         """(s,) stage nodes c_i = sum_j a_ij (stage i is evaluated at time t + c_i h)."""
         return tuple(float(sum(r)) for r in self.a)
 
-
+# %% ../nbs/03_solvers.ipynb #c005c
 LIE_EULER = Tableau("lie_euler", ((0.0,),), (1.0,), 1)
 RKMK2 = Tableau("rkmk2", ((0.0, 0.0), (1.0, 0.0)), (0.5, 0.5), 2)
 RKMK4 = Tableau(
@@ -113,7 +113,7 @@ def _check_step_args(field, tableau, R, x, h, *, name="field"):
     check_positive("h", h)
     return R, x, h
 
-
+# %% ../nbs/03_solvers.ipynb #c010c
 def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = False) -> Step:
     """One RKMK step of `tableau` for dR/dt = Omega R, dx/dt = v, where field(R, x) -> (Omega skew,
     v).
@@ -122,12 +122,14 @@ def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = Fal
     pytree; h (). With has_aux, field returns (Omega, v, aux) and Step.stage_aux stacks aux over the
     stages. The field is compiled once (stages in a fori_loop). Checks (also under jit, for the
     shapes): field callable, tableau a Tableau, R square (and orthogonal, if concrete), x finite, h
-    a positive scalar."""
+    a positive scalar.
+
+    Returns a `Step`: the state after the step, R1 (..., Q, Q) = exp(sum_j b_j k_j) R0 and x1
+    (shaped like x); the estimated local errors of R and x (zeros unless the tableau is an embedded
+    pair); and the states (R_i, x_i) at which the s stages evaluated the field, stacked (s, ...)."""
     R, x, h = _check_step_args(field, tableau, R, x, h)
-    s, q = (
-        len(tableau.b),
-        max(tableau.order - 2, 0),
-    )  # dexp^{-1} up to ad^(p-2) is enough for order p
+    s = len(tableau.b)
+    q = max(tableau.order - 2, 0)  # dexp^{-1} up to ad^(p-2) is enough for order p
     dt = jax.tree_util.tree_leaves(x)[0].dtype
     A = jnp.asarray(tableau.a, dt)
     zeros = lambda v: jax.tree_util.tree_map(lambda a: jnp.zeros((s,) + a.shape, a.dtype), v)
@@ -162,8 +164,10 @@ def rkmk_step(field: Callable, tableau: Tableau, R, x, h, *, has_aux: bool = Fal
 
 # %% ../nbs/03_solvers.ipynb #c019
 def stepper(field: Callable, tableau: Tableau) -> Callable:
-    """The step function (R, x, h) -> (R1, x1) of `tableau` applied to `field`, for
-    `fixed_steps`."""
+    """The step function of `tableau` applied to `field`, for `fixed_steps`.
+
+    Returns a function (R, x, h) -> (R1, x1) giving the state after one RKMK step of size h (the
+    first two fields of `rkmk_step`'s `Step`), R1 (..., Q, Q) or None, x1 shaped like x."""
     return lambda R, x, h: rkmk_step(field, tableau, R, x, h)[:2]
 
 
@@ -182,6 +186,17 @@ class FixedSolution(NamedTuple):
     saves: object
     monitor: object
 
+# %% ../nbs/03_solvers.ipynb #c020a
+def _check_counts(n_steps, save_every):
+    """Refuse counts that are not positive integers, or n_steps not a multiple of save_every."""
+    for name, v in (("n_steps", n_steps), ("save_every", save_every)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    if n_steps % save_every:
+        raise ValueError(
+            f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
+        )
+
 # %% ../nbs/03_solvers.ipynb #c020
 def fixed_steps(
     step: Callable,
@@ -198,15 +213,13 @@ def fixed_steps(
     save_every.
 
     observe(t, R, x) -> pytree (default: (R, x)); monitor = (init(R, x), update(m, t, (R0, x0), (R1,
-    x1), h))."""
-    for name, v in (("n_steps", n_steps), ("save_every", save_every)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    x1), h)). R (..., Q, Q) or None, x any pytree, h ().
+
+    Returns a `FixedSolution`: the state (R, x) after the last step; the saves, observe(t, R, x) at
+    t = 0, save_every h, ..., n_steps h, each leaf with a leading axis of length S = n_steps /
+    save_every + 1; and the final monitor state (None without a monitor)."""
+    _check_counts(n_steps, save_every)
     R, x, h = _check_step_args(step, None, R, x, h, name="step")
-    if n_steps % save_every:
-        raise ValueError(
-            f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
-        )
     observe = observe or (lambda t, R, x: (R, x))
     init, update = monitor if monitor is not None else (lambda R, x: None, lambda m, t, a, b, h: m)
     t0 = jnp.zeros((), jax.tree_util.tree_leaves(x)[0].dtype)
@@ -228,7 +241,10 @@ def fixed_steps(
 # %% ../nbs/03_solvers.ipynb #c024
 def implicit_midpoint_step(f: Callable, y, h, iters: int = 12):
     """One implicit-midpoint step y1 = y + h f((y + y1)/2) on a pytree y, by `iters` fixed-point
-    iterations."""
+    iterations from the explicit Euler guess y + h f(y); h ().
+
+    Returns y1, the state after the step, a pytree shaped like y (a contraction, so accurate to
+    rounding after enough iterations, when h Lip(f) < 2)."""
     add = lambda a, b, w: jax.tree_util.tree_map(lambda p, q: p + w * q, a, b)
 
     def body(_, y1):
