@@ -1,8 +1,10 @@
 """Property tests of the general gradient flow, Theorem 5.1 (truncflow.general), in float64.
 
-Hypothesis draws random configurations; the chapter (nbs/17_general.ipynb) checks fixed examples.
+Hypothesis draws random configurations; the chapter (nbs/19_general.ipynb) checks fixed examples.
 Each test keeps one shape (different from the chapter's, L != Q and J != L), so that it compiles
 once."""
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -23,13 +25,17 @@ gv, gv_ad = general_velocity, general_velocity_autodiff   # jit-compiled in the 
 few = settings(max_examples=6, deadline=None)
 
 
-def _config(seed, L, Q, J, N, bias=0.6):
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))   # one compile per shape, not eager ops
+def _draw(seed, L, Q, J, N, bias):
     k = jax.random.split(jax.random.PRNGKey(seed), 4)
     Rs = random_orthogonal(k[0], Q, batch=(L,))
-    betas = bias * jax.random.normal(k[1], (L, Q))
-    X = jax.random.normal(k[2], (N, Q))
+    betas, X = bias * jax.random.normal(k[1], (L, Q)), jax.random.normal(k[2], (N, Q))
+    return Rs, betas, X, jax.random.normal(k[3], (J, Q))
+
+
+def _config(seed, L, Q, J, N, bias=0.6):
+    Rs, betas, X, Y_tilde = _draw(seed, L, Q, J, N, bias)
     labels = jnp.asarray(np.random.default_rng(seed).permutation(np.arange(N) % J), dtype=jnp.int32)
-    Y_tilde = jax.random.normal(k[3], (J, Q))
     return Rs, betas, X, labels, Y_tilde
 
 

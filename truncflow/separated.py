@@ -5,6 +5,7 @@
 # %% ../nbs/13_separated.ipynb #c002
 from __future__ import annotations
 import functools
+import inspect
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -21,8 +22,8 @@ from truncflow.moments import (
 
 # %% auto #0
 __all__ = ['separated_velocity', 'bias_velocity', 'check_one_cluster', 'separated_cost', 'separated_velocity_autodiff', 'omega',
-           'omega_printed', 'separated_velocity_ensemble', 'cost_decrease_terms', 'check_separated_inputs',
-           'flow_velocity']
+           'omega_printed', 'separated_velocity_ensemble', 'with_ensemble_rule', 'cost_decrease_terms',
+           'check_separated_inputs', 'flow_velocity']
 
 # %% ../nbs/13_separated.ipynb #c006
 def check_one_cluster(R, beta, X, y_tilde):
@@ -113,7 +114,7 @@ def separated_velocity(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax
     dbeta = -(jnp.mean(1.0 - Hd, axis=0) * b) @ R  # -R^T J0_perp b~, J0_perp = n_r / N
     return Om @ R, dbeta
 
-
+# %% ../nbs/13_separated.ipynb #c028f
 def _check_ensemble(R, beta, X, y_tilde):
     R = check_orthogonal("R", R, batch=True)
     (M, Q), shared = R.shape[:2], jnp.ndim(y_tilde) == 1
@@ -157,42 +158,54 @@ def separated_velocity_ensemble(R: jax.Array, beta: jax.Array, X: jax.Array, y_t
     return Om @ R, -jnp.einsum("mp,mpq->mq", h_perp * b, R)
 
 # %% ../nbs/13_separated.ipynb #c029b
-def _with_ensemble_rule(single, ensemble, shared_R=False):
-    """`single` (R, beta, X, y_tilde) -> outputs, batched by jax.vmap through `ensemble` when X is
-    not batched.
+def with_ensemble_rule(
+    single, ensemble, check, *, n_members=2, batched_data=(), unbatched_members=()
+):
+    """`single` with a jax.vmap rule that runs `ensemble` when the members share their data.
 
-    ensemble: R (M, Q, Q) (or an unbatched R (Q, Q) if shared_R), beta (M, Q), X (N, Q), y_tilde
-    (Q,) or (M, Q) -> outputs with a leading M. X batched: plain vmap of `single`. jax.jvp /
-    jax.grad: those of `single`. An eager call (no tracer among the arguments) runs `single`
-    itself."""
+    single(*args): one member; its first `n_members` arguments are the member's (R, beta, ...), the
+    others the data (X, ...). Under vmap with no data argument batched, except those listed in
+    `batched_data` (which `ensemble` accepts with a leading M), the rule calls `ensemble` with the
+    member arguments stacked (M, ...) (an unbatched one broadcast, or passed as it is if listed in
+    `unbatched_members`); with any other data argument batched (data per member), the plain vmap
+    of `single`. `check(*args)` validates and returns the arguments first (shapes under tracing,
+    values where concrete). jax.jvp / jax.grad: those of `single`. An eager call (no tracer among
+    the arguments) runs `single` itself, jit-compiled, as does the rule `ensemble`. Returns the
+    wrapped function; its __wrapped__ is `single`."""
     batched = jax.custom_batching.custom_vmap(single)
+    single_jit, ensemble_jit = jax.jit(single), jax.jit(ensemble)  # eager calls: compiled once
 
     @batched.def_vmap
-    def rule(M, in_batched, R, beta, X, y_tilde):
-        bR, bb, bX, _ = in_batched
-        if bX:  # a cluster per member: no product over the points to share
-            out = jax.vmap(single, in_axes=tuple(0 if b else None for b in in_batched))(
-                R, beta, X, y_tilde
-            )
+    def rule(M, in_batched, *args):
+        per_member = [b and k not in batched_data for k, b in enumerate(in_batched)][n_members:]
+        if any(per_member):  # data per member: no product over the points to share
+            out = jax.vmap(single_jit, in_axes=tuple(0 if b else None for b in in_batched))(*args)
         else:
-            stack = lambda a, b: a if b else jnp.broadcast_to(a, (M,) + a.shape)
-            out = ensemble(R if shared_R else stack(R, bR), stack(beta, bb), X, y_tilde)
+            members = [
+                a if b or k in unbatched_members else jnp.broadcast_to(a, (M,) + a.shape)
+                for k, (a, b) in enumerate(zip(args[:n_members], in_batched))
+            ]
+            out = ensemble_jit(*members, *args[n_members:])
         return out, jax.tree.map(lambda _: True, out)
 
     traced = jax.custom_jvp(batched)  # custom_vmap alone has no reverse mode
     traced.defjvp(lambda primals, tangents: jax.jvp(single, primals, tangents))
 
+    signature = inspect.signature(single)
+
     @functools.wraps(single)
-    def velocity(R, beta, X, y_tilde):
-        R, beta, X, y_tilde = check_one_cluster(R, beta, X, y_tilde)
-        if any(isinstance(a, jax.core.Tracer) for a in (R, beta, X, y_tilde)):
-            return traced(R, beta, X, y_tilde)
-        return single(R, beta, X, y_tilde)  # eager: custom_vmap would trace `single` on every call
+    def velocity(*args, **kwargs):
+        args = check(*signature.bind(*args, **kwargs).args)  # keywords too, as in `single`
+        if any(isinstance(a, jax.core.Tracer) for a in args):
+            return traced(*args)
+        return single_jit(*args)  # eager: custom_vmap would trace `single` on every call
 
     return velocity
 
-
-separated_velocity = _with_ensemble_rule(separated_velocity, separated_velocity_ensemble)
+# %% ../nbs/13_separated.ipynb #c029b2
+separated_velocity = with_ensemble_rule(
+    separated_velocity, separated_velocity_ensemble, check_one_cluster, batched_data=(3,)
+)
 
 # %% ../nbs/13_separated.ipynb #c029d
 def _bias_velocity_ensemble(R, beta, X, y_tilde):
@@ -212,7 +225,13 @@ def _bias_velocity_ensemble(R, beta, X, y_tilde):
     return -jnp.einsum("mp,mpq->mq", J0_perp * jnp.einsum("mpq,mq->mp", Rm, beta + y_tilde), Rm)
 
 
-bias_velocity = _with_ensemble_rule(bias_velocity, _bias_velocity_ensemble, shared_R=True)
+bias_velocity = with_ensemble_rule(
+    bias_velocity,
+    _bias_velocity_ensemble,
+    check_one_cluster,
+    batched_data=(3,),
+    unbatched_members=(0,),  # a fixed R: X R^T once
+)
 
 # %% ../nbs/13_separated.ipynb #c033
 def cost_decrease_terms(R: jax.Array, beta: jax.Array, X: jax.Array, y_tilde: jax.Array):
