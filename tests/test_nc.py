@@ -1,4 +1,4 @@
-"""Neural-collapse measures at every layer: truncflow.training.collapse_measures, layer_nc and
+"""Neural-collapse measures at every layer: truncflow.collapse.collapse_measures, layer_nc and
 ensemble_layer_nc against a direct NumPy transcription of the definitions of Papyan, Han and Donoho,
 "Prevalence of neural collapse during the terminal phase of deep learning training", PNAS 117 (2020)
 (the paper's ref. [12]), and against exact simplex equiangular tight frames (ETFs).
@@ -30,11 +30,10 @@ import jax.numpy as jnp
 import pytest
 from hypothesis import given, strategies as st
 
-from truncflow.training import LayerNC, collapse_measures, ensemble_layer_nc, layer_nc
+from truncflow.collapse import LayerNC, collapse_measures, ensemble_layer_nc
 
 seeds = st.integers(0, 2**31 - 1)
 measures_jit = jax.jit(collapse_measures, static_argnums=2)
-layer_nc_jit = jax.jit(layer_nc, static_argnums=4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,10 +157,10 @@ def similarity_layers(rng, X, L):
 # ----------------------------------------------------------------------------------------------
 # One layer: collapse_measures against the transcription
 # ----------------------------------------------------------------------------------------------
-@given(seeds, st.sampled_from([(2, 1), (3, 2), (3, 5), (5, 4), (5, 7)]), st.floats(0.3, 5.0),
-       st.floats(0.01, 3.0))
+@given(seeds, st.sampled_from([(2, 1), (3, 5), (5, 4)]), st.floats(0.3, 5.0), st.floats(0.01, 3.0))
 def test_one_layer_against_the_transcription_balanced(seed, CD, mean_scale, noise):
-    """C classes of 4 points in D dimensions, D = C - 1 (Sigma_B invertible) up to D > C."""
+    """C classes of 4 points in D dimensions, D = C - 1 (Sigma_B invertible) and D > C (three shapes:
+    three compilations)."""
     rng = np.random.default_rng(seed)
     C, D = CD
     H, labels = clustered(rng, C, D, 4, mean_scale, noise)
@@ -197,13 +196,14 @@ def test_all_class_means_equal_gives_nan_nc1(seed, C):
 # ----------------------------------------------------------------------------------------------
 # Exact simplex ETFs
 # ----------------------------------------------------------------------------------------------
-@given(seeds, st.sampled_from([(2, (4,)), (3, (2, 5)), (4, (4,)), (6, (2, 5))]),
-       st.sampled_from([0, 3]))
-def test_exact_simplex_etf_has_zero_nc1_and_nc2(seed, C_sizes, extra):
+# (C, class sizes, extra dimensions): every C, balanced and unbalanced classes, D = C and D > C,
+# in four shapes (four compilations)
+@given(seeds, st.sampled_from([(2, (4,), 0), (3, (2, 5), 3), (4, (4,), 3), (6, (2, 5), 0)]))
+def test_exact_simplex_etf_has_zero_nc1_and_nc2(seed, C_sizes_extra):
     """Class means a rotated, scaled, shifted simplex ETF in D = C + extra dimensions, every point
     at its class mean; balanced classes or alternating sizes 2 and 5."""
     rng = np.random.default_rng(seed)
-    C, sizes = C_sizes
+    C, sizes, extra = C_sizes_extra
     D = C + extra
     etf = np.pad(simplex_etf(C), ((0, 0), (0, extra)))                  # C unit rows in R^D
     M = rng.uniform(0.1, 10.0) * etf @ rand_orthogonal(rng, D).T
@@ -254,14 +254,10 @@ def test_every_layer_of_an_ensemble_against_the_transcription(seed, QL, shared):
     Ws, bs = _random_networks(rng, E, L, Q)
     ens = ensemble_layer_nc(Ws, bs, XE, labels)
     assert all(np.shape(v) == (E, L + 1) for v in ens)
-    for e in range(E):
+    for e in range(E):  # (ensemble_layer_nc == layer_nc member by member: checked in nbs/22_collapse)
         Xe = X if shared else XE[e]
-        single = layer_nc_jit(jnp.asarray(Ws[e]), jnp.asarray(bs[e]), jnp.asarray(Xe),
-                              jnp.asarray(labels), C)
         for l, h in enumerate(np_hidden_layers(Ws[e], bs[e], Xe)):
-            ref = phd_measures(h, labels, C)
-            _compare(jax.tree.map(lambda a: a[e, l], ens), ref)
-            _compare(jax.tree.map(lambda a: a[l], single), ref)
+            _compare(jax.tree.map(lambda a: a[e, l], ens), phd_measures(h, labels, C))
 
 
 @given(seeds, st.sampled_from([(3, 2), (4, 3)]))

@@ -1,4 +1,5 @@
-"""Tests of truncflow.training: neural-collapse measures of ref. [12], truncation bookkeeping, the trainer.
+"""Tests of truncflow.collapse (the neural-collapse measures of ref. [12], last layer) and truncflow.training
+(truncation bookkeeping, the trainer).
 
 float64 (tests/conftest.py). Shapes are kept to a few values so that compiled code is reused."""
 import numpy as np
@@ -7,13 +8,16 @@ import jax.numpy as jnp
 import pytest
 from hypothesis import given, strategies as st
 
-from truncflow.network import clustered_data, random_network, random_orthogonal, standard_cost
-from truncflow.training import (NCMetrics, TrainingLog, alignment_defect, class_covariances, cluster_spread,
-                                clusters_touched, diagnose, equinorm_equiangularity, nc1,
-                                nc_metrics, train_network, cluster_truncation_counts, untruncated_init)
+from truncflow.network import clustered_data, random_network, standard_cost
+from truncflow.collapse import NCMetrics, class_covariances, equinorm_equiangularity, nc1, nc_metrics
+from truncflow.training import (alignment_defect, cluster_spread, clusters_touched, diagnose, train_network,
+                                cluster_truncation_counts, untruncated_init)
 
 seeds = st.integers(0, 2**31 - 1)
 nc_jit = jax.jit(nc_metrics)
+nc1_jit = jax.jit(nc1, static_argnums=2)
+# one compiled program per function (eager calls would compile every primitive on its own)
+covariances_jit = jax.jit(class_covariances, static_argnums=2)
 PER_CLASS = 6
 
 
@@ -39,8 +43,9 @@ def _etf_problem(seed, J, extra):
     return shift + M[labels], labels, W_out, -W_out @ shift
 
 
-@given(seeds, st.sampled_from([3, 4]), st.sampled_from([0, 2]))
-def test_exact_simplex_etf_is_fully_collapsed(seed, J, extra):
+@given(seeds, st.sampled_from([(3, 0), (4, 2)]))     # (J, extra dimensions): D = J and D > J
+def test_exact_simplex_etf_is_fully_collapsed(seed, J_extra):
+    J, extra = J_extra
     feats, labels, W_out, b_out = _etf_problem(seed, J, extra)
     nc = nc_jit(jnp.asarray(feats), jnp.asarray(labels), jnp.asarray(W_out), jnp.asarray(b_out))
     for name in ("nc1", "equinorm", "equiangular", "max_angle", "equinorm_w", "equiangular_w", "nc3"):
@@ -76,19 +81,20 @@ def test_covariances_against_double_loop_unequal_classes(seed):
     mu_G = mus.mean(0)
     Sw = sum(np.outer(x - mus[j], x - mus[j]) / (labels == j).sum() for x, j in zip(feats, labels)) / 3
     Sb = sum(np.outer(mus[j] - mu_G, mus[j] - mu_G) for j in range(3)) / 3
-    Sigma_W, Sigma_B = class_covariances(jnp.asarray(feats), jnp.asarray(labels), 3)
+    Sigma_W, Sigma_B = covariances_jit(jnp.asarray(feats), jnp.asarray(labels), 3)
     np.testing.assert_allclose(Sigma_W, Sw, atol=1e-12)
     np.testing.assert_allclose(Sigma_B, Sb, atol=1e-12)
-    assert np.isclose(nc1(jnp.asarray(feats), jnp.asarray(labels), 3), np.trace(Sw @ np.linalg.pinv(Sb)) / 3, rtol=1e-9)
+    assert np.isclose(nc1_jit(jnp.asarray(feats), jnp.asarray(labels), 3), np.trace(Sw @ np.linalg.pinv(Sb)) / 3,
+                      rtol=1e-9)
 
 
 def test_known_values():
     # two classes on a line: NC1 = s^2 / (2 m^2)
     m, s = 1.7, 0.3
     feats = jnp.array([[-m - s], [-m + s], [m - s], [m + s]])
-    assert abs(nc1(feats, jnp.array([0, 0, 1, 1]), 2) - s**2 / (2 * m**2)) < 1e-12
+    assert abs(nc1_jit(feats, jnp.array([0, 0, 1, 1]), 2) - s**2 / (2 * m**2)) < 1e-12
     # orthogonal vectors of norms 1, 2, 3: CV = std/mean, cosines 0
-    cv, std_cos, max_angle = equinorm_equiangularity(jnp.diag(jnp.array([1.0, 2.0, 3.0])))
+    cv, std_cos, max_angle = jax.jit(equinorm_equiangularity)(jnp.diag(jnp.array([1.0, 2.0, 3.0])))
     assert abs(cv - np.std([1, 2, 3]) / 2) < 1e-12 and abs(std_cos) < 1e-12 and abs(max_angle - 0.5) < 1e-12
 
 
@@ -102,7 +108,7 @@ def test_nc1_is_nan_when_class_means_coincide(seed, shift_scale):
     for j in range(3):
         D[labels == j] -= D[labels == j].mean(0)
     common = shift_scale * rng.normal(size=4)
-    f = jax.jit(nc1, static_argnums=2)
+    f = nc1_jit
     for feats in (common + D, np.tile(common, (30, 1)), np.zeros((30, 4))):
         assert np.isnan(f(jnp.asarray(feats), jnp.asarray(labels), 3))
     apart = common + D + 1e-4 * (1 + np.abs(common).max()) * np.eye(4)[labels]
@@ -110,16 +116,19 @@ def test_nc1_is_nan_when_class_means_coincide(seed, shift_scale):
 
 
 def test_alignment_defect_and_spread():
-    R = random_orthogonal(jax.random.PRNGKey(0), 3)
-    assert abs(alignment_defect(jnp.diag(jnp.array([1.0, 2.0, 5.0])) @ R)) < 1e-12
-    assert alignment_defect(random_network(jax.random.PRNGKey(1), 3, 1)[0][0]) > 1e-3
+    rng = np.random.default_rng(0)
+    defect = jax.jit(alignment_defect)
+    W = np.stack([np.diag([1.0, 2.0, 5.0]) @ rand_orthogonal(rng, 3),      # aligned, W = W_* R
+                  rand_orthogonal(rng, 3) @ np.diag([0.5, 1.0, 1.5]) @ rand_orthogonal(rng, 3)])
+    d = defect(jnp.asarray(W))
+    assert abs(d[0]) < 1e-12 and d[1] > 1e-3
     Z = jnp.array([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0], [5.0, 5.0]])
-    sp = cluster_spread(Z, jnp.array([0, 0, 1, 1]), 2)
+    sp = jax.jit(cluster_spread, static_argnums=2)(Z, jnp.array([0, 0, 1, 1]), 2)
     np.testing.assert_allclose(sp, [[1.0, 0.0], [0.0, 0.0]], atol=1e-12)
 
 
 def test_cluster_separated_network_touches_one_cluster_per_map():
-    X, labels = clustered_data(jax.random.PRNGKey(7), 3.0 * np.eye(3), 20, radius=0.5)
+    X, labels = jax.jit(lambda k: clustered_data(k, 3.0 * np.eye(3), 20, radius=0.5))(jax.random.PRNGKey(7))
     Wc = jnp.asarray(1.0 - 2 * np.eye(3))[:, None, :] * jnp.eye(3)
     betas = jnp.asarray(1.0 - 4 * np.eye(3))
     counts_fn = jax.jit(cluster_truncation_counts, static_argnums=4, static_argnames="composed")
@@ -128,15 +137,22 @@ def test_cluster_separated_network_touches_one_cluster_per_map():
     np.testing.assert_array_equal(counts, counts_fn(Wc, betas, X, labels, 3, composed=False))
 
 
-def _problem(seed, L=3):
-    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
-    Ws, bs = random_network(k1, 3, L + 1)
+@jax.jit
+def _problem_arrays(key):
+    k1, k2 = jax.random.split(key)
+    Ws, bs = random_network(k1, 3, 4)
     X, labels = clustered_data(k2, 2 * np.eye(3), [5, 7, 9], radius=0.8)
+    return Ws, bs, X, labels
+
+
+def _problem(seed, L=3):
+    """A random network of L = 3 hidden layers and its output layer, data of 21 points, targets."""
+    Ws, bs, X, labels = _problem_arrays(jax.random.PRNGKey(seed))
     return (Ws[:L], bs[:L], Ws[L], bs[L]), X, labels, jnp.eye(3)
 
 
 # The gradient against finite differences and one scanned step against the update written out are checked in
-# the training chapter (nbs/20_training.ipynb), which is executed by every test run: not repeated here.
+# the training chapter (nbs/23_training.ipynb), which is executed by every test run: not repeated here.
 
 
 def test_trainer_decreases_cost_and_log_shapes():
@@ -145,8 +161,8 @@ def test_trainer_decreases_cost_and_log_shapes():
     np.testing.assert_array_equal(log.step, [0, 50, 100, 110])      # a shorter last chunk (10: compiled below too)
     assert log.Ws.shape == (4, 3, 3, 3) and log.b_out.shape == (4, 3)
     assert np.all(np.diff(log.cost) < 0) and log.cost[-1] < 0.5 * log.cost[0]
-    for k in range(4):
-        assert np.isclose(log.cost[k], standard_cost(log.Ws[k], log.bs[k], log.W_out[k], log.b_out[k], X, labels, Y))
+    cost = jax.jit(jax.vmap(standard_cost, in_axes=(0, 0, 0, 0, None, None, None)))
+    np.testing.assert_allclose(log.cost, cost(log.Ws, log.bs, log.W_out, log.b_out, X, labels, Y), rtol=1e-9)
     # (diagnose is checked against NumPy on 61 logged networks in the chapter; the start untruncated there too)
 
 

@@ -37,7 +37,7 @@ def _as_field(velocity):
 
     return field
 
-
+# %% ../nbs/50_practice.ipynb #p006x1
 def input_space_fields(X, labels, Y_tilde) -> dict:
     """Three fields on O(Q)^L x R^(LQ) for truncflow.solvers, each (Rs, betas) -> (Omegas, dbetas).
 
@@ -60,7 +60,7 @@ def input_space_fields(X, labels, Y_tilde) -> dict:
         "theorem_3_2": _as_field(by_cluster),
     }
 
-
+# %% ../nbs/50_practice.ipynb #p006x2
 def clusters_cut(Rs, betas, X, labels, num_clusters: int) -> jax.Array:
     """(L, J) bool: layer l truncates some coordinate of some point of cluster j, evaluated at the
     point the layer sees, z_l = tau^(l-1) o ... o tau^(1)(x) (Eq. (5.3)). Definition 3.1 holds iff
@@ -95,7 +95,7 @@ def network_from_cumulative(Rs, betas, Y_tilde):
     Ws, bs = layer_parameters(Rs, jnp.einsum("lij,lj->li", Rs, betas))
     return (Ws, bs, Rs[-1].T, jnp.zeros_like(betas[-1])), Y_tilde + betas[-1]
 
-
+# %% ../nbs/50_practice.ipynb #p016x1
 def layer_flow_field(X, labels, Y):
     """The flow d theta/dt = -grad C~(theta) of the standard cost Eq. (2.22) in the layer
     parameters theta = (Ws, bs, W_out, b_out), for truncflow.solvers (R = None): the limit of
@@ -103,7 +103,7 @@ def layer_flow_field(X, labels, Y):
     grad = jax.grad(params_cost)
     return lambda _, p: (None, jax.tree.map(jnp.negative, grad(p, X, labels, Y)))
 
-
+# %% ../nbs/50_practice.ipynb #p016x2
 def descent_path(params, X, labels, Y, lr, t_log):
     """Plain gradient descent (truncflow.training.gradient_descent, one step at a time) with step
     lr: the iterates after k = round(t / lr) steps for t in t_log (S,), stacked on a leading axis.
@@ -117,7 +117,7 @@ def descent_path(params, X, labels, Y, lr, t_log):
 
     return lax.scan(advance, (params, jnp.int32(0)), ks)[1]
 
-
+# %% ../nbs/50_practice.ipynb #p016x3
 @jax.jit
 def cumulative_state(Ws, bs):
     """(R_l, beta^(l)): the orthogonal polar factor of W^(l) = |W^(l)| R_l (Eq. (2.28)) and the
@@ -134,7 +134,7 @@ def separation_time(separated: np.ndarray, step: np.ndarray) -> np.ndarray:
     first = np.asarray(step, float)[np.argmax(lost, axis=1)]
     return np.where(lost.any(axis=1), first, np.inf)
 
-
+# %% ../nbs/50_practice.ipynb #p020x1
 def ensemble_summary(results: dict, num_points: int) -> dict:
     """Bands over the members of a training sweep (load_sweep's results, member axis first) on
     num_points training points.
@@ -176,7 +176,7 @@ def write_summary(run_dir: str, prefix: str, *, cpu_seconds: float | None = None
     Path(f"{prefix}.json").write_text(json.dumps(info, indent=1, default=float) + "\n")
     return info
 
-
+# %% ../nbs/50_practice.ipynb #p021x1
 def read_summaries(folder: str) -> dict:
     """{name: (arrays, info)} for every NAME.npz / NAME.json pair that write_summary left in
     folder, sorted by name."""
