@@ -12,7 +12,8 @@ import pytest
 from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
 from truncflow.cli import main
 from truncflow.config import CONFIG_KEYS
-from truncflow.sweep import load_sweep, read_manifest
+from truncflow.store import read_manifest
+from truncflow.sweep import load_sweep
 
 
 def toml(cfg: dict) -> str:
@@ -146,7 +147,7 @@ def test_unreadable_inputs(tmp_path, capsys):
 def test_version_and_example_config(capsys):
     import tomllib
     import truncflow
-    from truncflow.cli import example_config, validate_config
+    from truncflow.config import example_config, validate_config
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"truncflow {truncflow.__version__}\n"
     assert main(["example-config"]) == 0
@@ -156,12 +157,15 @@ def test_version_and_example_config(capsys):
     assert main(["example-config", "extra"]) == 2 and "unrecognized arguments: extra" in capsys.readouterr().err
 
 
-def test_example_config_runs_as_printed(tmp_path, jax_cache):
-    """truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out out; truncflow report out."""
+def test_example_config_runs_as_printed(tmp_path, jax_cache, monkeypatch, capsys):
+    """truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out out; truncflow report out. The sweep
+    runs through the real command; printing the file and the report run in process (the console script's
+    example-config is a subprocess in test_packaging.py, the real `report` one in test_sweep_resume_and_report)."""
     env = subprocess_env(jax_cache)
-    r = cli(["example-config"], env)
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    (tmp_path / "sweep.toml").write_text(r.stdout)
+    assert main(["example-config"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    (tmp_path / "sweep.toml").write_text(printed.out)
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", "sweep.toml", "--out", "out", "--no-progress"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -170,10 +174,9 @@ def test_example_config_runs_as_printed(tmp_path, jax_cache):
     assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.stdout
     # the default configuration shows the paper's phenomenon: most flows collapse (finite s_1); one report, as
     # JSON, with the figures (the text form is checked in test_sweep_resume_and_report)
-    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "report", "out", "--json"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    S = json.loads(r.stdout)
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "out", "--json"]) == 0
+    S = json.loads(capsys.readouterr().out)
     print(f"default sweep: {S['frac_full']:.1%} of {S['members']} flows collapse; {seconds:.1f} s (a subprocess)")
     assert S["frac_full"] > 0.75 and S["rates_fitted"] > 0.5 * S["members"]
     assert all((tmp_path / "out" / p).stat().st_size > 1000 for p in ("s1_histogram.png", "rates.png", "gap.png"))
@@ -204,7 +207,7 @@ SMALL = dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4})      # in-
 
 def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):
     """A sweep beyond the limits is refused before anything is written (exit 2, naming --yes); --yes runs it."""
-    import truncflow.config
+    import truncflow.plan
     huge = tmp_path / "huge.toml"
     huge.write_text("[data]\nQ = 32\nN = 100000\n[ensemble]\nsize = 100000000\n")      # about 75 TiB
     t0 = time.perf_counter()
@@ -218,7 +221,7 @@ def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):
         f"and Q, [time] t_end, [integrator] save_every) or add --yes to run it anyway")
     small = tmp_path / "small.toml"                          # the same rule with a lower limit, to run with --yes
     small.write_text(toml(SMALL))
-    monkeypatch.setattr(truncflow.config, "MAX_FLOWS", 5)           # plan_limits reads it at each call
+    monkeypatch.setattr(truncflow.plan, "MAX_FLOWS", 5)           # plan_limits reads it at each call
     assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress"]) == 2
     assert "12 flows (more than 5)" in capsys.readouterr().err and not (tmp_path / "s").exists()
     assert main(["sweep", str(small), "--out", str(tmp_path / "s"), "--no-progress", "--yes"]) == 0

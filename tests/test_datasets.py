@@ -1,4 +1,4 @@
-"""Tests of truncflow.datasets: a property test of `prepare` on random labelled data, and the error
+"""Tests of truncflow.preprocess and truncflow.datasets: a property test of `prepare` on random labelled data, and the error
 message of every kind of bad file.
 
 NumPy only (no JAX computation), so the file runs in a few seconds."""
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from truncflow.datasets import (DataError, Dataset, describe, file_dataset, load_dataset, pca, prepare, relabel,
-                                sklearn_dataset, transform)
+from truncflow.datasets import file_dataset, load_dataset, sklearn_dataset
+from truncflow.preprocess import DataError, Dataset, describe, pca, prepare, relabel, transform
 
 seeds = st.integers(0, 2**31 - 1)
 

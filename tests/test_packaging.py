@@ -30,12 +30,12 @@ def run(args, **kw):
 
 
 # One subprocess for the console script (the entry point pip installs): it prints the example configuration.
-# Elsewhere: `python -m truncflow` runs in nbs/38_main, `python -m truncflow.cli` (--help, example-config, sweep)
-# in tests/test_cli.py, --version and "the example configuration validates to the defaults" in nbs/37_cli, and
+# Elsewhere: `python -m truncflow` runs in nbs/42_main, `python -m truncflow.cli` (--help, example-config, sweep)
+# in tests/test_cli.py, --version and "the example configuration validates to the defaults" in nbs/41_cli and nbs/34_config, and
 # optional_import's message and unknown extra in nbs/01_validation.
 def test_console_script_prints_a_complete_commented_example_config():
     from truncflow.config import CONFIG_KEYS
-    from truncflow.cli import example_config
+    from truncflow.config import example_config
     r = run([console_script(), "example-config"])
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout == example_config()

@@ -8,21 +8,40 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
 import pytest
 
 from test_cli import cli, toml
-from test_ensemble import SWEEP_SCRIPT, TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
-from truncflow.cli import figure_title, main, report_figures
-from truncflow.sweep import LOCK_NAME, load_sweep, lock_holder, read_manifest
+from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
+from truncflow.cli import main
+from truncflow.report import figure_title, report_figures
+from truncflow.store import LOCK_NAME, lock_holder, read_manifest
+from truncflow.sweep import load_sweep
 
 
-def _start_slow_sweep(out, env, pause):
-    """A sweep in another process (run_sweep, `pause` s after each chunk); returns once it holds the lock and
-    has written a chunk."""
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT, out, str(pause), json.dumps(TINY)], env=env)
+# A sweep that, after its first chunk, waits until the file `gate` exists (at most 300 s) before it goes on: it
+# holds the lock for as long as the test needs, however slow the machine, and then finishes at full speed.
+GATED_SWEEP = textwrap.dedent("""
+    import json, os, sys, time
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from truncflow.sweep import run_sweep
+    out, gate, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    def wait(k, arrays):
+        deadline = time.time() + 300
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.05)
+    run_sweep(config, out, progress=False, on_chunk=wait)
+""")
+
+
+def _start_held_sweep(out, gate, env):
+    """A sweep in another process (GATED_SWEEP); returns once it holds the lock and has written its first chunk,
+    after which it waits for the file `gate`."""
+    proc = subprocess.Popen([sys.executable, "-c", GATED_SWEEP, out, str(gate), json.dumps(TINY)], env=env)
     deadline = time.time() + 240
     while time.time() < deadline:
         man = read_manifest(out) if os.path.exists(os.path.join(out, "manifest.json")) else None
@@ -34,12 +53,13 @@ def _start_slow_sweep(out, env, pause):
     raise AssertionError("the first sweep did not start in time")
 
 
-def test_second_sweep_on_a_directory_in_use_is_refused(tmp_path, jax_cache):
+def test_second_sweep_on_a_directory_in_use_is_refused(tmp_path, jax_cache, capsys):
+    """The second sweep through the real command (with --resume) and in process (without): the same refusal."""
     env = subprocess_env(jax_cache)
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(toml(TINY))
-    out = str(tmp_path / "out")
-    first = _start_slow_sweep(out, env, pause=1.5)             # 10 chunks: about 15 s in all
+    out, gate = str(tmp_path / "out"), tmp_path / "go"
+    first = _start_held_sweep(out, gate, env)                 # holds the lock until `gate` exists
     try:
         holder = lock_holder(out)
         assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
@@ -47,16 +67,21 @@ def test_second_sweep_on_a_directory_in_use_is_refused(tmp_path, jax_cache):
         with open(tmp, "wb") as fh:
             fh.write(b"half a chunk")
         before = sorted(os.listdir(out))
-        for resume in (["--resume"], []):
-            r = cli(["sweep", str(cfg), "--out", out, "--no-progress", *resume], env)
-            assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
-            assert r.stderr.startswith(
+        r = cli(["sweep", str(cfg), "--out", out, "--no-progress", "--resume"], env)
+        assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+        capsys.readouterr()
+        assert main(["sweep", str(cfg), "--out", out, "--no-progress"]) == 2
+        second = capsys.readouterr()
+        assert second.out == ""
+        for err in (r.stderr, second.err):
+            assert err.startswith(
                 f"truncflow: error: --out {out} is in use by another sweep: process {first.pid} on host "
-                f"{socket.gethostname()}, started {holder['started']} ("), r.stderr
-            assert r.stderr.rstrip().endswith("wait until it has finished, or choose another --out")
-            assert first.poll() is None, "the first sweep ended before the second was refused: raise the pause"
+                f"{socket.gethostname()}, started {holder['started']} ("), err
+            assert err.rstrip().endswith("wait until it has finished, or choose another --out") and err.count("\n") == 1
+        assert first.poll() is None and lock_holder(out)["pid"] == first.pid   # still held: the gate is shut
         assert os.path.exists(tmp)                           # the second run did not delete the first's files
         assert set(before) <= set(os.listdir(out))
+        gate.touch()
         assert first.wait(timeout=240) == 0
     finally:
         if first.poll() is None:
@@ -71,7 +96,7 @@ def test_stale_lock_of_a_killed_sweep_is_taken_over(tmp_path, jax_cache):
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(toml(TINY))
     out = str(tmp_path / "out")
-    first = _start_slow_sweep(out, env, pause=0.5)
+    first = _start_held_sweep(out, tmp_path / "never", env)   # killed while it holds the lock
     os.kill(first.pid, signal.SIGKILL)
     assert first.wait(timeout=60) == -signal.SIGKILL
     with open(os.path.join(out, LOCK_NAME)) as fh:         # left behind, naming the dead process

@@ -4,22 +4,20 @@
 
 # %% ../nbs/34_config.ipynb #c002
 from __future__ import annotations
-import hashlib, json, math, os
-from pathlib import Path
+import json, math, textwrap
 import jax
 from .runs import GENERAL_METHODS
-from .datasets import SKLEARN_DATASETS, DataError, Dataset, load_dataset, describe
+from .datasets import SKLEARN_DATASETS
 
 # %% auto #0
-__all__ = ['CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'FUSED_MIN_Q', 'MAX_OUTPUT_BYTES', 'MAX_FLOWS', 'MAX_SECONDS', 'ConfigError',
-           'describe_allowed', 'validate_config', 'sweep_steps', 'config_diff', 'sweep_dataset', 'dataset_info',
-           'resolve_velocity', 'matmul_precision', 'SweepTooLarge', 'format_bytes', 'plan_limits']
+__all__ = ['CONFIG_KEYS', 'MAX_STEPS', 'MAX_SAVES', 'FUSED_MIN_Q', 'ConfigError', 'describe_allowed', 'validate_config',
+           'sweep_steps', 'config_diff', 'resolve_velocity', 'matmul_precision', 'config_table', 'example_config']
 
 # %% ../nbs/34_config.ipynb #c005
 class ConfigError(ValueError):
     """A sweep configuration is invalid; the message names the key and the allowed values."""
 
-
+# %% ../nbs/34_config.ipynb #h4c02
 # (section, key): (type, default, allowed, meaning). allowed: a list of choices, (op, bound[,
 # bound2]), or None (any string).
 CONFIG_KEYS = {
@@ -123,6 +121,10 @@ CONFIG_KEYS = {
         ("between", 1, 32),
         "synthetic: number J of clusters (flows 'general' and 'training' only)",
     ),
+}
+
+# %% ../nbs/34_config.ipynb #h4c04
+CONFIG_KEYS |= {
     ("flow", "kind"): (
         "str",
         "separated",
@@ -167,6 +169,10 @@ CONFIG_KEYS = {
         (">=", 0),
         "init 'untruncated': W_l = 1 + noise G_l / sqrt(Q), G_l standard Gaussian",
     ),
+}
+
+# %% ../nbs/34_config.ipynb #h4c06
+CONFIG_KEYS |= {
     ("integrator", "method"): (
         "str",
         "rkmk2",
@@ -240,7 +246,7 @@ CONFIG_KEYS = {
     ),
 }
 
-
+# %% ../nbs/34_config.ipynb #h4c08
 def describe_allowed(allowed) -> str:
     """The allowed values of a CONFIG_KEYS entry in words: "one of 'a', 'b'", "between 1 and 32", ">
     0"."""
@@ -253,7 +259,7 @@ def describe_allowed(allowed) -> str:
     op, *b = allowed
     return f"between {b[0]} and {b[1]}" if op == "between" else f"{op} {b[0]}"
 
-
+# %% ../nbs/34_config.ipynb #h4c10
 def _check_value(where, typ, allowed, v):
     if typ == "bool":
         if not isinstance(v, bool):
@@ -287,10 +293,7 @@ def _check_value(where, typ, allowed, v):
         raise ConfigError(f"{where}: must be {describe_allowed(allowed)}, got {v!r}")
     return v
 
-
-MAX_STEPS, MAX_SAVES = 10_000_000, 100_000  # per flow: beyond these a sweep is a typo, not a plan
-
-
+# %% ../nbs/34_config.ipynb #h4c12
 def validate_config(config: dict) -> dict:
     """Check a whole sweep configuration (nested dict, e.g. from TOML) before any computation; fill
     in defaults.
@@ -338,6 +341,9 @@ def validate_config(config: dict) -> dict:
     _check_kinds(out)
     return out
 
+# %% ../nbs/34_config.ipynb #h4c14
+MAX_STEPS, MAX_SAVES = 10_000_000, 100_000  # per flow: beyond these a sweep is a typo, not a plan
+
 
 def _check_kinds(out: dict) -> None:
     """The checks that involve several keys: data kinds, training, numbers of steps and saves."""
@@ -368,7 +374,7 @@ def _check_kinds(out: dict) -> None:
             f"raise {what[2].split()[1]}"
         )
 
-
+# %% ../nbs/34_config.ipynb #h4c16
 def sweep_steps(config: dict) -> tuple[int, int]:
     """(n_steps, save_every) for a validated config: t_end / step rounded up to a multiple of
     save_every; for flow 'training', [training] steps rounded up to a multiple of log_every."""
@@ -379,7 +385,7 @@ def sweep_steps(config: dict) -> tuple[int, int]:
     n_save = max(1, math.ceil(config["time"]["t_end"] / h / every - 1e-9))
     return n_save * every, every
 
-
+# %% ../nbs/34_config.ipynb #h4c18
 def config_diff(a: dict, b: dict) -> str:
     """How config `a` (the one given now) differs from `b` (a stored sweep's): one phrase per
     differing key, "[section] key was B in the stored sweep, now A", joined by "; " (keys missing on
@@ -392,83 +398,6 @@ def config_diff(a: dict, b: dict) -> str:
         for s, k in keys
         if a.get(s, {}).get(k) != b.get(s, {}).get(k)
     )
-
-# %% ../nbs/34_config.ipynb #c006l
-_DATASETS: dict = {}
-
-
-def _stamp(d: dict):
-    """(size, mtime) of a data file, so that an edited file is read again; None for bundled sets."""
-    try:
-        st = os.stat(d["path"]) if d["kind"] == "file" else None
-    except OSError:
-        return None
-    return st and (st.st_size, st.st_mtime_ns)
-
-
-def sweep_dataset(config: dict) -> Dataset | None:
-    """The real data set of a validated config (a truncflow.datasets.Dataset, points (N, Q) in
-    [integrator] dtype), loaded once per process; None for [data] kind 'synthetic'.
-
-    Raises DataError (naming the file and what is wrong, or the key) for bad data, and for data
-    that do not fit the flow: [data] cluster >= J, or J > Q for flow 'training'."""
-    d = config["data"]
-    if d["kind"] == "synthetic":
-        return None
-    key = (json.dumps(d, sort_keys=True), config["integrator"]["dtype"], _stamp(d))
-    if key not in _DATASETS:
-        source = d["name"] if d["kind"] == "sklearn" else Path(d["path"])
-        ds = load_dataset(
-            source,
-            label_column=d["label_column"] or None,
-            standardize=d["standardize"],
-            Q=d["Q"],
-            per_class=d["per_class"] or None,
-            dtype=config["integrator"]["dtype"],
-        )
-        _check_fit(config, ds)
-        _DATASETS[key] = ds
-    return _DATASETS[key]
-
-
-def _check_fit(config: dict, ds: Dataset) -> None:
-    kind, d = config["flow"]["kind"], config["data"]
-    if kind in ("separated", "fixed_R") and d["cluster"] >= ds.J:
-        raise DataError(
-            f"[data] cluster: {ds.name} has J = {ds.J} classes ({', '.join(ds.class_names)}), so "
-            f"the cluster is one of 0..{ds.J - 1}; got {d['cluster']}"
-        )
-    if kind == "training" and ds.J > ds.Q:
-        raise DataError(
-            f"[data] Q: flow 'training' has one-hot targets in R^Q, so it needs J <= Q; {ds.name} "
-            f"has J = {ds.J} classes, Q = {ds.Q}"
-        )
-
-# %% ../nbs/34_config.ipynb #c006m
-def dataset_info(config: dict) -> dict | None:
-    """What a sweep's manifest records of its real data set (None for synthetic data): kind, name,
-    class_names, n_per_class (J,), N, J, D, Q, explained_variance (fraction of the variance the PCA
-    keeps), description (truncflow.datasets.describe) and, for a file, its sha256."""
-    ds = sweep_dataset(config)
-    if ds is None:
-        return None
-    d = config["data"]
-    info = dict(
-        kind=d["kind"],
-        name=ds.name,
-        class_names=list(ds.class_names),
-        n_per_class=list(ds.n_per_class),
-        N=len(ds.labels),
-        J=ds.J,
-        D=ds.D,
-        Q=ds.Q,
-        explained_variance=round(ds.explained_variance, 6),
-        description=describe(ds),
-    )
-    if d["kind"] == "file":
-        with open(d["path"], "rb") as fh:
-            info["sha256"] = hashlib.sha256(fh.read()).hexdigest()
-    return info
 
 # %% ../nbs/34_config.ipynb #c008
 FUSED_MIN_Q = (
@@ -495,45 +424,47 @@ def resolve_velocity(config: dict, platform: str | None = None) -> str:
     platform = platform or jax.default_backend()
     return "fused" if platform == "gpu" and config["data"]["Q"] >= FUSED_MIN_Q else "closed_form"
 
-
+# %% ../nbs/34_config.ipynb #h4p06
 def matmul_precision(config: dict):
     """Context manager that sets JAX's default matmul precision from [integrator] precision
     ('default': leave it)."""
     p = config["integrator"]["precision"]
     return jax.default_matmul_precision(None if p == "default" else p)
 
-# %% ../nbs/34_config.ipynb #c011
-MAX_OUTPUT_BYTES, MAX_FLOWS = 10 * 2**30, 10**7  # beyond these a sweep needs yes=True / --yes
-MAX_SECONDS = 24 * 3600.0  # the same for the time estimated after the first chunk
-
-
-class SweepTooLarge(ValueError):
-    """A sweep is beyond the limits (MAX_FLOWS, MAX_OUTPUT_BYTES, MAX_SECONDS); the message says
-    which and how to run it anyway."""
-
-
-def format_bytes(n: float) -> str:
-    """n bytes in binary units: '512 B', '3.2 MiB', '72.8 TiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-def plan_limits(
-    plan: dict, *, max_output_bytes: float | None = None, max_flows: int | None = None
-) -> list[str]:
-    """What makes a planned sweep (truncflow.sweep.sweep_plan) too large to start by accident ([]
-    if nothing): more than max_flows flows (default MAX_FLOWS), more than max_output_bytes on disk
-    (default MAX_OUTPUT_BYTES)."""
-    max_output_bytes = MAX_OUTPUT_BYTES if max_output_bytes is None else max_output_bytes
-    max_flows = MAX_FLOWS if max_flows is None else max_flows
-    why = []
-    if plan["n_members"] > max_flows:
-        why.append(f"{plan['n_members']:,} flows (more than {max_flows:,})")
-    if plan["output_bytes"] > max_output_bytes:
-        why.append(
-            f"about {format_bytes(plan['output_bytes'])} of output "
-            f"(more than {format_bytes(max_output_bytes)})"
+# %% ../nbs/34_config.ipynb #h4c21
+def config_table() -> str:
+    """Markdown table of every configuration key: table, key, type, default, allowed values,
+    meaning."""
+    rows = ["| table | key | type | default | allowed | meaning |", "|---|---|---|---|---|---|"]
+    for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
+        esc = lambda text: str(text).replace("|", "\\|")
+        rows.append(
+            f"| `[{s}]` | `{k}` | {typ} | `{default!r}` | {esc(describe_allowed(allowed))} | "
+            f"{esc(meaning)} |"
         )
-    return why
+    return "\n".join(rows)
+
+# %% ../nbs/34_config.ipynb #h4c24
+def example_config() -> str:
+    """A complete example configuration (TOML): every key at its default value, after a comment
+    with its meaning, type and allowed values. `truncflow example-config` prints it; it runs as
+    printed."""
+    lines = [
+        "# A truncflow sweep: every key at its default value (every key is optional; delete or "
+        "change any).",
+        "# Run it:  truncflow sweep THIS_FILE.toml --out DIR    then:  truncflow report DIR",
+        "# The data: [data] kind = 'synthetic' (drawn per member, as below); 'sklearn' with",
+        "#   name = 'iris' | 'wine' | 'breast_cancer' | 'digits'; or 'file' with path = 'my.npz'",
+        "#   (arrays X, labels), 'my.npy' (points) or 'my.csv' (and label_column = 'class').",
+        "# The dynamics: [flow] kind = 'separated' | 'fixed_R' | 'general' (the paper's flows) or",
+        "#   'training' (gradient descent on the network's parameters; keys [training]).",
+    ]
+    section = None
+    for (s, k), (typ, default, allowed, meaning) in CONFIG_KEYS.items():
+        if s != section:
+            lines += ["", f"[{s}]"]
+            section = s
+        note = f"{meaning} [{typ}, {describe_allowed(allowed)}]"
+        lines += textwrap.wrap(note, 98, initial_indent="# ", subsequent_indent="#   ")
+        lines.append(f"{k} = {json.dumps(default) if typ in ('str', 'bool') else repr(default)}")
+    return "\n".join(lines) + "\n"
