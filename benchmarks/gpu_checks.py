@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_result  # noqa: E402
 from truncflow.sweep import run_sweep, load_sweep  # noqa: E402
 from truncflow.config import validate_config, resolve_velocity  # noqa: E402
-from truncflow.runs import synthetic_member  # noqa: E402
+from truncflow.synthetic import synthetic_member  # noqa: E402
 from truncflow.separated import separated_velocity_ensemble  # noqa: E402
 from truncflow.fused import separated_velocity_fused  # noqa: E402
 

@@ -14,10 +14,13 @@ import jax.numpy as jnp
 import pytest
 from hypothesis import given, strategies as st
 
-from truncflow.runs import separated_stepper, run_one, synthetic_member, member_key
+from truncflow.runs import separated_stepper, run_one
+from truncflow.synthetic import synthetic_member, member_key
 from truncflow.sharding import bytes_per_member, choose_chunk_size, chunk_bounds, run_ensemble
 from truncflow.config import ConfigError, validate_config, resolve_velocity
-from truncflow.sweep import atomic_write, load_sweep, read_manifest, run_sweep, sweep_member_fn
+from truncflow.sweep import load_sweep, run_sweep
+from truncflow.store import atomic_write, read_manifest
+from truncflow.plan import sweep_member_fn
 from truncflow.stats import fit_decay_rates, staircase_rates, summarize
 from truncflow.separated import separated_velocity
 
@@ -36,14 +39,21 @@ def jax_cache(tmp_path_factory):
     return str(tmp_path_factory.getbasetemp() / "jax-compilation-cache")
 
 
+# XLA without its costly optimisation passes, as in make test (values equal to rounding): compiling is most of a
+# subprocess's CPU time. Set, not inherited, so that every subprocess compiles the same programs the same way.
+CHEAP_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
 def subprocess_env(cache):
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("XLA_FLAGS", None)
+    env["XLA_FLAGS"] = CHEAP_XLA_FLAGS
     return env
 
 
+# argv: OUT PAUSE CONFIG [MORE_OUT ...]: the sweep into OUT (PAUSE s after each chunk), then the same sweep into
+# each MORE_OUT without pauses (a reference from the same process: no second JAX start-up)
 SWEEP_SCRIPT = textwrap.dedent("""
     import json, sys, time
     import jax
@@ -51,6 +61,8 @@ SWEEP_SCRIPT = textwrap.dedent("""
     from truncflow.sweep import run_sweep
     out, pause, config = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
     run_sweep(config, out, progress=False, on_chunk=lambda k, a: time.sleep(pause))
+    for more in sys.argv[4:]:
+        run_sweep(config, more, progress=False)
 """)
 
 
@@ -58,8 +70,7 @@ def test_sweep_killed_with_sigkill_resumes_bitwise(tmp_path, jax_cache):
     env = subprocess_env(jax_cache)
     cfg = json.dumps(TINY)
     ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
-    run = lambda out, pause: [sys.executable, "-c", SWEEP_SCRIPT, out, str(pause), cfg]
-    subprocess.run(run(ref, 0), env=env, check=True, timeout=300)
+    run = lambda out, pause, *more: [sys.executable, "-c", SWEEP_SCRIPT, out, str(pause), cfg, *more]
     proc = subprocess.Popen(run(killed, 0.4), env=env)
     deadline = time.time() + 240
     while time.time() < deadline:                    # kill it once a few chunks are on disk
@@ -74,7 +85,8 @@ def test_sweep_killed_with_sigkill_resumes_bitwise(tmp_path, jax_cache):
     assert 2 <= n_done < man["n_chunks"] and not man["complete"]
     with pytest.raises(ValueError, match="chunks are missing"):
         load_sweep(killed)
-    subprocess.run(run(killed, 0), env=env, check=True, timeout=300)      # the same command again
+    # the same command again, then (same process) an uninterrupted sweep as the reference
+    subprocess.run(run(killed, 0, ref), env=env, check=True, timeout=300)
     a, man_a = load_sweep(ref)
     b, man_b = load_sweep(killed)
     assert man_b["complete"] and man_b["n_chunks"] == man_a["n_chunks"] == 10
@@ -130,8 +142,8 @@ def test_adaptive_members_agree_with_fixed_step_and_report_status():
     members = [synthetic_member(member_key(11, i), Q=2, N=6, radius=0.5, centre_distance=2.0, target_distance=2.0,
                                 beta_scale=0.2, h=0.01, dtype=jnp.float64) for i in range(6)]
     params = jax.tree.map(lambda *a: jnp.stack(a), *members)
-    adapt = jax.jit(jax.vmap(lambda p: run_one(p, n_steps=300, save_every=30, method="adaptive", rtol=1e-10,
-                                                atol=1e-12)))(params)
+    adapt = jax.jit(lambda P: jax.lax.map(lambda p: run_one(p, n_steps=300, save_every=30, method="adaptive",
+                                                             rtol=1e-10, atol=1e-12), P))(params)   # ENSEMBLE_NOTE
     assert np.all(np.asarray(adapt["status"]) == 0) and np.allclose(adapt["t_final"], 3.0, rtol=0, atol=1e-12)
     errs = []
     for h, n in ((0.01, 300), (0.005, 600)):
@@ -308,7 +320,7 @@ def test_general_sweep_and_report(tmp_path, capsys):
     """flow.kind = 'general' (Section 5): cost at s = 0 equals general_cost, never increases beyond integration
     error, R_l stay orthogonal; `truncflow report` summarises it and draws cost.png."""
     from truncflow.cli import main
-    from truncflow.runs import synthetic_general_member
+    from truncflow.synthetic import synthetic_general_member
     from truncflow.general import general_cost
     cfg = {"flow": {"kind": "general"}, "data": {"Q": 2, "N": 4, "clusters": 2, "radius": 0.4},
            "integrator": {"step": 0.02, "save_every": 5}, "time": {"t_end": 2.0},

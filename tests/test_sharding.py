@@ -14,12 +14,14 @@ import pytest
 from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys
+    import json, os, shutil, sys
     import numpy as np
     import jax
     jax.config.update("jax_enable_x64", True)
     from truncflow.sharding import ensemble_mesh, _device_indices
-    from truncflow.sweep import run_sweep, load_sweep, sweep_chunk_function, read_manifest, atomic_write
+    from truncflow.sweep import run_sweep, load_sweep
+    from truncflow.plan import sweep_chunk_function
+    from truncflow.store import read_manifest, atomic_write
     from truncflow.config import validate_config
     out, config = sys.argv[1], json.loads(sys.argv[2])
     report = {"n_devices": len(jax.devices())}
@@ -41,11 +43,11 @@ SCRIPT = textwrap.dedent("""
     report["shard_shapes"] = sorted({tuple(s.data.shape) for s in o["btilde"].addressable_shards})
     report["n_shards"] = len(o["btilde"].addressable_shards)
     report["chunk_matches"] = bool(np.allclose(np.asarray(o["gap"])[:8], b["gap"][:8], rtol=1e-12, atol=1e-14))
-    # a sweep begun on one device resumes on eight
-    run_sweep(config, out + "/mixed", mesh=one, progress=False)
+    # a sweep begun on one device resumes on eight (a copy of the one-device sweep, two chunks lost)
+    shutil.copytree(out + "/one", out + "/mixed")
     m = read_manifest(out + "/mixed")
     for k in ("1", "2"):
-        del m["chunks"][k]
+        os.remove(out + "/mixed/" + m["chunks"].pop(k)["file"])
     m["complete"] = False
     atomic_write(out + "/mixed/manifest.json", lambda fh: fh.write(json.dumps(m).encode()))
     run_sweep(config, out + "/mixed", mesh=eight, progress=False)
@@ -63,14 +65,25 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_sharded_sweep_equals_single_device(tmp_path, jax_cache):
+# one configuration for the 8-device process and the two-process run: the one-device sweep that the first
+# compares with is also the reference of the second (one JAX process less)
+CONFIG = dict(TINY, ensemble={"size": 20, "seed": 5, "chunk_size": 8})
+
+
+@pytest.fixture(scope="module")
+def eight_devices(tmp_path_factory, jax_cache):
+    """Run SCRIPT once on 8 forced host devices; returns (its report, its output directory)."""
+    out = tmp_path_factory.mktemp("eight")
     env = subprocess_env(jax_cache)
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-    config = dict(TINY, ensemble={"size": 20, "seed": 5, "chunk_size": 8})
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), json.dumps(config)], env=env,
+    env["XLA_FLAGS"] += " --xla_force_host_platform_device_count=8"
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), json.dumps(CONFIG)], env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    rep = json.loads(r.stdout.split("REPORT", 1)[1])
+    return json.loads(r.stdout.split("REPORT", 1)[1]), out
+
+
+def test_sharded_sweep_equals_single_device(eight_devices):
+    rep, _ = eight_devices
     assert rep["n_devices"] == 8 and rep["devices_in_manifest"] == 8 and rep["chunk_size"] == 8
     assert rep["out_devices"] == 8 and rep["n_shards"] == 8 and rep["shard_shapes"] == [[1, 13, 2]]
     assert rep["allclose"] and rep["chunk_matches"] and rep["resumed_allclose"]
@@ -98,13 +111,13 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_with_jax_distributed(tmp_path, jax_cache):
+def test_two_processes_with_jax_distributed(tmp_path, jax_cache, eight_devices):
     """Multi-host in miniature: two processes on this machine, one CPU device each, coordinated by
-    jax.distributed.initialize; only process 0 writes; results equal a one-process sweep bitwise."""
-    from test_ensemble import SWEEP_SCRIPT
+    jax.distributed.initialize; only process 0 writes; results equal a one-device sweep (that of the 8-device
+    process, on its first device)."""
     from truncflow.sweep import load_sweep
     env = subprocess_env(jax_cache)
-    config = json.dumps(dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4}))
+    config = json.dumps(CONFIG)
     port, out = str(_free_port()), str(tmp_path / "two")
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), port, out, config], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
@@ -115,9 +128,7 @@ def test_two_processes_with_jax_distributed(tmp_path, jax_cache):
             if p.poll() is None:
                 p.kill()
     assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
-    subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(tmp_path / "one"), "0", config], env=env,
-                   check=True, timeout=300)
-    a, _ = load_sweep(str(tmp_path / "one"))
+    a, _ = load_sweep(str(eight_devices[1] / "one"))
     b, man = load_sweep(out)
     assert len(man["devices"]) == 2 and man["complete"]
     assert all(np.allclose(a[k], b[k], rtol=1e-12, atol=1e-14, equal_nan=True) for k in a)

@@ -43,9 +43,11 @@ def _sums_kernel(
 
 # %% ../nbs/31_fused.ipynb #c008
 def _interpret(interpret) -> bool:
+    """Whether to run the kernel in Pallas' interpret mode: `interpret`, or (None) unless the
+    default backend is a GPU."""
     return jax.default_backend() != "gpu" if interpret is None else bool(interpret)
 
-
+# %% ../nbs/31_fused.ipynb #c008c
 def fused_sums(
     R: jax.Array,
     beta: jax.Array,

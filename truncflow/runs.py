@@ -10,24 +10,20 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from .network import heaviside
-from .lie import skew, expm, orthonormalize
+from .lie import skew, expm
 from .solvers import TABLEAUS, stepper, fixed_steps
 from .validate import as_array, check_orthogonal, check_labels
 from .moments import check_cluster
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
 from .events import velocity_field
 from .integrate import integrate_core
-from truncflow.general import (
-    general_velocity,
-    layer_inputs,
-    activation_patterns,
-    general_field,
-    integrate_general_core,
-)
+from .general import layer_inputs, activation_patterns, general_field
+from .general_flow import integrate_general_core
+
 
 # %% auto #0
 __all__ = ['VELOCITIES', 'STEP_METHODS', 'METHODS', 'GENERAL_METHODS', 'velocity_function', 'separated_stepper', 'run_one',
-           'synthetic_member', 'member_key', 'synthetic_general_member', 'run_general']
+           'run_general']
 
 # %% ../nbs/32_runs.ipynb #c006
 VELOCITIES = ("closed_form", "autodiff", "fused")
@@ -36,26 +32,29 @@ VELOCITIES = ("closed_form", "autodiff", "fused")
 def velocity_function(name: str) -> Callable:
     """The separated-flow velocity called `name` (one of VELOCITIES): the closed form of Theorem
     3.2, its autodiff reference, or the fused Pallas kernel (truncflow.fused, imported only when
-    asked for)."""
+    asked for). Returns the function (R (Q, Q), beta (Q,), X (N, Q), y_tilde (Q,)) -> (dR (Q, Q),
+    dbeta (Q,)), the velocities of R and of the cumulative bias, Eqs. (3.36)-(3.37)."""
     if name == "fused":
         from truncflow.fused import separated_velocity_fused
 
         return separated_velocity_fused
     return {"closed_form": separated_velocity, "autodiff": separated_velocity_autodiff}[name]
 
-
+# %% ../nbs/32_runs.ipynb #c006b
 STEP_METHODS = ["rkmk2", "rkmk4", "lie_euler", "exp_euler"]
 METHODS = STEP_METHODS + ["adaptive"]
 
 
 def _rotating(vel, rotate):
+    """`vel` with the velocity of R multiplied by `rotate` () (1: the full flow; 0: R frozen)."""
+
     def v(R, beta, X, y_tilde):
         dR, dbeta = vel(R, beta, X, y_tilde)
         return rotate * dR, dbeta
 
     return v
 
-
+# %% ../nbs/32_runs.ipynb #c006d
 def _exp_euler_step(vel, X, y_tilde):
     """Lie-Euler for R; beta + y~ <- R^T exp(-h J_0^perp) R (beta + y~), exact for R and J_0^perp
     (Eq. (3.39)) frozen."""
@@ -70,107 +69,15 @@ def _exp_euler_step(vel, X, y_tilde):
 
 
 def separated_stepper(method: str, vel: Callable, X, y_tilde) -> Callable:
-    """The step (R, beta, h) -> (R1, beta1) of `method` (one of STEP_METHODS) for the separated
-    flow."""
+    """The step of `method` (one of STEP_METHODS) for the separated flow with velocity `vel`,
+    cluster
+    X (N, Q) and target y_tilde (Q,). Returns step(R (Q, Q), beta (Q,), h ()) -> (R1, beta1): the
+    weight and the cumulative bias after one step of size h."""
     if method == "exp_euler":
         return _exp_euler_step(vel, X, y_tilde)
     return stepper(velocity_field(vel, X, y_tilde), TABLEAUS[method])
 
-# %% ../nbs/32_runs.ipynb #c008
-def _observe(R, beta, X, y, t):
-    Z = (X + beta) @ R.T
-    return dict(
-        t=t,
-        cost=separated_cost(R, beta, X, y),
-        gap=jnp.linalg.norm(beta + y),
-        btilde=R @ (beta + y),
-        n_coord=jnp.sum(Z <= 0, axis=0).astype(jnp.int32),
-        n_full=jnp.sum(jnp.all(Z <= 0, axis=-1)).astype(jnp.int32),
-    )
-
-
-def _run_adaptive(params, vel, n_save, save_every, rtol, atol, max_steps, max_events):
-    R0, beta0, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
-    dt = beta0.dtype
-    h = jnp.asarray(params["h"], dt)
-    save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
-    sol = integrate_core(
-        R0,
-        beta0,
-        X,
-        y,
-        jnp.zeros((), dt),
-        save_ts[-1],
-        save_ts,
-        jnp.asarray(rtol, dt),
-        jnp.asarray(atol, dt),
-        h,
-        jnp.asarray(1e-12, dt),
-        velocity=vel,
-        cost=separated_cost,
-        max_steps=max_steps,
-        max_events=max_events,
-    )
-    out = jax.vmap(lambda R, b, t: _observe(R, b, X, y, t))(sol.Rs, sol.betas, save_ts)
-    # replay the located sector-face crossings (sorted in time) to get the full-truncation times; a
-    # point sliding on a face (z_{i,r} = 0) counts as truncated in r, as h(0) = 0 does in n_r of Eq.
-    # (3.40)
-    P0 = (X + beta0) @ R0.T <= 0
-    nan = jnp.asarray(jnp.nan, dt)
-    zero = jnp.zeros((), dt)
-    full0 = jnp.all(P0, axis=-1)
-
-    def replay(c, e):
-        P, s1, t_last, t_point = c
-        t, i, r, d = e
-        valid = (d != 0) & jnp.isfinite(t)
-        old = jnp.all(P[i])
-        P = P.at[i, r].set(jnp.where(valid, d > 0, P[i, r]))
-        new = jnp.all(P[i])
-        t_point = t_point.at[i].set(
-            jnp.where(valid & new & ~old & jnp.isnan(t_point[i]), t, t_point[i])
-        )
-        t_last = jnp.where(valid & (new != old), t, t_last)
-        s1 = jnp.where(valid & jnp.isnan(s1) & jnp.all(P), t, s1)
-        return (P, s1, t_last, t_point), None
-
-    init = (
-        P0,
-        jnp.where(jnp.all(full0), zero, nan),
-        jnp.where(jnp.any(full0), zero, nan),
-        jnp.where(full0, zero, nan),
-    )
-    (P, s1, t_last, t_point), _ = lax.scan(
-        replay,
-        init,
-        (
-            sol.event_ts,
-            jnp.maximum(sol.event_point, 0),
-            jnp.maximum(sol.event_coord, 0),
-            sol.event_dir,
-        ),
-    )
-    R = sol.Rs[-1]
-    Q = R.shape[-1]
-    out.update(
-        s1=s1,
-        t_last=t_last,
-        t_point=t_point,
-        full_at_end=out["n_full"][-1] == X.shape[0],
-        R_final=R,
-        beta_final=sol.betas[-1],
-        orth_err=jnp.max(jnp.abs(R.T @ R - jnp.eye(Q, dtype=dt))),
-        status=sol.status,
-        t_final=sol.t_final,
-    )  # status != 0: stopped early at t_final (STATUS_MEANING)
-    return out
-
-# %% ../nbs/32_runs.ipynb #c009
-def _crossing(t0, h, m0, m1):
-    """Linear interpolation of the time in [t0, t0 + h] where m goes from m0 > 0 to m1 <= 0."""
-    return t0 + h * jnp.clip(m0 / jnp.where(m0 - m1 > 0, m0 - m1, 1.0), 0.0, 1.0)
-
-
+# %% ../nbs/32_runs.ipynb #c009a
 def _check_static(*, n_steps, save_every, **choices):
     """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError
     naming the argument (n_steps and save_every are checked by the driver,
@@ -186,38 +93,7 @@ def _check_static(*, n_steps, save_every, **choices):
             f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
         )
 
-
-def _truncation_monitor(margins: Callable) -> tuple:
-    """Monitor for `fixed_steps`: (s1, t_last, t_point (N,), m (N,)) with the margins m_i = max_r
-    g_{i,r}, the first time the whole cluster is in the negative sector (s1), the last change of any
-    point's full truncation (t_last) and each point's first full truncation (t_point), located by
-    linear interpolation in the step."""
-
-    def init(R, beta):
-        m = margins(R, beta)
-        nan, z = jnp.full((), jnp.nan, beta.dtype), jnp.zeros((), beta.dtype)
-        return (
-            jnp.where(jnp.all(m <= 0), z, nan),
-            jnp.where(jnp.any(m <= 0), z, nan),
-            jnp.where(m <= 0, z, nan),
-            m,
-        )
-
-    def update(c, t, old, new, h):
-        s1, t_last, t_point, m = c
-        m1 = margins(*new)
-        cross = _crossing(t, h, m, m1)  # per-point crossing times (valid where in)
-        came_in, changed = (m > 0) & (m1 <= 0), (m > 0) != (m1 > 0)
-        t_point = jnp.where(jnp.isnan(t_point) & came_in, cross, t_point)
-        s1 = jnp.where(
-            jnp.isnan(s1) & (jnp.max(m1) <= 0), _crossing(t, h, jnp.max(m), jnp.max(m1)), s1
-        )
-        t_last = jnp.where(jnp.any(changed), jnp.max(jnp.where(changed, cross, -jnp.inf)), t_last)
-        return s1, t_last, t_point, m1
-
-    return init, update
-
-
+# %% ../nbs/32_runs.ipynb #c009c
 def _check_params(params: dict, general: bool) -> dict:
     """Validate a member's params at the boundary of run_one / run_general: shapes always (also
     under jit), values (orthogonal weights, finite data, labels in range) where the arrays are
@@ -253,6 +129,177 @@ def _check_params(params: dict, general: bool) -> dict:
         p["y_tilde"] = as_array("y_tilde", p["y_tilde"], shape=(p["R0"].shape[-1],))
     return p
 
+# %% ../nbs/32_runs.ipynb #c008b
+def _observe(R, beta, X, y, t):
+    """What a run saves at time t (): t, cost () Eq. (3.6), gap () = |beta + y~|, btilde (Q,) = R
+    (beta
+    + y~) Eq. (4.22), n_coord (Q,) the counts n_r of Eq. (3.40) (points truncated in coordinate r),
+    n_full () the points in the negative sector."""
+    Z = (X + beta) @ R.T
+    return dict(
+        t=t,
+        cost=separated_cost(R, beta, X, y),
+        gap=jnp.linalg.norm(beta + y),
+        btilde=R @ (beta + y),
+        n_coord=jnp.sum(Z <= 0, axis=0).astype(jnp.int32),
+        n_full=jnp.sum(jnp.all(Z <= 0, axis=-1)).astype(jnp.int32),
+    )
+
+
+def _orth_err(R):
+    """max |R^T R - 1| over the entries of R (Q, Q), or over a stack R (..., Q, Q) of them."""
+    eye = jnp.eye(R.shape[-1], dtype=R.dtype)
+    return jnp.max(jnp.abs(jnp.swapaxes(R, -1, -2) @ R - eye))
+
+# %% ../nbs/32_runs.ipynb #c009e
+def _crossing(t0, h, m0, m1):
+    """Linear interpolation of the time in [t0, t0 + h] where m goes from m0 > 0 to m1 <= 0."""
+    return t0 + h * jnp.clip(m0 / jnp.where(m0 - m1 > 0, m0 - m1, 1.0), 0.0, 1.0)
+
+
+def _truncation_monitor(margins: Callable) -> tuple:
+    """Monitor for `fixed_steps`: (s1, t_last, t_point (N,), m (N,)) with the margins m_i = max_r
+    g_{i,r}, the first time the whole cluster is in the negative sector (s1), the last change of any
+    point's full truncation (t_last) and each point's first full truncation (t_point), located by
+    linear interpolation in the step."""
+
+    def init(R, beta):
+        m = margins(R, beta)
+        nan, z = jnp.full((), jnp.nan, beta.dtype), jnp.zeros((), beta.dtype)
+        return (
+            jnp.where(jnp.all(m <= 0), z, nan),
+            jnp.where(jnp.any(m <= 0), z, nan),
+            jnp.where(m <= 0, z, nan),
+            m,
+        )
+
+    def update(c, t, old, new, h):
+        s1, t_last, t_point, m = c
+        m1 = margins(*new)
+        cross = _crossing(t, h, m, m1)  # per-point crossing times (valid where in)
+        came_in, changed = (m > 0) & (m1 <= 0), (m > 0) != (m1 > 0)
+        t_point = jnp.where(jnp.isnan(t_point) & came_in, cross, t_point)
+        s1 = jnp.where(
+            jnp.isnan(s1) & (jnp.max(m1) <= 0), _crossing(t, h, jnp.max(m), jnp.max(m1)), s1
+        )
+        t_last = jnp.where(jnp.any(changed), jnp.max(jnp.where(changed, cross, -jnp.inf)), t_last)
+        return s1, t_last, t_point, m1
+
+    return init, update
+
+# %% ../nbs/32_runs.ipynb #c010b
+def _run_fixed(params, vel, method, n_steps, save_every):
+    """run_one with a fixed-step `method`: the saves of _observe every `save_every` steps, the
+    truncation times of _truncation_monitor, the final state."""
+    R, beta, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
+    h = jnp.asarray(params["h"], dtype=beta.dtype)
+    margins = lambda R, beta: jnp.max((X + beta) @ R.T, axis=-1)  # m_i <= 0: x_i truncated
+    sol = fixed_steps(
+        separated_stepper(method, vel, X, y),
+        R,
+        beta,
+        h,
+        n_steps,
+        save_every=save_every,
+        observe=lambda t, R, b: _observe(R, b, X, y, t),
+        monitor=_truncation_monitor(margins),
+    )
+    s1, t_last, t_point, m = sol.monitor
+    return dict(
+        sol.saves,
+        s1=s1,
+        t_last=t_last,
+        t_point=t_point,
+        full_at_end=jnp.all(m <= 0),
+        R_final=sol.R,
+        beta_final=sol.x,
+        orth_err=_orth_err(sol.R),
+    )
+
+# %% ../nbs/32_runs.ipynb #c008d
+def _adaptive_solution(params, vel, n_save, save_every, rtol, atol, max_steps, max_events):
+    """The adaptive run of one member from s = 0 to n_save * save_every * h, initial step h.
+    Returns (sol, save_ts): the truncflow.solution.FlowSolution (states at the saves, events,
+    status) and the n_save + 1 saved times (n_save + 1,)."""
+    R0, beta0, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
+    dt = beta0.dtype
+    h = jnp.asarray(params["h"], dt)
+    save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
+    times = (jnp.zeros((), dt), save_ts[-1], save_ts)
+    tols = (jnp.asarray(rtol, dt), jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt))
+    sol = integrate_core(
+        R0,
+        beta0,
+        X,
+        y,
+        *times,
+        *tols,
+        velocity=vel,
+        cost=separated_cost,
+        max_steps=max_steps,
+        max_events=max_events,
+    )
+    return sol, save_ts
+
+# %% ../nbs/32_runs.ipynb #c008f
+def _replay_events(sol, R0, beta0, X) -> tuple:
+    """Truncation times of an adaptive run `sol`, from its located sector-face crossings (sorted in
+    time) and the start R0 (Q, Q), beta0 (Q,), X (N, Q). A point sliding on a face (z_{i,r} = 0)
+    counts as truncated in r, as h(0) = 0 does in n_r of Eq. (3.40). Returns (s1 (), the first time
+    the whole cluster is in the negative sector; t_last (), the last change of any point's full
+    truncation; t_point (N,), each point's first full truncation), nan where it never happens."""
+    P0 = (X + beta0) @ R0.T <= 0
+    nan, zero = jnp.asarray(jnp.nan, beta0.dtype), jnp.zeros((), beta0.dtype)
+    full0 = jnp.all(P0, axis=-1)
+
+    def replay(c, e):
+        P, s1, t_last, t_point = c
+        t, i, r, d = e
+        valid = (d != 0) & jnp.isfinite(t)
+        old = jnp.all(P[i])
+        P = P.at[i, r].set(jnp.where(valid, d > 0, P[i, r]))
+        new = jnp.all(P[i])
+        t_point = t_point.at[i].set(
+            jnp.where(valid & new & ~old & jnp.isnan(t_point[i]), t, t_point[i])
+        )
+        t_last = jnp.where(valid & (new != old), t, t_last)
+        s1 = jnp.where(valid & jnp.isnan(s1) & jnp.all(P), t, s1)
+        return (P, s1, t_last, t_point), None
+
+    init = (
+        P0,
+        jnp.where(jnp.all(full0), zero, nan),
+        jnp.where(jnp.any(full0), zero, nan),
+        jnp.where(full0, zero, nan),
+    )
+    point, coord = jnp.maximum(sol.event_point, 0), jnp.maximum(sol.event_coord, 0)
+    (_, s1, t_last, t_point), _ = lax.scan(
+        replay, init, (sol.event_ts, point, coord, sol.event_dir)
+    )
+    return s1, t_last, t_point
+
+# %% ../nbs/32_runs.ipynb #c008h
+def _adaptive_summaries(params, sol, save_ts) -> dict:
+    """The summaries of run_one from an adaptive solution `sol` of the member `params` saved at
+    save_ts (S,): those of a fixed-step run (saved at the same times), plus status () (0: reached
+    the end; else truncflow.solution.STATUS_MEANING) and t_final () (where it stopped; the saves
+    after it repeat the last state)."""
+    X, y = params["X"], params["y_tilde"]
+    out = jax.vmap(lambda R, b, t: _observe(R, b, X, y, t))(sol.Rs, sol.betas, save_ts)
+    s1, t_last, t_point = _replay_events(sol, params["R0"], params["beta0"], X)
+    return dict(
+        out,
+        s1=s1,
+        t_last=t_last,
+        t_point=t_point,
+        full_at_end=out["n_full"][-1] == X.shape[0],
+        R_final=sol.Rs[-1],
+        beta_final=sol.betas[-1],
+        orth_err=_orth_err(sol.Rs[-1]),
+        status=sol.status,
+        t_final=sol.t_final,
+    )
+
 # %% ../nbs/32_runs.ipynb #c010
 def run_one(
     params: dict,
@@ -267,23 +314,26 @@ def run_one(
     max_steps: int = 20000,
     max_events: int = 256,
 ) -> dict:
-    """Integrate one cluster-separated gradient flow, Eqs. (3.36)-(3.37), with a fixed step; pure
-    and vmappable.
+    """Integrate one cluster-separated gradient flow, Eqs. (3.36)-(3.37); pure and vmappable.
 
     params: R0 (Q, Q) orthogonal, beta0 (Q,), X (N, Q), y_tilde (Q,), h () step size, optionally
     rotate () (1: the full flow; 0: R frozen, the bias flow of Eqs. (4.38)-(4.40)). Static: n_steps
-    (a multiple of save_every), method in STEP_METHODS or 'adaptive'
+    (a multiple of save_every), method in STEP_METHODS (fixed steps of size h) or 'adaptive'
     (truncflow.integrate.integrate_core, RKMK4 with step-size control (rtol, atol, initial step h)
     and located events; saves at the same times), velocity in VELOCITIES, flow 'separated' or
-    'fixed_R' (the default of rotate); a bad static argument raises ValueError. Returns a dict of
-    fixed-shape arrays, S = n_steps // save_every + 1 saved times: t (S,), cost (S,) Eq. (3.6), gap
-    (S,) = |beta + y~|, btilde (S, Q) = R (beta + y~) Eq. (4.22), n_coord (S, Q) the counts n_r of
-    Eq. (3.40), n_full (S,) points in the negative sector, s1 () first time the whole cluster is in
-    the negative sector (Eq. (4.18); nan if never), t_last () time of the last change of any point's
-    full truncation, t_point (N,) first full truncation of each point, full_at_end (), R_final (Q,
-    Q), beta_final (Q,), orth_err () = max |R^T R - 1| at the end; with method 'adaptive' also
-    status () (0: reached the end; else truncflow.integrate.STATUS_MEANING, and the saves after
-    t_final () repeat the last state)."""
+    'fixed_R' (the default of rotate); a bad static argument raises ValueError.
+
+    Returns a dict of fixed-shape arrays, with S = n_steps // save_every + 1 saved times: t (S,) the
+    times; cost (S,) the cost, Eq. (3.6); gap (S,) = |beta + y~|, the distance of the bias from its
+    target; btilde (S, Q) = R (beta + y~), the bias error in the layer's coordinates, Eq. (4.22);
+    n_coord (S, Q) the counts n_r of points truncated in coordinate r, Eq. (3.40); n_full (S,) the
+    points in the negative sector; s1 () the first time the whole cluster is in the negative sector
+    (Eq. (4.18); nan if never); t_last () the last time any point's full truncation changed; t_point
+    (N,) the first full-truncation time of each point (nan if never); full_at_end () whether the
+    whole cluster is truncated at the end; R_final (Q, Q), beta_final (Q,) the final state; orth_err
+    () = max |R^T R - 1| at the end. With method 'adaptive' also status () (0: reached the end; else
+    truncflow.solution.STATUS_MEANING) and t_final () (where it stopped; later saves repeat the
+    last state)."""
     _check_static(
         n_steps=n_steps,
         save_every=save_every,
@@ -292,129 +342,22 @@ def run_one(
         flow=(flow, ("separated", "fixed_R")),
     )
     params = _check_params(params, general=False)
-    R, beta, X, y = params["R0"], params["beta0"], params["X"], params["y_tilde"]
-    h = jnp.asarray(params["h"], dtype=beta.dtype)
     rotate = params.get("rotate", 1.0 if flow == "separated" else 0.0)  # 0: R frozen, Eq. (4.40)
-    vel = _rotating(velocity_function(velocity), jnp.asarray(rotate, dtype=beta.dtype))
+    vel = _rotating(velocity_function(velocity), jnp.asarray(rotate, dtype=params["beta0"].dtype))
     if method == "adaptive":
-        return _run_adaptive(
+        sol, save_ts = _adaptive_solution(
             params, vel, n_steps // save_every, save_every, rtol, atol, max_steps, max_events
         )
-    step = separated_stepper(method, vel, X, y)
-    margins = lambda R, beta: jnp.max(
-        (X + beta) @ R.T, axis=-1
-    )  # m_i <= 0 <=> x_i in the negative sector
-    sol = fixed_steps(
-        step,
-        R,
-        beta,
-        h,
-        n_steps,
-        save_every=save_every,
-        observe=lambda t, R, b: _observe(R, b, X, y, t),
-        monitor=_truncation_monitor(margins),
-    )
-    s1, t_last, t_point, m = sol.monitor
-    Q = R.shape[-1]
-    return dict(
-        sol.saves,
-        s1=s1,
-        t_last=t_last,
-        t_point=t_point,
-        full_at_end=jnp.all(m <= 0),
-        R_final=sol.R,
-        beta_final=sol.x,
-        orth_err=jnp.max(jnp.abs(sol.R.T @ sol.R - jnp.eye(Q, dtype=R.dtype))),
-    )
-
-# %% ../nbs/32_runs.ipynb #c012
-def synthetic_member(
-    key: jax.Array,
-    *,
-    Q: int,
-    N: int,
-    radius: float,
-    centre_distance: float,
-    target_distance: float,
-    beta_scale: float,
-    h: float,
-    dtype=None,
-) -> dict:
-    """Parameters of one random flow: a cluster X of N points uniform in a ball of `radius` around a
-    centre c at distance `centre_distance` from 0; target y~ at distance `target_distance` from c;
-    Haar R0; beta0 = -c + noise of scale `beta_scale` (so the cluster starts near the corner of the
-    sectors: partially truncated). Pure in `key`. Returns the params of run_one (R0, beta0, X,
-    y_tilde, h) and the centre c (Q,)."""
-    dtype = dtype or jnp.result_type(float)
-    u = jax.random.uniform(
-        key, (3, N + Q + 3, Q), dtype
-    )  # one threefry call for everything (cheap to compile)
-    g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(
-        2 * jnp.pi * u[1]
-    )  # Box-Muller: standard Gaussians
-    unit = lambda v: v / jnp.linalg.norm(v)
-    c = centre_distance * unit(g[0])
-    d = g[3 + Q :]
-    r = radius * u[2, :N, :1] ** (1.0 / Q)
-    X = c + r * d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-    R0 = orthonormalize(g[3 : 3 + Q])  # Haar: Gram-Schmidt of Gaussian rows
-    beta0 = -c + beta_scale * g[1]
-    return dict(
-        R0=R0,
-        beta0=beta0,
-        X=X,
-        y_tilde=c + target_distance * unit(g[2]),
-        h=jnp.asarray(h, dtype),
-        centre=c,
-    )
-
-
-def member_key(seed: int, index) -> jax.Array:
-    """The random key of ensemble member `index`: fold_in(PRNGKey(seed), index), independent of
-    chunking."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed), index)
+        return _adaptive_summaries(params, sol, save_ts)
+    return _run_fixed(params, vel, method, n_steps, save_every)
 
 # %% ../nbs/32_runs.ipynb #c021
 GENERAL_METHODS = ["rkmk2", "lie_euler", "adaptive"]
 
-
-def synthetic_general_member(
-    key: jax.Array,
-    *,
-    Q: int,
-    N: int,
-    J: int,
-    L: int,
-    radius: float,
-    centre_distance: float,
-    target_distance: float,
-    beta_scale: float,
-    h: float,
-    dtype=None,
-) -> dict:
-    """Parameters of one random flow of Section 5: J clusters of N points (uniform in balls of
-    `radius` around centres at distance `centre_distance` from 0), targets Y~ (J, Q) at
-    `target_distance` from the centres, L Haar rotations Rs (L, Q, Q) and biases betas (L, Q) =
-    -c_{l mod J} + noise of scale `beta_scale`. Pure in `key`. Returns Rs0, betas0, X (J N, Q),
-    labels (J N,), Y_tilde (J, Q), h."""
-    dtype = dtype or jnp.result_type(float)
-    u = jax.random.uniform(key, (3, J * N + L * Q + 2 * J + L, Q), dtype)
-    g = jnp.sqrt(-2.0 * jnp.log1p(-u[0])) * jnp.cos(2 * jnp.pi * u[1])
-    unit = lambda v: v / jnp.linalg.norm(v, axis=-1, keepdims=True)
-    C = centre_distance * unit(g[:J])
-    Y = C + target_distance * unit(g[J : 2 * J])
-    labels = jnp.repeat(jnp.arange(J, dtype=jnp.int32), N)
-    o = 2 * J
-    d = g[o : o + J * N]
-    X = C[labels] + radius * u[2, : J * N, :1] ** (1.0 / Q) * unit(d)
-    o += J * N
-    Rs = orthonormalize(g[o : o + L * Q].reshape(L, Q, Q))
-    o += L * Q
-    betas = -C[jnp.arange(L) % J] + beta_scale * g[o : o + L]
-    return dict(Rs0=Rs, betas0=betas, X=X, labels=labels, Y_tilde=Y, h=jnp.asarray(h, dtype))
-
-# %% ../nbs/32_runs.ipynb #c022
+# %% ../nbs/32_runs.ipynb #c022b
 def _general_observe(X, labels, Y):
+    """observe(t, Rs (L, Q, Q), betas (L, Q)) -> t, cost () Eq. (2.26), cluster_cost (J,) the cost
+    of each cluster, n_full (L,) the points fully truncated by each layer."""
     J = Y.shape[0]
 
     def observe(t, Rs, betas):
@@ -432,57 +375,39 @@ def _general_observe(X, labels, Y):
 
     return observe
 
+# %% ../nbs/32_runs.ipynb #c022d
+def _last_event(sol):
+    """Time of the last recorded event of a FlowSolution (nan if none)."""
+    finite = jnp.isfinite(sol.event_ts)
+    return jnp.where(jnp.any(finite), jnp.max(jnp.where(finite, sol.event_ts, -jnp.inf)), jnp.nan)
+
 
 def _run_general_adaptive(params, n_save, save_every, rtol, atol, max_steps, max_events):
-    """run_general with the adaptive integrator (truncflow.general.integrate_general_core), saves as
-    the fixed step's."""
-    Rs, betas, X, labels, Y = (
-        params["Rs0"],
-        params["betas0"],
-        params["X"],
-        params["labels"],
-        params["Y_tilde"],
-    )
+    """run_general with the adaptive integrator (truncflow.general_flow.integrate_general_core),
+    saves as the fixed step's."""
+    Rs, betas = params["Rs0"], params["betas0"]
+    data = (params["X"], params["labels"], params["Y_tilde"])
     dt = betas.dtype
     h = jnp.asarray(params["h"], dt)
     save_ts = jnp.arange(n_save + 1, dtype=dt) * (h * save_every)
+    times = (jnp.zeros((), dt), save_ts[-1], save_ts)
+    tols = (jnp.asarray(rtol, dt), jnp.asarray(atol, dt), h, jnp.asarray(1e-12, dt))
     sol = integrate_general_core(
-        Rs,
-        betas,
-        X,
-        labels,
-        Y,
-        jnp.zeros((), dt),
-        save_ts[-1],
-        save_ts,
-        jnp.asarray(rtol, dt),
-        jnp.asarray(atol, dt),
-        h,
-        jnp.asarray(1e-12, dt),
-        max_steps=max_steps,
-        max_events=max_events,
+        Rs, betas, *data, *times, *tols, max_steps=max_steps, max_events=max_events
     )
-    out = jax.vmap(_general_observe(X, labels, Y))(save_ts, sol.Rs, sol.betas)
-    R = sol.Rs[-1]
-    err = jnp.max(jnp.abs(jnp.swapaxes(R, -1, -2) @ R - jnp.eye(R.shape[-1], dtype=dt)))
+    out = jax.vmap(_general_observe(*data))(save_ts, sol.Rs, sol.betas)
     return dict(
         out,
-        Rs_final=R,
+        Rs_final=sol.Rs[-1],
         betas_final=sol.betas[-1],
-        orth_err=err,
+        orth_err=_orth_err(sol.Rs[-1]),
         status=sol.status,
         t_final=sol.t_final,
         n_events=sol.n_events,
         t_last_event=_last_event(sol),
     )
 
-
-def _last_event(sol):
-    """Time of the last recorded event (nan if none)."""
-    finite = jnp.isfinite(sol.event_ts)
-    return jnp.where(jnp.any(finite), jnp.max(jnp.where(finite, sol.event_ts, -jnp.inf)), jnp.nan)
-
-
+# %% ../nbs/32_runs.ipynb #c022f
 def run_general(
     params: dict,
     *,
@@ -495,17 +420,19 @@ def run_general(
     max_events: int = 256,
 ) -> dict:
     """Integrate the general flow of Theorem 5.1 (velocity truncflow.general.general_velocity, Eqs.
-    (5.4)-(5.7)) on O(Q)^L x R^(L Q): fixed steps (Lie-Euler or RKMK2 of truncflow.solvers), or
-    method 'adaptive' (truncflow.general.integrate_general_core: RKMK4 with step-size control (rtol,
-    atol, initial step h), located face crossings and Filippov sliding; saves at the same times).
-    Pure, vmappable.
+    (5.4)-(5.7)) on O(Q)^L x R^(L Q); pure and vmappable. Fixed steps (method 'lie_euler' or 'rkmk2'
+    of truncflow.solvers), or method 'adaptive' (RKMK4 with step-size control (rtol, atol, initial
+    step h), located face crossings and Filippov sliding; saves at the same times).
 
-    params: Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q), labels (N,), Y_tilde (J, Q), h (). Returns, with
-    S = n_steps // save_every + 1: t (S,), cost (S,) Eq. (2.26), cluster_cost (S, J), n_full (S, L)
-    points whose layer-l input is fully truncated by layer l, Rs_final, betas_final, orth_err () =
-    max_l |R_l^T R_l - 1|; with 'adaptive' also status () (0: reached the end, else
-    truncflow.integrate.STATUS_MEANING), t_final (), n_events () face events located and
-    t_last_event () the time of the last one (nan if none)."""
+    params: Rs0 (L, Q, Q) orthogonal, betas0 (L, Q), X (N, Q) points as rows, labels (N,) their
+    clusters, Y_tilde (J, Q) the targets, h () step size. Returns a dict, with S = n_steps //
+    save_every + 1 saved times: t (S,) the times; cost (S,) the cost, Eq. (2.26); cluster_cost (S,
+    J)
+    the cost of each cluster; n_full (S, L) the points whose input to layer l is fully truncated by
+    it; Rs_final (L, Q, Q), betas_final (L, Q) the final state; orth_err () = max_l |R_l^T R_l - 1|
+    at the end. With 'adaptive' also status () (0: reached the end, else
+    truncflow.solution.STATUS_MEANING), t_final () where it stopped, n_events () the face events
+    located and t_last_event () the time of the last one (nan if none)."""
     _check_static(n_steps=n_steps, save_every=save_every, method=(method, GENERAL_METHODS))
     params = _check_params(params, general=True)
     if method == "adaptive":
@@ -524,6 +451,4 @@ def run_general(
     sol = fixed_steps(
         step, Rs, betas, h, n_steps, save_every=save_every, observe=_general_observe(X, labels, Y)
     )
-    Q = Rs.shape[-1]
-    err = jnp.max(jnp.abs(jnp.swapaxes(sol.R, -1, -2) @ sol.R - jnp.eye(Q, dtype=Rs.dtype)))
-    return dict(sol.saves, Rs_final=sol.R, betas_final=sol.x, orth_err=err)
+    return dict(sol.saves, Rs_final=sol.R, betas_final=sol.x, orth_err=_orth_err(sol.R))

@@ -17,11 +17,12 @@ __all__ = ['ensemble_mesh', 'chunk_function', 'bytes_per_member', 'choose_chunk_
 
 # %% ../nbs/33_sharding.ipynb #c005
 def ensemble_mesh(devices=None) -> Mesh:
-    """A one-axis mesh named 'ensemble' over `devices` (default: all devices of all processes)."""
+    """A one-axis mesh named 'ensemble' over `devices` (default: all devices of all processes).
+    Returns the jax.sharding.Mesh, of shape (number of devices,)."""
     devices = jax.devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), ("ensemble",))
 
-
+# %% ../nbs/33_sharding.ipynb #c005b
 def _mapped(member_fn: Callable, shared: bool, sequential: bool) -> Callable:
     """member_fn over the members of a chunk: vmap, or lax.map one after another (`sequential`)."""
     if not sequential:
@@ -34,38 +35,30 @@ def _mapped(member_fn: Callable, shared: bool, sequential: bool) -> Callable:
 def chunk_function(
     member_fn: Callable, mesh: Mesh, *, shared: bool = False, sequential: bool = False
 ):
-    """Compile-once runner of a chunk: idx (C,) int32 (and, with `shared`, a pytree broadcast to all
-    members) -> vmap(member_fn) results, with the ensemble axis sharded over `mesh` (C must be a
-    multiple of mesh.size). Each device maps member_fn over its own C / mesh.size members
-    (shard_map: no communication, and kernels XLA cannot partition, such as a Pallas call, run per
-    device); `sequential`: one member after another (lax.map), for adaptive runs
-    (truncflow.integrate.ENSEMBLE_NOTE). Returns (jitted function, NamedSharding of the ensemble
-    axis)."""
+    """Compile-once runner of a chunk of members, sharded over `mesh`.
+
+    member_fn(i) (or member_fn(i, shared) with `shared`) -> pytree of one member's results. Each
+    device maps member_fn over its own C / mesh.size members (shard_map: no communication, and
+    kernels XLA cannot partition, such as a Pallas call, run per device); `sequential`: one member
+    after another (lax.map), for adaptive runs (truncflow.solution.ENSEMBLE_NOTE). Returns (f,
+    sharding): the jitted function idx (C,) int32 [, shared pytree broadcast to all members] ->
+    the members' results stacked along a leading axis (C, ...), and the NamedSharding of that axis
+    (C must be a multiple of mesh.size)."""
     sharding = NamedSharding(mesh, P("ensemble"))
-    if shared:
-        body = jax.shard_map(
-            _mapped(member_fn, True, sequential),
-            mesh=mesh,
-            in_specs=(P("ensemble"), P()),
-            out_specs=P("ensemble"),
-            check_vma=False,
-        )
-        f = jax.jit(body, in_shardings=(sharding, NamedSharding(mesh, P())), out_shardings=sharding)
-    else:
-        body = jax.shard_map(
-            _mapped(member_fn, False, sequential),
-            mesh=mesh,
-            in_specs=P("ensemble"),
-            out_specs=P("ensemble"),
-            check_vma=False,
-        )
-        f = jax.jit(body, in_shardings=sharding, out_shardings=sharding)
-    return f, sharding
+    body = jax.shard_map(
+        _mapped(member_fn, shared, sequential),
+        mesh=mesh,
+        in_specs=(P("ensemble"), P()) if shared else P("ensemble"),
+        out_specs=P("ensemble"),
+        check_vma=False,
+    )
+    in_shardings = (sharding, NamedSharding(mesh, P())) if shared else sharding
+    return jax.jit(body, in_shardings=in_shardings, out_shardings=sharding), sharding
 
 # %% ../nbs/33_sharding.ipynb #c006
 def bytes_per_member(member_fn: Callable, *shared, compiled: bool = False, probe: int = 4) -> float:
-    """The one memory estimate of an ensemble member, bytes: member_fn(index, *shared) under vmap
-    over index.
+    """The one memory estimate of an ensemble member: member_fn(index, *shared) under vmap over
+    index. Returns the estimated bytes one member needs (a float).
 
     Default: the exact output size (jax.eval_shape) plus 8 x the larger of the member's largest
     output and its share of the inputs (shared arrays with a leading ensemble axis count by one
@@ -88,23 +81,23 @@ def bytes_per_member(member_fn: Callable, *shared, compiled: bool = False, probe
     inputs = sum(nbytes(a, 1) for a in jax.tree.leaves(shared) if len(a.shape) > 0)
     return sum(nbytes(a, 0) for a in out) / probe + 8 * max([nbytes(a, 1) for a in out] + [inputs])
 
-# %% ../nbs/33_sharding.ipynb #c007
+# %% ../nbs/33_sharding.ipynb #c007a
 def choose_chunk_size(
     n_members: int, n_devices: int, member_bytes: float, budget_bytes: float
 ) -> int:
-    """Largest chunk (a multiple of n_devices) with at most budget_bytes per device, and no larger
-    than needed."""
+    """The chunk size: the largest multiple of n_devices with at most budget_bytes per device (of
+    member_bytes each) and no larger than n_members needs, at least n_devices. Returns an int."""
     per_device = max(1, int(budget_bytes // max(member_bytes, 1.0)))
     per_device = min(per_device, -(-n_members // n_devices))
     return per_device * n_devices
 
 
 def chunk_bounds(n_members: int, chunk_size: int) -> list[tuple[int, int]]:
-    """[(lo, hi)] of the chunks; every chunk is computed with chunk_size members (the last one
-    padded)."""
+    """The chunks of an ensemble: a list of (lo, hi), members lo..hi-1, in order; every chunk is
+    computed with chunk_size members (the last one padded)."""
     return [(lo, min(lo + chunk_size, n_members)) for lo in range(0, n_members, chunk_size)]
 
-
+# %% ../nbs/33_sharding.ipynb #c007c
 def _to_host(tree) -> dict:
     if jax.process_count() > 1:  # each host holds only its shards: gather them everywhere
         from jax.experimental import multihost_utils
@@ -117,10 +110,7 @@ def _device_indices(idx: np.ndarray, sharding) -> jax.Array:
     # every process can compute the global index vector, so each fills only its own devices' shards
     return jax.make_array_from_callback(idx.shape, sharding, lambda s: idx[s])
 
-
-_ENSEMBLE_CACHE: dict = {}
-
-
+# %% ../nbs/33_sharding.ipynb #c007e
 def _check_ensemble_params(params) -> dict:
     """A pytree (dict, tuple, array) of arrays with one common leading axis M >= 1, finite; for a
     dict with keys h or R0 (run_one's parameters), h > 0 and R0 orthogonal. ValueError names the
@@ -156,6 +146,9 @@ def _check_ensemble_params(params) -> dict:
         check_orthogonal("params['R0']", params["R0"], batch=True)
     return params
 
+# %% ../nbs/33_sharding.ipynb #c007g
+_ENSEMBLE_CACHE: dict = {}
+
 
 def run_ensemble(
     run_one_fn: Callable,
@@ -166,10 +159,12 @@ def run_ensemble(
     mesh: Mesh | None = None,
     progress: bool = False,
 ) -> dict:
-    """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (leading axis
-    M), in chunks of one compiled size (the last padded and trimmed), sharded over `mesh`. Returns
-    NumPy arrays (M, ...). The compiled code is kept per (run_one_fn, devices): pass the same
-    function object to reuse it."""
+    """vmap `run_one_fn(params_i) -> dict of fixed-shape arrays` over stacked `params` (a pytree
+    whose leaves have a leading axis M), in chunks of one compiled size (chunk_size, or the largest
+    within memory_budget_mb per device; the last chunk padded and trimmed), sharded over `mesh`.
+    Returns the dict of run_one_fn's results for every member, as NumPy arrays with a leading axis
+    M, in the order of the members. The compiled code is kept per (run_one_fn, devices): pass the
+    same function object to reuse it."""
     from tqdm.auto import tqdm
 
     params = _check_ensemble_params(params)
