@@ -5,7 +5,7 @@ synthetic families, and its cost against fixed-step RKMK2 in the same run (ratio
 
 Cases: the separated flow at the sweep defaults' shape (Q = 2, N = 16, t_end = 20), the case of issue 11
 (Q = 4, N = 64, t_end = 20: 4 of 16 stopped at max_steps before the engine rework), the general flow (J = L = 2,
-Q = 2, N = 16 per cluster, t_end = 20). Members run one after another (lax.map, truncflow.integrate.ENSEMBLE_NOTE).
+Q = 2, N = 16 per cluster, t_end = 20). Members run one after another (lax.map, truncflow.solution.ENSEMBLE_NOTE).
 
 Work-precision study (--study, or in the full run): the separated flow on the default sweep data (Q = 2, N = 16,
 t_end = 20, STUDY_M members), per member the error of the collapse time s_1 and of the final cost (relative to C(0)) against a fine
@@ -15,7 +15,7 @@ at rtol 1e-4 ... 1e-10 (atol = rtol / 100). Every family is timed the way the sw
 adaptive: lax.map, and vmap for comparison), compiled function reused. For each accuracy level: the cheapest run of
 each family whose largest error over the members is at most that level, and the time ratio adaptive / fixed step.
 Where the adaptive time goes: per member, accepted and rejected trial steps (a rejection is an error-control
-rejection or a trial of the event search), located events and sliding starts (truncflow.integrate.FlowSolution).
+rejection or a trial of the event search), located events and sliding starts (truncflow.solution.FlowSolution).
 The general flow is left out of the study: its adaptive runs cost about 650x fixed-step RKMK2 (cases above)."""
 import argparse
 import json
@@ -27,8 +27,10 @@ import jax.numpy as jnp
 from jax import lax
 
 jax.config.update("jax_enable_x64", True)
-from truncflow.runs import synthetic_member, synthetic_general_member, member_key, run_one, run_general
-from truncflow.integrate import STATUS_MEANING, integrate_core
+from truncflow.runs import run_one, run_general
+from truncflow.synthetic import synthetic_member, synthetic_general_member, member_key
+from truncflow.solution import STATUS_MEANING
+from truncflow.integrate import integrate_core
 from truncflow.separated import separated_velocity, separated_cost
 from _common import machine_info, write_result
 
@@ -155,20 +157,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer members in the cases (not in the study)")
     ap.add_argument("--study", action="store_true", help="only the work-precision study (into the existing JSON)")
+    ap.add_argument("--cases", help="only the cases whose names contain one of these comma-separated words "
+                                    "(into the existing JSON, no study), e.g. --cases general")
     a = ap.parse_args()
     k = 4 if a.quick else 1
     path = "benchmarks/results/adaptive.json"
-    if a.study:
+    sep = lambda Q, N: (lambda i, h: synthetic_member(member_key(0, i), Q=Q, N=N, h=h, **FAM))
+    gen = lambda i, h: synthetic_general_member(member_key(0, i), Q=2, N=16, J=2, L=2, h=h, **FAM)
+    cases = {"separated Q=2 N=16": (128 // k, sep(2, 16), run_one),
+             "separated Q=4 N=64": (16 // k, sep(4, 64), run_one),
+             "general J=L=2 Q=2 N=16": (32 // k, gen, run_general)}
+    if a.study or a.cases:
         with open(path) as f:
             out = json.load(f)
     else:
-        sep = lambda Q, N: (lambda i, h: synthetic_member(member_key(0, i), Q=Q, N=N, h=h, **FAM))
-        gen = lambda i, h: synthetic_general_member(member_key(0, i), Q=2, N=16, J=2, L=2, h=h, **FAM)
-        out = dict(machine=machine_info(), quick=a.quick, cases={
-            "separated Q=2 N=16": case("separated Q=2 N=16", 128 // k, sep(2, 16), run_one),
-            "separated Q=4 N=64": case("separated Q=4 N=64", 16 // k, sep(4, 64), run_one),
-            "general J=L=2 Q=2 N=16": case("general J=L=2 Q=2 N=16", 32 // k, gen, run_general)})
-    out["work_precision"] = study(STUDY_M)
+        out = dict(machine=machine_info(), quick=a.quick, cases={})
+    if not a.study:
+        words = a.cases.split(",") if a.cases else list(cases)
+        for name, (M, member, run) in cases.items():
+            if any(w in name for w in words):
+                out["cases"][name] = case(name, M, member, run)
+    if not a.cases:
+        out["work_precision"] = study(STUDY_M)
     for row in out["work_precision"]["equal_accuracy"]:
         print(row, flush=True)
     write_result(out, path)

@@ -25,7 +25,7 @@ def test_expm_of_skew_matrices(seed, scale, Q):
     assert np.max(np.abs(E.T @ E - np.eye(Q))) < 1e-13 * max(1.0, scale)
 
 
-# Bad input that nbs/15_integrate does not already refuse (it checks a non-orthogonal R0, the shape of beta0, an
+# Bad input that nbs/17_integrate does not already refuse (it checks a non-orthogonal R0, the shape of beta0, an
 # empty X, a non-finite y_tilde, an empty t_span, a negative rtol and a negative h0)
 @pytest.mark.parametrize("kw,name", [
     (dict(beta0=np.array([np.nan, 0.0])), "beta0"),
@@ -55,7 +55,7 @@ _SAVE_AT = np.array([0.0, 0.1, 0.3, 0.35, 0.7, 1.0, 1.2, 1.5, 1.7, 2.0, 2.4, 2.9
 
 
 def _slide_member(i):
-    from truncflow.runs import synthetic_member, member_key
+    from truncflow.synthetic import synthetic_member, member_key
     return synthetic_member(member_key(0, i), Q=2, N=6, radius=0.5, centre_distance=2.0, target_distance=1.5,
                             beta_scale=0.3, h=0.05)
 
@@ -103,7 +103,8 @@ def test_sliding_face_followed(case):
 
 @pytest.mark.parametrize("case", _SLIDE_CASES)
 def test_sliding_disabled_stops_cleanly(case):
-    from truncflow.integrate import face_rates, STATUS_MEANING
+    from truncflow.integrate import face_rates
+    from truncflow.solution import STATUS_MEANING
     m, t_in, i, r, _ = case
     p = _slide_member(m)
     with pytest.warns(RuntimeWarning, match=rf"point {i}, coordinate {r}"):
