@@ -16,7 +16,7 @@ JB_BUILD := $(BIN)/jupyter-book build . --toc _toc.yml --config book/_config.yml
 NB_CACHE := book/_build/.jupyter_cache
 NB_INPUTS := book/_build/.notebook-inputs
 NB_REBUILD_ALL := book/_build/.rebuild-all
-NB_INPUTS_HASH = $$(cat truncflow/*.py pyproject.toml benchmarks/results/* 2>/dev/null | sha256sum | cut -c1-16)
+NB_INPUTS_HASH = $$(cat truncflow/*.py pyproject.toml benchmarks/results/* studies/results/* 2>/dev/null | sha256sum | cut -c1-16)
 NB_CACHE_CHECK = h=$(NB_INPUTS_HASH); if [ "$$(cat $(NB_INPUTS) 2>/dev/null)" != "$$h" ]; then \
   echo "notebooks: the library or the recorded results changed since the cache was filled (or no cache): every notebook runs"; \
   rm -rf $(NB_CACHE); mkdir -p book/_build; echo "$$h" > $(NB_INPUTS); touch $(NB_REBUILD_ALL); fi
@@ -30,7 +30,7 @@ TEST_JAX_CACHE := book/_build/.jax-cache
 CHEAP_XLA := XLA_FLAGS="$${XLA_FLAGS:+$$XLA_FLAGS }--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 .PHONY: book book-build lint test test-jobs book-render nbexec export sync-check nbtest pytest \
-        pytest-browser pytest-subprocess browser-deps bench floors clean help
+        pytest-browser pytest-subprocess pytest-main browser-deps bench floors clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -41,12 +41,13 @@ help:
 
 # The venv is reinstalled only when pyproject.toml's content changes (nbdev-export rewrites the file, same text,
 # on every export: comparing mtimes made every `make test` reinstall). The stamp is a copy of the installed file.
+# --no-compile: pip would byte-compile every file of every package (about 40 s of CPU here); Python compiles the
+# modules that are imported, once, on first import (about 10 s). The venv's own pip is recent enough (>= 21.3).
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
-	  echo "$(BIN)/python -m pip install --quiet -e \".[dev]\""; \
-	  $(BIN)/python -m pip install --quiet --upgrade pip; \
-	  $(BIN)/python -m pip install --quiet -e ".[dev]"; \
+	  echo "$(BIN)/python -m pip install --quiet --no-compile -e \".[dev]\""; \
+	  $(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"; \
 	  cp pyproject.toml $(STAMP); fi
 
 export: $(STAMP)
@@ -119,9 +120,11 @@ export NB_EXEC_PY
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 32_runs 17_general 16_orbits 03_solvers 20_training 99_errata 13_separated 18_standard 10_network \
-           50_practice 30_widgets 35_sweep 15_integrate 02_lie 36_stats 33_sharding 31_fused 14_events 11_plot
-NB_FAST := 12_moments 21_datasets 37_cli 34_config 40_benchmarks 38_main 98_api 95_equations 00_index 01_validation
+NB_SLOW := 19_general 32_runs 99_errata 23_training 13_separated 18_orbits 21_standard 10_network 17_integrate \
+           50_practice 30_widgets 11_plot 20_general_flow 14_events 03_solvers 38_stats 31_fused 12_moments 02_lie \
+           22_collapse 37_sweep 41_cli 35_plan 39_report 33_sharding 16_adaptive
+NB_FAST := 45_benchmarks 25_datasets 29_synthetic 98_api 95_equations 00_index 42_main 01_validation 15_solution \
+           34_config 24_preprocess 36_store
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
 .PHONY: $(NB_JOBS)
@@ -151,37 +154,28 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 PYTEST := $(BIN)/python -m pytest -q
-# test_ensemble, test_cli and test_sharding start subprocesses that share one persistent compilation cache (the
-# session fixture jax_cache): one pytest process for the three.
+# Two pytest processes besides the browser check, so that JAX and truncflow are imported twice, not once per file
+# (about 4.5 s of CPU each): pytest-subprocess, whose three files start subprocesses that share one persistent
+# compilation cache (the session fixture jax_cache), and pytest-main, every other file. tests/conftest.py prints
+# what each file cost inside its process ("[time] tests/...").
 PY_ALL := $(filter-out test_book_browser,$(basename $(notdir $(wildcard tests/test_*.py))))
 PY_SUBPROCESS := $(filter $(PY_ALL),test_ensemble test_cli test_sharding)
-# Longest first (measured); files not measured yet come after the long ones, before the short ones.
-PY_SLOW := test_sweep_cli test_fused test_bad_input test_jupyterlab test_nc test_training test_integrate test_general \
-           test_standard test_separated test_packaging test_orbits test_network
-PY_FAST := test_widgets test_equations test_notebooks test_datasets test_practice
-PY_ORDER := $(filter $(PY_ALL),$(PY_SLOW)) $(filter-out $(PY_SLOW) $(PY_FAST) $(PY_SUBPROCESS),$(PY_ALL)) \
-            $(filter $(PY_ALL),$(PY_FAST))
-PY_JOBS := $(addprefix pytest-,$(PY_ORDER))
-.PHONY: $(PY_JOBS)
+PY_MAIN := $(filter-out $(PY_SUBPROCESS),$(PY_ALL))
 
-# In make test, PY_AFTER=book-render: the pytest jobs wait for the book, so that make starts the book build the moment
-# the last notebook is done and the browser check first (make -j2 would otherwise fill both cores with the pytest
-# jobs listed after it and leave the browser check to run alone at the end).
-$(PY_JOBS) pytest-subprocess: | $(PY_AFTER)
-$(PY_JOBS): pytest-%: $(STAMP)
-	@TIMEFORMAT="[time] tests/$*.py: %0R s wall, %0U+%0S s CPU"; time $(PYTEST) tests/$*.py
-
-# The live explorer in a real JupyterLab, in headless Chromium (measured 2026-12-01 on the shared 2-core machine:
-# 37-55 s wall, 25-30 s CPU with the server, the kernel and the browser; most of the wall time is waiting).
-pytest-test_jupyterlab: browser-deps
+# test_jupyterlab (in pytest-main) opens the live explorer in a real JupyterLab, in headless Chromium.
+pytest-main: $(STAMP) browser-deps
+	@TIMEFORMAT="[time] pytest-main ($(words $(PY_MAIN)) files): %0R s wall, %0U+%0S s CPU"; \
+	  time $(PYTEST) $(PY_MAIN:%=tests/%.py)
 
 pytest-subprocess: $(STAMP)
 	@TIMEFORMAT="[time] $(PY_SUBPROCESS:%=tests/%.py): %0R s wall, %0U+%0S s CPU"; \
 	  time $(PYTEST) $(PY_SUBPROCESS:%=tests/%.py)
 
-# The browser check reads the built book: after book-render.
+# The browser check reads the built book: after book-render. Two workers (pytest-xdist), one Chromium each: it
+# is the last job of make test, so it has both cores.
 pytest-browser: book-render browser-deps
-	@TIMEFORMAT="[time] tests/test_book_browser.py: %0R s wall, %0U+%0S s CPU"; time $(PYTEST) tests/test_book_browser.py
+	@TIMEFORMAT="[time] tests/test_book_browser.py: %0R s wall, %0U+%0S s CPU"; \
+	  time $(PYTEST) -n 2 tests/test_book_browser.py
 
 # All of tests/ in one run, for developers (the book must be built for the browser check).
 pytest: $(STAMP) browser-deps
@@ -196,9 +190,9 @@ pytest: $(STAMP) browser-deps
 # Measured on this 2-core machine, 2026-12-01 (third session), committed tree ded4441, from a fresh clone (pip cache
 # warm; the machine otherwise idle): 923 s wall in all, of which the venv about 100 s; the jobs 822 s wall,
 # 1330 s CPU (user; before this session: 983 s wall, 1678 s CPU). CPU seconds per job:
-#   notebooks, 870 s in all: 32_runs 110, 17_general 93, 16_orbits 65, 03_solvers 49, 20_training 48,
-#     99_errata 47, 13_separated 41, 18_standard 35, 10_network 32, 50_practice 29, 30_widgets 24, 35_sweep 22,
-#     15_integrate 22, 02_lie 21, 36_stats 19, 33_sharding 19, 31_fused 17, 14_events 17, 11_plot 17,
+#   notebooks, 870 s in all: 32_runs 110, 19_general 93, 18_orbits 65, 03_solvers 49, 23_training 48,
+#     99_errata 47, 13_separated 41, 21_standard 35, 10_network 32, 50_practice 29, 30_widgets 24, 35_sweep 22,
+#     17_integrate 22, 02_lie 21, 36_stats 19, 33_sharding 19, 31_fused 17, 14_events 17, 11_plot 17,
 #     12_moments 13, 21_datasets 11, the other nine 4-9 each (JAX's import alone is about 3 s per kernel)
 #   book build from the cache (no notebook executed): 14 s
 #   pytest, about 460 s in all: test_ensemble + test_cli + test_sharding 133 (subprocesses, each importing JAX),
@@ -206,18 +200,19 @@ pytest: $(STAMP) browser-deps
 #     test_sweep_cli 42, test_fused 37 (of it the gpu.sh dry run about 25), test_bad_input 27, test_jupyterlab
 #     26, test_nc 25, test_training 20, test_integrate 16, test_general 14, test_standard 13, test_separated
 #     12, test_packaging 11, test_orbits 10, test_network 9, the other five 3-5 each
-#   The target (6 minutes) needs about half of this: the notebooks' adaptive studies (32_runs, 17_general) and
+#   The target (6 minutes) needs about half of this: the notebooks' adaptive studies (32_runs, 19_general) and
 #   the subprocess tests are the largest items.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
 	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs PY_AFTER=book-render
+	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs
 
-# Order matters: make -j2 starts these left to right as cores free up (book-render waits for every notebook,
-# the pytest jobs for book-render: see PY_AFTER).
-test-jobs: $(NB_JOBS) pytest-browser $(firstword $(PY_JOBS)) pytest-subprocess $(wordlist 2,999,$(PY_JOBS))
+# Order matters: make -j2 starts these left to right as cores free up, longest first (pytest-main, then the
+# subprocess tests, then the notebooks longest first); book-render waits for every notebook, and the browser
+# check, last, for the book.
+test-jobs: pytest-main pytest-subprocess $(NB_JOBS) pytest-browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

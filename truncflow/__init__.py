@@ -42,7 +42,8 @@ PUBLIC_API = {
         "bias_velocity",
         "omega",
     ),
-    "integrate": ("integrate_separated", "fixed_step", "fixed_R_velocity", "FlowSolution"),
+    "solution": ("FlowSolution",),
+    "integrate": ("integrate_separated", "fixed_step", "fixed_R_velocity"),
     "orbits": (
         "truncation_times",
         "exact_bias",
@@ -58,8 +59,8 @@ PUBLIC_API = {
         "layer_inputs",
         "separated_configuration",
         "is_cluster_separated",
-        "integrate_general",
     ),
+    "general_flow": ("integrate_general",),
     "standard": (
         "collapsed_velocity",
         "collapsed_flow",
@@ -67,7 +68,8 @@ PUBLIC_API = {
         "clustered_velocity",
         "clustered_solution",
     ),
-    "training": ("train_network", "nc_metrics", "diagnose", "layer_nc", "ensemble_layer_nc"),
+    "collapse": ("nc_metrics", "layer_nc", "ensemble_layer_nc"),
+    "training": ("train_network", "diagnose"),
     "datasets": ("load_dataset",),
     "plot": ("plot_sectors", "plot_cost", "frame_player", "slider_explorer"),
     "widgets": ("Explorer",),
@@ -76,6 +78,8 @@ PUBLIC_API = {
     "sweep": ("run_sweep", "load_sweep"),
     "stats": ("summarize",),
 }
+
+# %% ../nbs/98_api.ipynb #c002a
 _HOME = {name: mod for mod, names in PUBLIC_API.items() for name in names}
 __all__ = ["__version__"] + list(_HOME)
 

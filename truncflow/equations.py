@@ -93,7 +93,7 @@ def equation_index(package: str = "truncflow") -> dict[str, list[str]]:
             idx.setdefault(e, []).append(qual)
     return idx
 
-
+# %% ../nbs/95_equations.ipynb #c009a
 def check_citations(package: str = "truncflow") -> None:
     """Raise ValueError listing every docstring citation of an equation or result the paper does not
     have."""

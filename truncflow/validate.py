@@ -98,7 +98,7 @@ def check_square(name: str, W, *, batch: bool = False) -> jax.Array:
         raise ValueError(f"{name}: expected square matrices, got shape {W.shape}")
     return W
 
-
+# %% ../nbs/01_validation.ipynb #c008a
 def check_invertible(
     name: str, W, *, batch: bool = False, max_cond: float | None = None
 ) -> jax.Array:
@@ -118,7 +118,7 @@ def check_invertible(
         )
     return W
 
-
+# %% ../nbs/01_validation.ipynb #c008b
 def check_orthogonal(name: str, R, *, batch: bool = False, atol: float | None = None) -> jax.Array:
     """Check that `R` (or each matrix of a stack) is orthogonal, `max |R^T R - 1| <= atol`;
     returns it. A tracer gets the shape check only."""
@@ -186,7 +186,7 @@ def check_labels(
             )
     return jnp.asarray(a, dtype=jnp.int32), int(num_clusters)
 
-
+# %% ../nbs/01_validation.ipynb #c011a
 def _check_traced_labels(name, labels, num_clusters, n_points):
     if labels.ndim != 1 or (n_points is not None and labels.shape[0] != n_points):
         want = "(N,)" if n_points is None else f"({n_points},), one per point"
@@ -196,7 +196,6 @@ def _check_traced_labels(name, labels, num_clusters, n_points):
     if num_clusters is None:
         raise ValueError(f"{name}: traced labels need num_clusters (their values are unknown)")
     return labels, int(num_clusters)
-
 
 # %% ../nbs/01_validation.ipynb #c011b
 def check_positive_int(name: str, n, *, minimum: int = 1) -> int:
@@ -224,7 +223,7 @@ def check_positive(name: str, x, *, allow_zero: bool = False):
         raise ValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} and finite, got {x!r}")
     return v
 
-
+# %% ../nbs/01_validation.ipynb #c011ba
 def check_callable(name: str, f):
     """Check that `f` is callable (a vector field, a cost, a drawing function); returns it."""
     if not callable(f):
@@ -239,7 +238,6 @@ def check_same_dim(name_a: str, a, name_b: str, b, axis_a: int = -1, axis_b: int
             f"{name_b}: dimension {b.shape[axis_b]} does not match {name_a} "
             f"(dimension {a.shape[axis_a]}); shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
-
 
 # %% ../nbs/01_validation.ipynb #c014
 OPTIONAL_EXTRAS = {
