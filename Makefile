@@ -41,13 +41,14 @@ help:
 
 # The venv is reinstalled only when pyproject.toml's content changes (nbdev-export rewrites the file, same text,
 # on every export: comparing mtimes made every `make test` reinstall). The stamp is a copy of the installed file.
-# --no-compile: pip would byte-compile every file of every package (about 40 s of CPU here); Python compiles the
-# modules that are imported, once, on first import (about 10 s). The venv's own pip is recent enough (>= 21.3).
+# pip byte-compiles every installed file (about 40 s of CPU here). Keep it: where PYTHONDONTWRITEBYTECODE is set
+# (as on these machines) Python would otherwise compile JAX & co. from source in every process, about 5 s of CPU
+# for each of the forty-odd notebook kernels and pytest processes. The venv's own pip is recent enough (>= 21.3).
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
-	  echo "$(BIN)/python -m pip install --quiet --no-compile -e \".[dev]\""; \
-	  $(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"; \
+	  echo "$(BIN)/python -m pip install --quiet -e \".[dev]\""; \
+	  $(BIN)/python -m pip install --quiet -e ".[dev]"; \
 	  cp pyproject.toml $(STAMP); fi
 
 export: $(STAMP)
