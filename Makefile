@@ -121,11 +121,11 @@ export NB_EXEC_PY
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 19_general 32_runs 99_errata 23_training 13_separated 18_orbits 21_standard 10_network 17_integrate \
-           50_practice 30_widgets 11_plot 20_general_flow 14_events 03_solvers 38_stats 31_fused 12_moments 02_lie \
-           22_collapse 37_sweep 41_cli 35_plan 39_report 33_sharding 16_adaptive
-NB_FAST := 45_benchmarks 25_datasets 29_synthetic 98_api 95_equations 00_index 42_main 01_validation 15_solution \
-           34_config 24_preprocess 36_store
+NB_SLOW := 19_general 32_runs 99_errata 13_separated 23_training 18_orbits 21_standard 17_integrate 50_practice \
+           11_plot 30_widgets 10_network 20_general_flow 03_solvers 38_stats 14_events 12_moments 31_fused 02_lie \
+           37_sweep 33_sharding 22_collapse 41_cli 35_plan 25_datasets
+NB_FAST := 95_equations 45_benchmarks 39_report 00_index 42_main 16_adaptive 98_api 29_synthetic 34_config \
+           15_solution 01_validation 36_store 24_preprocess
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
 .PHONY: $(NB_JOBS)
@@ -188,21 +188,23 @@ pytest: $(STAMP) browser-deps
 # check on one core while the pytest files (longest first) take the other, then both. A failing cell or test stops
 # the queue and fails make test.
 #
-# Measured on this 2-core machine, 2026-12-01 (third session), committed tree ded4441, from a fresh clone (pip cache
-# warm; the machine otherwise idle): 923 s wall in all, of which the venv about 100 s; the jobs 822 s wall,
-# 1330 s CPU (user; before this session: 983 s wall, 1678 s CPU). CPU seconds per job:
-#   notebooks, 870 s in all: 32_runs 110, 19_general 93, 18_orbits 65, 03_solvers 49, 23_training 48,
-#     99_errata 47, 13_separated 41, 21_standard 35, 10_network 32, 50_practice 29, 30_widgets 24, 35_sweep 22,
-#     17_integrate 22, 02_lie 21, 36_stats 19, 33_sharding 19, 31_fused 17, 14_events 17, 11_plot 17,
-#     12_moments 13, 21_datasets 11, the other nine 4-9 each (JAX's import alone is about 3 s per kernel)
-#   book build from the cache (no notebook executed): 14 s
-#   pytest, about 460 s in all: test_ensemble + test_cli + test_sharding 133 (subprocesses, each importing JAX),
-#     test_book_browser 67 (but about 210 s wall: each page waits for MathJax and the players),
-#     test_sweep_cli 42, test_fused 37 (of it the gpu.sh dry run about 25), test_bad_input 27, test_jupyterlab
-#     26, test_nc 25, test_training 20, test_integrate 16, test_general 14, test_standard 13, test_separated
-#     12, test_packaging 11, test_orbits 10, test_network 9, the other five 3-5 each
-#   The target (6 minutes) needs about half of this: the notebooks' adaptive studies (32_runs, 19_general) and
-#   the subprocess tests are the largest items.
+# Measured on this 2-core machine, 2026-12-01 (fourth session), committed tree 3a6a20a, from a fresh
+# clone (pip cache warm; the machine otherwise idle): 761 s wall in all, of which
+# the venv, lint and sync-check about 115 s; the jobs 646 s wall, 1085 s CPU (user; third session: 923 s in all,
+# jobs 822 s wall, 1330 s CPU). CPU seconds per job:
+#   notebooks, 683 s in all (870 before): 19_general 57, 32_runs 56, 99_errata 46, 13_separated 42, 23_training
+#     37, 18_orbits 37, 21_standard 30, 17_integrate 24, 50_practice 23, 11_plot 23, 30_widgets 22, 10_network 22,
+#     20_general_flow 21, 03_solvers 20, 38_stats 16, 14_events 16, 12_moments 14, 31_fused 13, 02_lie 12, the
+#     other twenty 4-11 each (starting a kernel and importing JAX and truncflow is about 3-4 s of it)
+#   book build from the cache (no notebook executed): 18 s
+#   pytest-main, 18 files in one process: 218 s (per file, printed by tests/conftest.py: test_fused 37 (the gpu.sh
+#     dry run most of it), test_bad_input 25, test_sweep_cli 25, test_jupyterlab 19, test_integrate 18, test_nc 16,
+#     test_general 14, test_training 12, test_standard 12, test_packaging 9, test_separated 8, test_orbits 7,
+#     test_network 6, the other five 0-1)
+#   pytest-subprocess: 95 s (test_ensemble 47, test_sharding 25, test_cli 21; each subprocess imports JAX)
+#   test_book_browser: 85 s wall on two workers, 48 s CPU in pytest (Chromium's own CPU is not counted)
+#   The target (6 minutes in all) needs about half of this again: the notebooks' adaptive studies and compiles
+#   (19_general, 32_runs, 99_errata, 13_separated) and the subprocess tests are the largest items.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)

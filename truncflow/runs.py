@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jax import lax
 from .network import heaviside
 from .lie import skew, expm
-from .solvers import TABLEAUS, stepper, fixed_steps
+from .solvers import TABLEAUS, stepper, fixed_steps, _check_counts
 from .validate import as_array, check_orthogonal, check_labels
 from .moments import check_cluster
 from .separated import separated_velocity, separated_velocity_autodiff, separated_cost
@@ -80,18 +80,12 @@ def separated_stepper(method: str, vel: Callable, X, y_tilde) -> Callable:
 # %% ../nbs/32_runs.ipynb #c009a
 def _check_static(*, n_steps, save_every, **choices):
     """Validate the static (Python) arguments of run_one / run_general at trace time: ValueError
-    naming the argument (n_steps and save_every are checked by the driver,
-    truncflow.solvers.fixed_steps)."""
+    naming the argument (n_steps and save_every by the driver's own check, as
+    truncflow.solvers.fixed_steps does)."""
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ValueError(f"{name}: expected one of {list(allowed)}, got {value!r}")
-    for name, v in (("n_steps", n_steps), ("save_every", save_every)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-    if n_steps % save_every:
-        raise ValueError(
-            f"n_steps: expected a multiple of save_every = {save_every}, got {n_steps}"
-        )
+    _check_counts(n_steps, save_every)
 
 # %% ../nbs/32_runs.ipynb #c009c
 def _check_params(params: dict, general: bool) -> dict:
