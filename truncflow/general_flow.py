@@ -159,7 +159,7 @@ def integrate_general(
 
     Rs0 (L, Q, Q) orthogonal, betas0 (L, Q) -- or an ensemble Rs0 (M, L, Q, Q), betas0 (M, L, Q),
     one call (lax.map, see truncflow.solution.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J),
-    Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.integrate: step-doubling control
+    Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.adaptive: step-doubling control
     (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`, Filippov sliding on up to
     `max_sliding` faces (4: with two layers, three faces at once were met on random clusters).
     Returns a FlowSolution: Rs (S, L, Q, Q), betas (S, L, Q), costs (S,) Eq. (2.26),
