@@ -5,9 +5,7 @@
 # %% ../nbs/16_adaptive.ipynb #a002
 from __future__ import annotations
 from enum import IntEnum
-from typing import Callable, NamedTuple
-import warnings
-import numpy as np
+from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax

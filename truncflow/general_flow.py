@@ -12,7 +12,7 @@ from jax import lax
 from .network import weighted_square_error
 from .lie import autodiff_velocity, skew
 from .events import PiecewiseFlow
-from .solution import FlowSolution, adaptive_options, warn_stopped, ENSEMBLE_NOTE
+from .solution import FlowSolution, adaptive_options, warn_stopped
 from .adaptive import adaptive_solve
 from truncflow.general import (
     check_general_inputs,

@@ -16,10 +16,8 @@ from .separated import separated_velocity, separated_cost, check_one_cluster
 from .events import separated_flow, one_sided_rates, face_values, velocity_field
 from .validate import as_array, check_orthogonal, check_same_dim
 
-# the solution type and options (truncflow.solution) and the adaptive loop (truncflow.adaptive);
-# their public names stay importable from here
-from .solution import FlowSolution, Status, STATUS_MEANING, ENSEMBLE_NOTE
-from .solution import adaptive_options, warn_stopped
+# the solution type and options (previous chapters) and the adaptive loop
+from .solution import FlowSolution, adaptive_options, warn_stopped
 from .adaptive import adaptive_solve
 
 # %% auto #0
