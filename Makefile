@@ -41,14 +41,18 @@ help:
 
 # The venv is reinstalled only when pyproject.toml's content changes (nbdev-export rewrites the file, same text,
 # on every export: comparing mtimes made every `make test` reinstall). The stamp is a copy of the installed file.
-# pip byte-compiles every installed file (about 40 s of CPU here). Keep it: where PYTHONDONTWRITEBYTECODE is set
-# (as on these machines) Python would otherwise compile JAX & co. from source in every process, about 5 s of CPU
-# for each of the forty-odd notebook kernels and pytest processes. The venv's own pip is recent enough (>= 21.3).
+# uv installs (from PyPI, into the same venv, the same versions pip picks): about 20 s here against pip's 100 s.
+# Where uv cannot be had, pip does the same install. Both byte-compile every installed file: where
+# PYTHONDONTWRITEBYTECODE is set (as on these machines) Python would otherwise compile JAX & co. from source in
+# every process, about 5 s of CPU for each notebook kernel and pytest process.
+UV_INSTALL = $(BIN)/python -m pip install --quiet uv && \
+  $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e ".[dev]"
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
-	  echo "$(BIN)/python -m pip install --quiet -e \".[dev]\""; \
-	  $(BIN)/python -m pip install --quiet -e ".[dev]"; \
+	  echo "installing truncflow[dev] into $(VENV) (uv pip install -e \".[dev]\")"; \
+	  $(UV_INSTALL) || { echo "uv was not available: pip install instead"; \
+	    $(BIN)/python -m pip install --quiet -e ".[dev]"; }; \
 	  cp pyproject.toml $(STAMP); fi
 
 export: $(STAMP)
@@ -88,35 +92,17 @@ book-build: $(STAMP)
 	@echo "Book: $(BOOK_HTML)/index.html"
 
 # ---------------------------------------------------------------------------------------------------- notebooks
-# One notebook executed into the jupyter-cache, by the same function (jupyter_cache's single_nb_execution, notebook
-# folder as working directory, no errors allowed, the timeout of book/_config.yml) that the book build uses in its
-# cache mode; the book build then finds every notebook cached. A notebook already cached is skipped. A failing
-# cell fails the target and prints the notebook, the cell's source and the traceback.
-define NB_EXEC_PY
-import os, sys, nbformat
-from jupyter_cache import get_cache
-from jupyter_cache.base import CacheBundleIn
-from jupyter_cache.executors.utils import single_nb_execution
-path, cache_dir = sys.argv[1], sys.argv[2]
-nb = nbformat.read(path, as_version=4)
-cache = get_cache(cache_dir)
-try:
-    cache.match_cache_notebook(nb)
-    sys.exit(print(f"{path}: outputs already cached"))
-except KeyError:
-    pass
-res = single_nb_execution(nb, cwd=os.path.dirname(os.path.abspath(path)), timeout=900, allow_errors=False,
-                          meta_override=True)
-if res.err is not None:
-    bad = [i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-    cell = f"cell {bad[0]} (id {nb.cells[bad[0]].get('id')})" if bad else "a cell"
-    sys.exit(f"{res.exc_string}\nERROR: {path}: {cell} failed, so a check of this chapter does not hold.")
-record = cache.add_nb_to_project(path)
-cache.cache_notebook_bundle(CacheBundleIn(nb, record.uri, data={"execution_seconds": res.time}),
-                            check_validity=False, overwrite=True)
-print(f"{path}: every cell ran ({res.time:.1f} s)")
-endef
-export NB_EXEC_PY
+# Notebooks are executed into the jupyter-cache by book/nbexec.py, with the same function (jupyter_cache's
+# single_nb_execution, notebook folder as working directory, no errors allowed, the timeout of book/_config.yml)
+# that the book build uses in its cache mode; the book build then finds every notebook cached. A notebook already
+# cached is skipped. A failing cell fails the target and prints the notebook, the cell's source and the traceback.
+# make test runs two workers (nbexec-worker-1/2) over one list, longest first: each takes the next notebook no
+# worker has claimed, so each notebook runs once and both cores stay busy; one worker process serves many
+# notebooks, so nbformat and jupyter-cache (about 2.3 s of CPU to import) are not imported once per notebook.
+NB_EXEC := $(BIN)/python book/nbexec.py $(NB_CACHE)
+NB_CLAIMS := book/_build/.nb-claims
+NB_WORKERS := nbexec-worker-1 nbexec-worker-2
+.PHONY: $(NB_WORKERS)
 
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
@@ -127,25 +113,27 @@ NB_SLOW := 19_general 32_runs 99_errata 13_separated 23_training 18_orbits 21_st
 NB_FAST := 95_equations 45_benchmarks 39_report 00_index 42_main 16_adaptive 98_api 29_synthetic 34_config \
            15_solution 01_validation 36_store 24_preprocess
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
-NB_JOBS := $(addprefix nbexec-,$(NB_ORDER))
-.PHONY: $(NB_JOBS)
 
 NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache('$(NB_CACHE)')"
 
-# For developers: `make -j2 nbexec` executes the stale notebooks two at a time into the cache (then `make book`).
+# For developers: `make -j2 nbexec` executes the stale notebooks two at a time into the cache (then `make book`);
+# `make nbexec-19_general` executes one.
 nbexec: $(STAMP)
-	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
-	@$(CHEAP_XLA) $(MAKE) --no-print-directory $(NB_JOBS)
+	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); rm -rf $(NB_CLAIMS); mkdir -p $(NB_CLAIMS)
+	@$(CHEAP_XLA) $(MAKE) --no-print-directory $(NB_WORKERS)
 
 # The cache's database is made before the jobs start (two jobs must not both create it).
 $(NB_CACHE)/global.db: | $(STAMP)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
 
-$(NB_JOBS): nbexec-%: | $(NB_CACHE)/global.db
-	@TIMEFORMAT="[time] nbs/$*.ipynb: %0R s wall, %0U+%0S s CPU"; time $(BIN)/python -c "$$NB_EXEC_PY" nbs/$*.ipynb $(NB_CACHE)
+$(NB_WORKERS): | $(NB_CACHE)/global.db
+	@$(NB_EXEC) --claims $(NB_CLAIMS) $(NB_ORDER:%=nbs/%.ipynb)
 
-# The book from the cache that the nbexec jobs filled: every page re-read (--all), no notebook executed again.
-book-render: $(NB_JOBS)
+nbexec-%: | $(NB_CACHE)/global.db
+	@$(CHEAP_XLA) $(NB_EXEC) nbs/$*.ipynb
+
+# The book from the cache that the nbexec workers filled: every page re-read (--all), no notebook executed again.
+book-render: $(NB_WORKERS)
 	@TIMEFORMAT="[time] book build from the cache: %0R s wall, %0U+%0S s CPU"; time $(JB_BUILD) --all
 	@rm -f $(NB_REBUILD_ALL)
 
@@ -172,8 +160,7 @@ pytest-subprocess: $(STAMP)
 	@TIMEFORMAT="[time] $(PY_SUBPROCESS:%=tests/%.py): %0R s wall, %0U+%0S s CPU"; \
 	  time $(PYTEST) $(PY_SUBPROCESS:%=tests/%.py)
 
-# The browser check reads the built book: after book-render. Two workers (pytest-xdist), one Chromium each: it
-# is the last job of make test, so it has both cores.
+# The browser check reads the built book: after book-render. Two workers (pytest-xdist), one Chromium each.
 pytest-browser: book-render browser-deps
 	@TIMEFORMAT="[time] tests/test_book_browser.py: %0R s wall, %0U+%0S s CPU"; \
 	  time $(PYTEST) -n 2 tests/test_book_browser.py
@@ -206,16 +193,21 @@ pytest: $(STAMP) browser-deps
 #   The target (6 minutes in all) needs about half of this again: the notebooks' adaptive studies and compiles
 #   (19_general, 32_runs, 99_errata, 13_separated) and the subprocess tests are the largest items.
 test: lint sync-check browser-deps
-	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE)
-	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT)
+	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
+	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
 	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
 	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs
 
-# Order matters: make -j2 starts these left to right as cores free up, longest first (pytest-main, then the
-# subprocess tests, then the notebooks longest first); book-render waits for every notebook, and the browser
-# check, last, for the book.
-test-jobs: pytest-main pytest-subprocess $(NB_JOBS) pytest-browser
+# Order matters: make -j2 starts these left to right as cores free up. First pytest-main and one notebook worker;
+# the second worker when pytest-main ends. When every notebook has run, book-render and then the browser check
+# (which uses the cores only in part) run beside the subprocess tests (test-tail), so that the end of the run
+# keeps both cores busy too.
+test-jobs: pytest-main $(NB_WORKERS) pytest-browser test-tail
+
+.PHONY: test-tail
+test-tail: $(NB_WORKERS)
+	@$(MAKE) --no-print-directory pytest-subprocess
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
