@@ -24,10 +24,14 @@ NB_CACHE_CHECK = h=$(NB_INPUTS_HASH); if [ "$$(cat $(NB_INPUTS) 2>/dev/null)" !=
 # subprocess tests set their own). It only skips recompiling identical programs: about 10-20 % less CPU.
 TEST_JAX_CACHE := book/_build/.jax-cache
 # The notebooks and tests compile several hundred small XLA programs, most of which then run for milliseconds: on
-# this CPU, LLVM's optimisation passes cost more time than they save. make test and make book therefore compile
-# without them (the values are the same to rounding; tests/test_fused.py and benchmarks/gpu.sh's dry run do the
-# same). Benchmarks (make bench, benchmarks/*.py) and users' programs keep XLA's default.
-CHEAP_XLA := XLA_FLAGS="$${XLA_FLAGS:+$$XLA_FLAGS }--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# this CPU, compiling costs more time than running. make test and make book therefore compile without LLVM's
+# optimisation passes and with XLA's older CPU loop emitters instead of its fusion emitters (the last flag alone,
+# measured on four chapters: 19_general 73 -> 40 CPU-s, 18_orbits 48 -> 34, 13_separated 45 -> 26, 17_integrate
+# 26 -> 20); the values are the same to rounding. tests/test_ensemble.py,
+# tests/test_fused.py and benchmarks/gpu.sh's dry run do the same. Benchmarks (make bench, benchmarks/*.py) and
+# users' programs keep XLA's default.
+CHEAP_XLA := XLA_FLAGS="$${XLA_FLAGS:+$$XLA_FLAGS }--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true \
+  --xla_cpu_use_fusion_emitters=false"
 
 .PHONY: book book-build lint test test-jobs book-render nbexec export sync-check nbtest pytest \
         pytest-browser pytest-subprocess pytest-main browser-deps bench floors clean help

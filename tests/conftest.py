@@ -3,6 +3,20 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+# One persistent compilation cache for this pytest process and the subprocesses its tests start
+# (test_ensemble.subprocess_env): make test sets JAX_COMPILATION_CACHE_DIR (shared with the notebooks); a run of
+# its own gets a fresh folder. A program compiled once (the tiny sweep's chunk function, say, in process and
+# then in a subprocess) is then not compiled again; it only skips identical compiles, nothing else changes.
+if not jax.config.jax_compilation_cache_dir:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="truncflow-tests-jax-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
 from hypothesis import settings
 
 # The one place that sets how hard the property tests search (no test sets max_examples itself). The tests draw

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from test_ensemble import TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
+from test_ensemble import SMALL, TINY, subprocess_env, jax_cache  # noqa: F401  (fixture)
 from truncflow.cli import main
 from truncflow.config import CONFIG_KEYS
 from truncflow.store import read_manifest
@@ -64,11 +64,12 @@ def test_sweep_resume_and_report(tmp_path, jax_cache, capsys):
     assert main(["sweep", str(cfg), "--out", out]) == 2
     assert capsys.readouterr().err == (f"truncflow: error: --out {out} already holds a sweep of this configuration "
                                        f"(10 of 10 chunks done); add --resume to continue it\n")
-    # lose two chunks (as if killed), then --resume: recomputed bitwise
+    # lose two chunks (as if killed), then --resume: recomputed bitwise (in process: the process boundary is the
+    # first command's and the report's; kill -9 and resume in a subprocess: test_ensemble.py)
     for k in ("3", "7"):
         os.remove(os.path.join(out, man["chunks"][k]["file"]))
-    r = cli(["sweep", str(cfg), "--out", out, "--resume", "--no-progress"], env)
-    assert r.returncode == 0, r.stderr
+    assert main(["sweep", str(cfg), "--out", out, "--resume", "--no-progress"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
     res, _ = load_sweep(out)
     assert all(np.array_equal(ref[k], res[k], equal_nan=True) for k in ref)
     # a different config cannot resume this sweep
@@ -157,27 +158,25 @@ def test_version_and_example_config(capsys):
     assert main(["example-config", "extra"]) == 2 and "unrecognized arguments: extra" in capsys.readouterr().err
 
 
-def test_example_config_runs_as_printed(tmp_path, jax_cache, monkeypatch, capsys):
-    """truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out out; truncflow report out. The sweep
-    runs through the real command; printing the file and the report run in process (the console script's
-    example-config is a subprocess in test_packaging.py, the real `report` one in test_sweep_resume_and_report)."""
-    env = subprocess_env(jax_cache)
+def test_example_config_runs_as_printed(tmp_path, monkeypatch, capsys):
+    """truncflow example-config > sweep.toml; truncflow sweep sweep.toml --out out; truncflow report out, in process
+    (what is checked is the printed file, not the process boundary: the real `sweep` and `report` commands run in
+    test_sweep_resume_and_report, the console script's example-config in test_packaging.py)."""
     assert main(["example-config"]) == 0
     printed = capsys.readouterr()
     assert printed.err == ""
     (tmp_path / "sweep.toml").write_text(printed.out)
+    monkeypatch.chdir(tmp_path)
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "truncflow.cli", "sweep", "sweep.toml", "--out", "out", "--no-progress"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert main(["sweep", "sweep.toml", "--out", "out", "--no-progress"]) == 0
     seconds = time.perf_counter() - t0
-    assert r.returncode == 0, r.stderr
-    assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.stdout
+    r = capsys.readouterr()
+    assert f"{CONFIG_KEYS[('ensemble', 'size')][1]} flows in" in r.out, r.err
     # the default configuration shows the paper's phenomenon: most flows collapse (finite s_1); one report, as
     # JSON, with the figures (the text form is checked in test_sweep_resume_and_report)
-    monkeypatch.chdir(tmp_path)
     assert main(["report", "out", "--json"]) == 0
     S = json.loads(capsys.readouterr().out)
-    print(f"default sweep: {S['frac_full']:.1%} of {S['members']} flows collapse; {seconds:.1f} s (a subprocess)")
+    print(f"default sweep: {S['frac_full']:.1%} of {S['members']} flows collapse; {seconds:.1f} s")
     assert S["frac_full"] > 0.75 and S["rates_fitted"] > 0.5 * S["members"]
     assert all((tmp_path / "out" / p).stat().st_size > 1000 for p in ("s1_histogram.png", "rates.png", "gap.png"))
 
@@ -200,9 +199,6 @@ def test_config_is_a_directory_or_unreadable(tmp_path, monkeypatch, capsys):
     cfg.write_text(toml(TINY))
     assert main(["sweep", str(cfg), "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"truncflow: error: --out {out}: {out / 'manifest.json'} is not valid JSON")
-
-
-SMALL = dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4})      # in-process sweeps: compiled once
 
 
 def test_too_large_is_refused_unless_yes(tmp_path, monkeypatch, capsys):

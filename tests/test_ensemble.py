@@ -34,14 +34,21 @@ TINY = {"data": {"Q": 2, "N": 6, "radius": 0.5, "centre_distance": 2.0, "target_
         "time": {"t_end": 3.0}, "ensemble": {"size": 40, "seed": 3, "chunk_size": 4}}
 
 
+# in-process sweeps (here and in test_cli.py): one config, so one compile of its chunk function in this process
+# (truncflow.plan caches it per config), and the same compiled chunk of 4 as TINY's (persistent cache)
+SMALL = dict(TINY, ensemble={"size": 12, "seed": 3, "chunk_size": 4})
+
+
 @pytest.fixture(scope="session")
-def jax_cache(tmp_path_factory):
-    return str(tmp_path_factory.getbasetemp() / "jax-compilation-cache")
+def jax_cache():
+    """The persistent compilation cache of this process (tests/conftest.py), shared with the subprocesses."""
+    return jax.config.jax_compilation_cache_dir
 
 
 # XLA without its costly optimisation passes, as in make test (values equal to rounding): compiling is most of a
 # subprocess's CPU time. Set, not inherited, so that every subprocess compiles the same programs the same way.
-CHEAP_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+CHEAP_XLA_FLAGS = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+                   " --xla_cpu_use_fusion_emitters=false")
 
 
 def subprocess_env(cache):
@@ -139,16 +146,16 @@ def test_adaptive_members_agree_with_fixed_step_and_report_status():
     """method='adaptive' (RKMK4, error control, located events) is the limit of fixed-step RKMK4 runs of the same
     members: fixed steps cross the sector faces unlocated (an O(h) error per crossing), so halving h about halves
     their distance to the adaptive solution."""
-    members = [synthetic_member(member_key(11, i), Q=2, N=6, radius=0.5, centre_distance=2.0, target_distance=2.0,
-                                beta_scale=0.2, h=0.01, dtype=jnp.float64) for i in range(6)]
-    params = jax.tree.map(lambda *a: jnp.stack(a), *members)
+    params = jax.jit(jax.vmap(lambda i: synthetic_member(member_key(11, i), Q=2, N=6, radius=0.5, centre_distance=2.0,
+                                                       target_distance=2.0, beta_scale=0.2, h=0.01,
+                                                       dtype=jnp.float64)))(jnp.arange(6))   # one compile
     adapt = jax.jit(lambda P: jax.lax.map(lambda p: run_one(p, n_steps=300, save_every=30, method="adaptive",
                                                              rtol=1e-10, atol=1e-12), P))(params)   # ENSEMBLE_NOTE
     assert np.all(np.asarray(adapt["status"]) == 0) and np.allclose(adapt["t_final"], 3.0, rtol=0, atol=1e-12)
-    errs = []
-    for h, n in ((0.01, 300), (0.005, 600)):
-        fixed = jax.jit(jax.vmap(lambda p: run_one(p, n_steps=n, save_every=n // 10, method="rkmk4")))(
-            dict(params, h=jnp.full(6, h)))
+    errs, steps = [], ((0.01, 300), (0.005, 600))
+    fixed_runs = jax.jit(lambda P: [jax.vmap(lambda p: run_one(p, n_steps=n, save_every=n // 10, method="rkmk4"))(
+        dict(P, h=jnp.full(6, h))) for h, n in steps])(params)        # both step counts in one compiled call
+    for fixed in fixed_runs:
         np.testing.assert_allclose(adapt["t"], fixed["t"], rtol=0, atol=1e-12)
         errs.append(float(np.max(np.abs(np.asarray(adapt["btilde"]) - np.asarray(fixed["btilde"])))))
     assert errs[1] < 2e-3 and 0.35 < errs[1] / errs[0] < 0.65, errs
@@ -249,7 +256,7 @@ def test_resumed_sweep_keeps_the_velocity_it_started_with(tmp_path):
     """A sweep records its resolved velocity; resuming on a machine that would resolve 'auto' differently keeps the
     recorded one (here: a manifest that says 'fused', resumed on the CPU, warns and runs the kernel in interpret
     mode), and the chunks agree with the closed form's to rounding."""
-    cfg = dict(TINY, data=dict(TINY["data"], Q=3), time={"t_end": 0.5}, ensemble={"size": 4, "seed": 3, "chunk_size": 2})
+    cfg = SMALL                                      # its closed-form chunk is compiled once for the file
     out = str(tmp_path / "s")
     man = run_sweep(cfg, out, progress=False)
     assert man["velocity"] == "closed_form"
@@ -280,13 +287,13 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 def test_sweep_in_process_resume_and_errors(tmp_path):
-    cfg = dict(TINY, ensemble={"size": 10, "seed": 3, "chunk_size": 4})
+    cfg = SMALL
     out = str(tmp_path / "s")
     seen = []
     man = run_sweep(cfg, out, progress=False, on_chunk=lambda k, a: seen.append(k))
     assert seen == [0, 1, 2] and man["complete"] and man["n_chunks"] == 3
     res, man = load_sweep(out)
-    assert np.array_equal(res["index"], np.arange(10))
+    assert np.array_equal(res["index"], np.arange(12))
     os.remove(os.path.join(out, man["chunks"]["1"]["file"]))
     seen.clear()
     run_sweep(cfg, out, progress=False, on_chunk=lambda k, a: seen.append(k))
@@ -296,11 +303,11 @@ def test_sweep_in_process_resume_and_errors(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a sweep"):
         run_sweep(cfg, out, resume=False)
     with pytest.raises(ValueError, match=r"config: differs from the sweep in .*\[ensemble\] seed was 3"):
-        run_sweep(dict(cfg, ensemble={"size": 10, "seed": 4, "chunk_size": 4}), out)
+        run_sweep(dict(cfg, ensemble={"size": 12, "seed": 4, "chunk_size": 4}), out)
     with pytest.raises(ValueError, match="no manifest.json"):
         load_sweep(str(tmp_path))
     S = summarize(res, N=6)
-    assert S["members"] == 10 and 0 <= S["frac_full"] <= 1
+    assert S["members"] == 12 and 0 <= S["frac_full"] <= 1
     with pytest.raises(ValueError, match="params"):
         run_ensemble(sweep_member_fn(validate_config(cfg)), {"a": jnp.zeros(3), "b": jnp.zeros(4)})
 
@@ -330,11 +337,13 @@ def test_general_sweep_and_report(tmp_path, capsys):
     res, man = load_sweep(out)
     assert res["cost"].shape == (5, 21) and res["n_full"].shape == (5, 21, 2) and res["Rs_final"].shape == (5, 2, 2, 2)
     c = validate_config(cfg)["data"]
-    for m in (0, 4):
+
+    def cost0(m):                                    # members 0 and 4 in one compiled call (eager: op by op)
         p = synthetic_general_member(member_key(1, m), Q=2, N=4, J=2, L=2, radius=0.4,
                                      centre_distance=c["centre_distance"], target_distance=c["target_distance"],
                                      beta_scale=c["beta_scale"], h=0.02)
-        c0 = general_cost(p["Rs0"], p["betas0"], p["X"], p["labels"], p["Y_tilde"])
+        return general_cost(p["Rs0"], p["betas0"], p["X"], p["labels"], p["Y_tilde"])
+    for m, c0 in zip((0, 4), jax.jit(jax.vmap(cost0))(jnp.asarray([0, 4]))):
         assert abs(res["cost"][m, 0] - float(c0)) < 1e-12
     assert np.max(np.diff(res["cost"], axis=1)) < 1e-5 * res["cost"].max()
     assert res["orth_err"].max() < 1e-12
@@ -346,9 +355,9 @@ def test_general_sweep_and_report(tmp_path, capsys):
 
 def test_run_ensemble_chooses_its_chunk_size_and_checks_its_input():
     """Without chunk_size the size comes from the memory budget (this path used to crash in eval_shape)."""
-    members = [synthetic_member(member_key(2, i), Q=2, N=4, radius=0.5, centre_distance=2.0, target_distance=1.0,
-                                beta_scale=0.2, h=0.05, dtype=jnp.float64) for i in range(5)]
-    params = jax.tree.map(lambda *a: jnp.stack(a), *members)
+    params = jax.jit(jax.vmap(lambda i: synthetic_member(member_key(2, i), Q=2, N=4, radius=0.5, centre_distance=2.0,
+                                                       target_distance=1.0, beta_scale=0.2, h=0.05,
+                                                       dtype=jnp.float64)))(jnp.arange(5))   # one compile
     flow = functools.partial(run_one, n_steps=4, save_every=2)
     auto = run_ensemble(flow, params, memory_budget_mb=1.0)
     fixed = run_ensemble(flow, params, chunk_size=2)

@@ -23,7 +23,8 @@ from truncflow.separated import separated_velocity, separated_velocity_autodiff,
 from truncflow.fused import separated_velocity_fused, fused_sums
 
 ROOT = Path(__file__).resolve().parents[1]
-CHEAP = dict(compiler_options={"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True})
+CHEAP = dict(compiler_options={"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
+                               "xla_cpu_use_fusion_emitters": False})
 fused = jax.jit(partial(separated_velocity_fused, tile=16, interpret=True), **CHEAP)
 references = jax.jit(lambda *a: (separated_velocity(*a), separated_velocity_autodiff(*a)), **CHEAP)
 
