@@ -16,7 +16,8 @@ adaptive: lax.map, and vmap for comparison), compiled function reused. For each 
 each family whose largest error over the members is at most that level, and the time ratio adaptive / fixed step.
 Where the adaptive time goes: per member, accepted and rejected trial steps (a rejection is an error-control
 rejection or a trial of the event search), located events and sliding starts (truncflow.solution.FlowSolution).
-The general flow is left out of the study: its adaptive runs cost about 650x fixed-step RKMK2 (cases above)."""
+The general flow is left out of the study: its adaptive runs cost several hundred times fixed-step RKMK2 (see
+its case: adaptive_over_rkmk2)."""
 import argparse
 import json
 import time

@@ -14,7 +14,8 @@ from truncflow.events import (
     PiecewiseFlow,
     sliding_field,
     filippov,
-    enters_sliding,
+    sliding_changes,
+    falsi_margins,
     representatives,
     crossing_fraction,
     face_index,
@@ -31,6 +32,11 @@ class Mode(IntEnum):
     STEP = 0  # an ordinary step of the controller's size
     BISECT = 1  # bisect the step towards the first change of the truncation pattern
     CROSS = 2  # step across the located face with a margin of event_tol
+
+
+_STALL_LANDINGS = 4  # landings before a face without a crossing: the loop is stalled
+_FALSI_TRIALS = 12  # trials in one bracket by regula falsi, then bisection
+_STALL_STOP = 64  # landings without a crossing at which the loop gives up (Status.STALLED)
 
 # %% ../nbs/16_adaptive.ipynb #a014
 class LoopState(NamedTuple):
@@ -62,7 +68,14 @@ class LoopState(NamedTuple):
         falsi: () bool: the bracket is narrowed by regula falsi on the margins
         m_lo: (F,) face margins at lo
         m_hi: (F,) face margins at hi
-        last: () which end moved last (+1 lo, after a clean trial; -1 hi; Illinois rule)"""
+        last: () which end moved last (+1 lo, after a clean trial; -1 hi; Illinois rule)
+        h_ev: () the trial step that opened the current event search (0: none); the step after
+            the crossing starts from it
+        n_land: () landings before a face since the last crossing (_STALL_LANDINGS or more: the
+            loop is stalled, and a step whose ends keep the pattern counts as clean)
+        n_br: () trials made inside the current bracket (after _FALSI_TRIALS of them the bracket
+            is narrowed by bisection: regula falsi can creep when the face whose margin it follows
+            is not the one that makes the trials unclean)"""
 
     t: jax.Array
     R: jax.Array
@@ -90,6 +103,9 @@ class LoopState(NamedTuple):
     m_lo: jax.Array
     m_hi: jax.Array
     last: jax.Array
+    h_ev: jax.Array
+    n_land: jax.Array
+    n_br: jax.Array
 
 # %% ../nbs/16_adaptive.ipynb #a016
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -179,7 +195,8 @@ def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol)
         c.h,
     )
     h_new = jnp.where(to_land, jnp.where(lo1 > 0, lo1 * c.h_bisect, 0.5 * hi1 * c.h_bisect), h_new)
-    h_new = jnp.where(cross, jnp.maximum(c.h_bisect, 4 * event_tol), h_new)
+    # after the crossing, resume with the step that opened the search (not the bracket's last one)
+    h_new = jnp.where(cross, jnp.maximum(jnp.maximum(c.h_ev, c.h_bisect), 4 * event_tol), h_new)
     mode = jnp.select(
         [start_bis, to_cross, to_land | cross], [Mode.BISECT, Mode.CROSS, Mode.STEP], c.mode
     ).astype(jnp.int32)
@@ -196,55 +213,6 @@ def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol)
         jnp.where(start_bis, h_try, c.h_bisect),
     )
 
-# %% ../nbs/16_adaptive.ipynb #a025
-def _bracket_margins(c: LoopState, clean, margin0, margin):
-    """Regula falsi (Illinois) on the faces' margins (`_step_pair`): (falsi, m_lo (F,), m_hi (F,),
-    last) after the trial. A trial that starts the bracket keeps the margins at the start state and
-    at its end; a trial inside it moves one end, and halves the margins kept at the other end when
-    the same end moved twice in a row. An unclean trial with no negative margin (a sliding weight
-    left [0, 1]) turns the bracket over to bisection (falsi False)."""
-    start = (c.mode == Mode.STEP) & ~clean
-    bis = (c.mode == Mode.BISECT) & c.falsi
-    neg = jnp.any(margin < 0)
-    m_lo = jnp.where(
-        bis & clean, margin, jnp.where(bis & ~clean & (c.last == -1), 0.5 * c.m_lo, c.m_lo)
-    )
-    m_hi = jnp.where(
-        bis & ~clean, margin, jnp.where(bis & clean & (c.last == 1), 0.5 * c.m_hi, c.m_hi)
-    )
-    falsi = jnp.where(bis, c.falsi & (clean | neg), c.falsi)
-    last = jnp.where(bis, jnp.where(clean, 1, -1), c.last).astype(jnp.int32)
-    return (
-        jnp.where(start, neg, falsi),
-        jnp.where(start, margin0, m_lo),
-        jnp.where(start, margin, m_hi),
-        jnp.where(start, 0, last).astype(jnp.int32),
-    )
-
-# %% ../nbs/16_adaptive.ipynb #a029
-def _sliding_changes(flow, R, x, sl, P, P_new, g_new, accept, cross, K, max_sliding):
-    """Which faces flipped (crossed, or left sliding) in the step, and which face starts sliding at
-    a crossing
-    step: (crossed (F,), leave (F,), enter (F,), sliding faces after the step (F,)). Faces that
-    repeat another (truncflow.events.representatives) flip with it and are left out."""
-    shadow = representatives(flow, R, x) != jnp.arange(sl.shape[0])
-    flip = (P_new != P) & accept
-    leave, crossed = flip & sl, flip & ~sl & ~shadow
-    sl_new = sl & ~leave
-    # sliding starts: the first crossed face (if the crossing step flipped nothing, the nearest
-    # face) whose two one-sided rates point into it
-    near = jnp.argmin(jnp.where(sl_new | shadow, jnp.inf, jnp.abs(g_new)))
-    first = jnp.where(jnp.any(crossed), jnp.argmax(crossed), near)
-    cell = (jnp.arange(sl.shape[0]) == first) & ~sl_new
-    room = jnp.sum(sl_new) < max_sliding
-    enter = lax.cond(
-        cross & jnp.any(cell) & room,
-        lambda _: enters_sliding(flow, R, x, sl_new, cell, K),
-        lambda _: jnp.zeros((), bool),
-        None,
-    )
-    return crossed, leave, cell & enter, sl_new | (cell & enter)
-
 # %% ../nbs/16_adaptive.ipynb #a031
 def _record(
     c: LoopState, flow, R_new, x_new, P, P_new, h_try, ctl: _Control, K, max_sliding, max_events
@@ -252,7 +220,7 @@ def _record(
     """The LoopState's event buffers and sliding set after the trial step: every flipped face is
     recorded with its time (linear interpolation of g over the step), direction and kind."""
     g_new = flow.faces(R_new, x_new)
-    crossed, leave, enter, sl_new = _sliding_changes(
+    crossed, leave, enter, sl_new, out, low = sliding_changes(
         flow, R_new, x_new, c.sliding, P, P_new, g_new, ctl.accept, ctl.cross, K, max_sliding
     )
 
@@ -261,6 +229,7 @@ def _record(
         return jnp.zeros_like(leave).at[idx].set(valid & (a < 0))
 
     to_trunc = lax.cond(jnp.any(leave), below, lambda _: jnp.zeros_like(leave), None)
+    leave, to_trunc = leave | out, jnp.where(out, low, to_trunc)
     flip = crossed | leave | enter
     kind = jnp.where(leave, 2, jnp.where(enter, 1, 0)).astype(jnp.int32)
     dirn = jnp.where(
@@ -292,7 +261,8 @@ def _trial_step(c: LoopState, save_ts, t1, event_tol):
     w = c.hi - c.lo
     gone = (c.m_hi < 0) & (c.m_lo >= 0)  # faces that flip inside the bracket: earliest secant root
     root = jnp.min(jnp.where(gone, c.lo + w * c.m_lo / jnp.where(gone, c.m_lo - c.m_hi, 1.0), c.hi))
-    theta = jnp.where(c.falsi, jnp.clip(root, c.lo + 1e-3 * w, c.hi - 1e-3 * w), c.lo + 0.5 * w)
+    falsi = c.falsi & (c.n_br < _FALSI_TRIALS)
+    theta = jnp.where(falsi, jnp.clip(root, c.lo + 1e-3 * w, c.hi - 1e-3 * w), c.lo + 0.5 * w)
     h_try = jnp.select(
         [c.mode == Mode.STEP, c.mode == Mode.BISECT],
         [h_free, theta * c.h_bisect],
@@ -300,33 +270,58 @@ def _trial_step(c: LoopState, save_ts, t1, event_tol):
     )
     return t_next, h_free < c.h, h_try, theta
 
+# %% ../nbs/16_adaptive.ipynb #a035a
+def _attempt(flow, vp, c: LoopState, save_ts, t1, rtol, atol, event_tol):
+    """One trial from the loop state `c` in the field `vp` of its sliding set: (Rb, xb) the trial's
+    end, P and P_b the patterns at its start and end, h_try, the controller's decisions `ctl`,
+    clean, bad (an accepted trial gave a non-finite state) and the new regula-falsi bracket."""
+    P = vp(c.R, c.beta)[2]
+    t_next, limited, h_try, theta = _trial_step(c, save_ts, t1, event_tol)
+    skip = c.sliding | (representatives(flow, c.R, c.beta) != jnp.arange(P.shape[0]))
+    Rb, xb, clean, err, margin = _step_pair(vp, flow.faces, c.R, c.beta, h_try, P, skip, rtol, atol)
+    P_b = vp(Rb, xb)[2]
+    # stalled: only inner stages left the pattern, at every step size (a face whose entry
+    # flips at the stages near a corner); a step whose ends keep the pattern is then clean
+    clean = clean | ((c.n_land >= _STALL_LANDINGS) & jnp.all(P_b == P))
+    ctl = _control(c, h_try, theta, limited, t_next, clean, err, event_tol)
+    margin0 = jnp.where(skip, jnp.inf, jnp.where(P, -1.0, 1.0) * flow.faces(c.R, c.beta))
+    start, inside = (c.mode == Mode.STEP) & ~clean, (c.mode == Mode.BISECT) & c.falsi
+    bracket = falsi_margins(c, start, inside, clean, margin0, margin)
+    bad = ctl.accept & ~(jnp.all(jnp.isfinite(Rb)) & jnp.all(jnp.isfinite(xb)))
+    ctl = ctl._replace(
+        accept=ctl.accept & ~bad,
+        acc_normal=ctl.acc_normal & ~bad,
+        hit=ctl.hit & ~bad,
+        cross=ctl.cross & ~bad,
+        t=jnp.where(bad, c.t, ctl.t),
+    )
+    return Rb, xb, P, P_b, h_try, ctl, clean, bad, bracket
+
 # %% ../nbs/16_adaptive.ipynb #a035
 def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win):
     K = max(int(max_sliding), 1)
 
     def body(c: LoopState) -> LoopState:
         vp = sliding_field(flow, c.sliding, max_sliding)
-        P = vp(c.R, c.beta)[2]
-        t_next, limited, h_try, theta = _trial_step(c, save_ts, t1, event_tol)
-        skip = c.sliding | (representatives(flow, c.R, c.beta) != jnp.arange(P.shape[0]))
-        Rb, xb, clean, err, margin = _step_pair(
-            vp, flow.faces, c.R, c.beta, h_try, P, skip, rtol, atol
+        Rb, xb, P, P_b, h_try, ctl, clean, bad, bracket = _attempt(
+            flow, vp, c, save_ts, t1, rtol, atol, event_tol
         )
-        ctl = _control(c, h_try, theta, limited, t_next, clean, err, event_tol)
-        margin0 = jnp.where(skip, jnp.inf, jnp.where(P, -1.0, 1.0) * flow.faces(c.R, c.beta))
-        falsi, m_lo, m_hi, last = _bracket_margins(c, clean, margin0, margin)
-        bad = ctl.accept & ~(jnp.all(jnp.isfinite(Rb)) & jnp.all(jnp.isfinite(xb)))
-        ctl = ctl._replace(
-            accept=ctl.accept & ~bad,
-            acc_normal=ctl.acc_normal & ~bad,
-            hit=ctl.hit & ~bad,
-            cross=ctl.cross & ~bad,
-            t=jnp.where(bad, c.t, ctl.t),
-        )
+        falsi, m_lo, m_hi, last = bracket
         R_new, x_new = jnp.where(ctl.accept, Rb, c.R), jnp.where(ctl.accept, xb, c.beta)
         c = _record(
-            c, flow, R_new, x_new, P, vp(R_new, x_new)[2], h_try, ctl, K, max_sliding, max_events
+            c,
+            flow,
+            R_new,
+            x_new,
+            P,
+            jnp.where(ctl.accept, P_b, P),
+            h_try,
+            ctl,
+            K,
+            max_sliding,
+            max_events,
         )
+        landed = (c.mode == Mode.BISECT) & (ctl.mode == Mode.STEP)
         n_ch = jnp.where(
             ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter
         )
@@ -351,6 +346,13 @@ def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events
             m_lo=m_lo,
             m_hi=m_hi,
             last=last,
+            n_br=jnp.where(c.mode == Mode.BISECT, c.n_br + 1, 0).astype(jnp.int32),
+            n_land=jnp.where(ctl.cross, 0, c.n_land + landed).astype(jnp.int32),
+            h_ev=jnp.where(
+                ctl.cross,
+                0.0,
+                jnp.where((c.mode == Mode.STEP) & ~clean & (c.h_ev == 0), h_try, c.h_ev),
+            ),
         )
 
     return body
@@ -391,6 +393,9 @@ def _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win) -> LoopState:
         jnp.zeros((F,), dt),
         jnp.zeros((F,), dt),
         zi,
+        z,
+        zi,
+        zi,
     )
 
 # %% ../nbs/16_adaptive.ipynb #a039
@@ -405,8 +410,8 @@ def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
     Rsv, bsv = keep(out.Rsv, out.R), keep(out.bsv, out.beta)
     success = out.k >= S
     status = jnp.select(
-        [success, out.nonfinite, out.n_chatter >= max_chatter],
-        [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING],
+        [success, out.nonfinite, out.n_chatter >= max_chatter, out.n_land >= _STALL_STOP],
+        [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING, Status.STALLED],
         Status.MAX_STEPS,
     ).astype(jnp.int32)
     near = jnp.argmin(jnp.abs(flow.faces(out.R, out.beta))).astype(jnp.int32)
@@ -467,6 +472,7 @@ def adaptive_solve(
         & (c.n_acc + c.n_rej < max_steps)
         & (c.n_chatter < max_chatter)
         & ~c.nonfinite
+        & (c.n_land < _STALL_STOP)
     )
     out = lax.while_loop(cond, body, _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win))
     return _solution(flow, out, save_ts, max_chatter)

@@ -13,7 +13,7 @@ from .lie import skew
 # %% auto #0
 __all__ = ['SLIDE_TOL', 'face_values', 'truncation_pattern', 'velocity_field', 'PiecewiseFlow', 'separated_flow',
            'representatives', 'face_rates_along', 'one_sided_rates', 'filippov', 'enters_sliding', 'sliding_field',
-           'crossing_fraction', 'face_index']
+           'stale_sliding', 'sliding_changes', 'crossing_fraction', 'face_index', 'falsi_margins']
 
 # %% ../nbs/14_events.ipynb #c005
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
@@ -183,6 +183,52 @@ def sliding_field(flow: PiecewiseFlow, sl, K: int) -> Callable:
 
     return vp
 
+# %% ../nbs/14_events.ipynb #e020b
+def stale_sliding(flow, R, x, sl, keep, K: int):
+    """Sliding faces `sl` (F,) bool whose Filippov weight, solved for the set sl, is outside [0, 1]
+    (beyond SLIDE_TOL), other than `keep` (F,): faces that no longer slide. Returns (out (F,) bool
+    those faces, low (F,) bool those of them with weight < 0, which leave to the truncated side)."""
+    _, _, a, valid, idx = filippov(flow, R, x, sl, K)
+    off = valid & ((a < -SLIDE_TOL) | (a > 1 + SLIDE_TOL))
+    z = jnp.zeros_like(sl)
+    return z.at[idx].set(off) & ~keep, z.at[idx].set(off & (a < 0)) & ~keep
+
+# %% ../nbs/14_events.ipynb #e020c
+def sliding_changes(flow, R, x, sl, P, P_new, g_new, accept, cross, K, max_sliding):
+    """Which faces flipped (crossed, or left sliding) in an accepted step of an adaptive loop, and
+    which face starts sliding at a crossing step: (crossed (F,), leave (F,), enter (F,), the sliding
+    faces after the step (F,), released (F,) the faces `stale_sliding` let go after the set changed,
+    released_low (F,) those of them with a < 0), all bool. Faces that repeat another
+    (`representatives`) flip with it and are left out."""
+    shadow = representatives(flow, R, x) != jnp.arange(sl.shape[0])
+    flip = (P_new != P) & accept
+    leave, crossed = flip & sl, flip & ~sl & ~shadow
+    sl_new = sl & ~leave
+    # sliding starts: the first crossed face (if the crossing step flipped nothing, the nearest
+    # face) whose two one-sided rates point into it, if the weights of the new sliding set, solved
+    # together, all lie in [0, 1] (at a corner of several faces the one-face test can say yes where
+    # no sliding on the set exists: then the face is crossed, and the loop meets it again)
+    near = jnp.argmin(jnp.where(sl_new | shadow, jnp.inf, jnp.abs(g_new)))
+    first = jnp.where(jnp.any(crossed), jnp.argmax(crossed), near)
+    cell = (jnp.arange(sl.shape[0]) == first) & ~sl_new
+    room = jnp.sum(sl_new) < max_sliding
+    enter = lax.cond(
+        cross & jnp.any(cell) & room,
+        lambda _: enters_sliding(flow, R, x, sl_new, cell, K),
+        lambda _: jnp.zeros((), bool),
+        None,
+    )
+    enter = cell & enter
+    sl_new = sl_new | enter
+    z = jnp.zeros_like(sl)
+    out, low = lax.cond(
+        jnp.any(leave | enter) & jnp.any(sl_new & ~enter),
+        lambda _: stale_sliding(flow, R, x, sl_new, enter, K),
+        lambda _: (z, z),
+        None,
+    )
+    return crossed, leave, enter, sl_new & ~out, out, low
+
 # %% ../nbs/14_events.ipynb #c022
 def crossing_fraction(g_start, g_end):
     """Fraction in [0, 1] of a step at which each face value crosses zero, by linear
@@ -194,3 +240,31 @@ def face_index(k, shape: tuple):
     """Face number k -> (layer l, point i, coordinate r) for faces of `shape` (L, N, Q)."""
     L, N, Q = shape
     return k // (N * Q), (k // Q) % N, k % Q
+
+# %% ../nbs/14_events.ipynb #e023b
+def falsi_margins(bracket, start, inside, clean, margin0, margin):
+    """Regula falsi (Illinois) on the faces' margins of a bracketed step. `bracket` holds falsi
+    (bool: regula falsi, not bisection), m_lo and m_hi (F,) (the margins kept at the bracket's two
+    ends) and last (+1 or -1: the end the previous trial moved); `start`: this trial opens the
+    bracket; `inside`: it is a regula-falsi trial inside one; `clean`: no face flipped in it;
+    margin0, margin (F,): the margins at the step's start and at the trial's end. Returns the new
+    (falsi, m_lo (F,), m_hi (F,), last). A trial that opens the bracket keeps margin0 and margin; a
+    trial inside it moves one end, and halves the margins kept at the other end when the same end
+    moved twice in a row. An unclean trial with no negative margin (a sliding weight left [0, 1])
+    turns the bracket over to bisection (falsi False)."""
+    b, bis = bracket, inside
+    neg = jnp.any(margin < 0)
+    m_lo = jnp.where(
+        bis & clean, margin, jnp.where(bis & ~clean & (b.last == -1), 0.5 * b.m_lo, b.m_lo)
+    )
+    m_hi = jnp.where(
+        bis & ~clean, margin, jnp.where(bis & clean & (b.last == 1), 0.5 * b.m_hi, b.m_hi)
+    )
+    falsi = jnp.where(bis, b.falsi & (clean | neg), b.falsi)
+    last = jnp.where(bis, jnp.where(clean, 1, -1), b.last).astype(jnp.int32)
+    return (
+        jnp.where(start, neg, falsi),
+        jnp.where(start, margin0, m_lo),
+        jnp.where(start, margin, m_hi),
+        jnp.where(start, 0, last).astype(jnp.int32),
+    )

@@ -72,6 +72,7 @@ class Status(IntEnum):
     MAX_STEPS = 1  # max_steps exhausted before t1
     CHATTERING = 2  # stopped at a face the state chatters about
     NON_FINITE = 3  # a trial step gave a non-finite state
+    STALLED = 4  # stopped at a corner where every trial step, however short, leaves the pattern
 
     @property
     def message(self) -> str:
@@ -80,9 +81,13 @@ class Status(IntEnum):
             1: "max_steps exhausted before t1",
             2: "stopped at a sector face where the state chatters (repeated crossings of one face "
             "within 100 event_tol of each other): a Filippov sliding mode the integrator could not "
-            "follow (more than max_sliding faces at once, or max_sliding = 0)",
+            "follow (more than max_sliding faces at once, max_sliding = 0, or a corner of several "
+            "faces where the sliding weights, solved together, leave [0, 1])",
             3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan "
             "there); the saved states are those before it",
+            4: "stopped at a corner of several sector faces where every trial step, however "
+            "short, changes the activation pattern at its stages and the event search lands "
+            "again and again without reaching a face (64 landings in a row)",
         }[int(self)]
 
 
