@@ -111,11 +111,11 @@ NB_WORKERS := nbexec-worker-1 nbexec-worker-2
 NB_ALL := $(basename $(notdir $(wildcard nbs/*.ipynb)))
 # Longest first (measured, see the timings below), so that two at a time finish together. Notebooks not measured
 # yet (new chapters) go first, as if long: a long one started last would leave one core idle at the end.
-NB_SLOW := 19_general 32_runs 99_errata 13_separated 23_training 18_orbits 21_standard 17_integrate 50_practice \
-           11_plot 30_widgets 10_network 20_general_flow 03_solvers 38_stats 14_events 12_moments 31_fused 02_lie \
-           37_sweep 33_sharding 22_collapse 41_cli 35_plan 25_datasets
-NB_FAST := 95_equations 45_benchmarks 39_report 00_index 42_main 16_adaptive 98_api 29_synthetic 34_config \
-           15_solution 01_validation 36_store 24_preprocess
+NB_SLOW := 32_runs 19_general 23_training 99_errata 13_separated 18_orbits 21_standard 11_plot 30_widgets \
+           17_integrate 50_practice 10_network 20_general_flow 38_stats 03_solvers 14_events 12_moments 31_fused \
+           45_benchmarks 02_lie 37_sweep 41_cli 25_datasets 33_sharding 22_collapse 35_plan 39_report
+NB_FAST := 95_equations 00_index 29_synthetic 16_adaptive 42_main 98_api 01_validation 24_preprocess 34_config \
+           15_solution 36_store
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 
 NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache('$(NB_CACHE)')"
