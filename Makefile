@@ -201,17 +201,14 @@ test: lint sync-check browser-deps
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
 	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target test-jobs
+	  $(MAKE) --no-print-directory -j3 --output-sync=target test-jobs
 
-# Order matters: make -j2 starts these left to right as cores free up. First pytest-main and one notebook worker;
-# the second worker when pytest-main ends. When every notebook has run, book-render and then the browser check
-# (which uses the cores only in part) run beside the subprocess tests (test-tail), so that the end of the run
-# keeps both cores busy too.
-test-jobs: pytest-main $(NB_WORKERS) pytest-browser test-tail
-
-.PHONY: test-tail
-test-tail: $(NB_WORKERS)
-	@$(MAKE) --no-print-directory pytest-subprocess
+# Order matters: make starts these left to right as job slots free up. Three slots on two cores: the subprocess
+# tests, which mostly wait for their subprocesses (about half a core), and the two notebook workers start at once;
+# pytest-main takes the slot the subprocess tests leave. When every notebook has run, book-render and then the
+# browser check (which also uses the cores only in part) run beside what is left of pytest-main, so that the
+# cores stay busy to the end.
+test-jobs: pytest-subprocess $(NB_WORKERS) pytest-main pytest-browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
