@@ -174,28 +174,30 @@ pytest: $(STAMP) browser-deps
 	$(PYTEST) -n 2 --dist loadfile
 
 # ---------------------------------------------------------------------------------------------------------- test
-# make test: set-up (venv, sync-check, chromium) -> one queue of jobs on two cores (make -j2): every notebook once
-# (nbexec-*, longest first, two at a time), then the book from the cache (no notebook runs again), then the browser
-# check on one core while the pytest files (longest first) take the other, then both. A failing cell or test stops
-# the queue and fails make test.
+# make test: set-up (venv, lint, sync-check, chromium) -> one queue of jobs on two cores (make -j3, see test-jobs):
+# every notebook once (two workers, longest first), then the book from the cache (no notebook runs again), then the
+# browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
-# Measured on this 2-core machine, 2026-12-01 (fourth session), committed tree 3a6a20a, from a fresh
-# clone (pip cache warm; the machine otherwise idle): 761 s wall in all, of which
-# the venv, lint and sync-check about 115 s; the jobs 646 s wall, 1085 s CPU (user; third session: 923 s in all,
-# jobs 822 s wall, 1330 s CPU). CPU seconds per job:
-#   notebooks, 683 s in all (870 before): 19_general 57, 32_runs 56, 99_errata 46, 13_separated 42, 23_training
-#     37, 18_orbits 37, 21_standard 30, 17_integrate 24, 50_practice 23, 11_plot 23, 30_widgets 22, 10_network 22,
-#     20_general_flow 21, 03_solvers 20, 38_stats 16, 14_events 16, 12_moments 14, 31_fused 13, 02_lie 12, the
-#     other twenty 4-11 each (starting a kernel and importing JAX and truncflow is about 3-4 s of it)
-#   book build from the cache (no notebook executed): 18 s
-#   pytest-main, 18 files in one process: 218 s (per file, printed by tests/conftest.py: test_fused 37 (the gpu.sh
-#     dry run most of it), test_bad_input 25, test_sweep_cli 25, test_jupyterlab 19, test_integrate 18, test_nc 16,
-#     test_general 14, test_training 12, test_standard 12, test_packaging 9, test_separated 8, test_orbits 7,
-#     test_network 6, the other five 0-1)
-#   pytest-subprocess: 95 s (test_ensemble 47, test_sharding 25, test_cli 21; each subprocess imports JAX)
-#   test_book_browser: 85 s wall on two workers, 48 s CPU in pytest (Chromium's own CPU is not counted)
-#   The target (6 minutes in all) needs about half of this again: the notebooks' adaptive studies and compiles
-#   (19_general, 32_runs, 99_errata, 13_separated) and the subprocess tests are the largest items.
+# Measured on this 2-core machine, 2026-12-01 (fifth session), from a fresh clone of the committed tree (pip and
+# uv caches warm; the machine otherwise idle): 470 s in all (7.8 min; fourth session 725 s, third 923 s), of which
+# the venv (uv) about 37 s and lint, sync-check and the cache about 6 s; the jobs 432 s wall and 728 CPU-s (fourth
+# session: 595 s wall, 1048 CPU-s). What made the difference: uv instead of pip (~80 s), XLA's older CPU loop
+# emitters (about 35-45 % less compile CPU), one notebook worker per core instead of one process per notebook
+# (~85 CPU-s), ml_dtypes < 0.7 (~1.1 CPU-s per JAX process), the chapters' and tests' own cuts. CPU-s per job:
+#   notebooks, 442 in all (683 before): 32_runs 42, 19_general 34, 23_training 30, 99_errata 26, 21_standard 24,
+#     18_orbits 24, 13_separated 21, 11_plot 18, 50_practice 17, 20_general_flow 16, 17_integrate 15, 10_network
+#     15, 30_widgets 14, 38_stats 10, 14_events 10, 03_solvers 9, 12_moments 8, the other twenty-one 1-7 each
+#   book build from the cache (no notebook executed): 18
+#   pytest-main, 18 files in one process: 149 (per file, printed by tests/conftest.py: test_fused 22 (the gpu.sh
+#     dry run most of it), test_sweep_cli 19, test_jupyterlab 18, test_bad_input 17, test_nc 10, test_integrate 9,
+#     test_general 8, test_standard 8, test_packaging 6, test_training 6, test_orbits 5, test_separated 5, the
+#     other six 0-3)
+#   pytest-subprocess: 59 over 106 s wall (test_ensemble 28, test_sharding 14, test_cli 13; each subprocess
+#     imports JAX)
+#   test_book_browser: 72 s wall on two workers, 46 CPU-s in pytest (Chromium's own CPU is not counted)
+#   The target (6 minutes in all) needs the jobs at about 320 s wall, i.e. about 170 CPU-s less: the compiles of
+#   the adaptive loop (32_runs, 99_errata, 17, 18, 20) and of the general velocity per shape (19_general), the
+#   training chapter and the gpu.sh dry run are the largest items left.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
