@@ -179,9 +179,10 @@ pytest: $(STAMP) browser-deps
 # browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
 # Measured on this 2-core machine, 2026-12-01 (fifth session), from a fresh clone of the committed tree (pip and
-# uv caches warm; the machine otherwise idle): 470 s in all (7.8 min; fourth session 725 s, third 923 s), of which
-# the venv (uv) about 37 s and lint, sync-check and the cache about 6 s; the jobs 432 s wall and 728 CPU-s (fourth
-# session: 595 s wall, 1048 CPU-s). What made the difference: uv instead of pip (~80 s), XLA's older CPU loop
+# uv caches warm; the machine otherwise idle), twice: 470 s and 428 s in all (7.8 and 7.1 min; fourth session
+# 725 s, third 923 s), of which the venv (uv) 32-37 s and lint, sync-check and the cache about 6 s; the jobs 432 s
+# wall and 728 CPU-s, then 394 s and 644 CPU-s (the same tree but for this comment; fourth session: 595 s wall,
+# 1048 CPU-s). The numbers per job below are from the first run (notebooks 384 CPU-s in the second). What made the difference: uv instead of pip (~80 s), XLA's older CPU loop
 # emitters (about 35-45 % less compile CPU), one notebook worker per core instead of one process per notebook
 # (~85 CPU-s), ml_dtypes < 0.7 (~1.1 CPU-s per JAX process), the chapters' and tests' own cuts. CPU-s per job:
 #   notebooks, 442 in all (683 before): 32_runs 42, 19_general 34, 23_training 30, 99_errata 26, 21_standard 24,
