@@ -20,7 +20,7 @@ from truncflow.events import (
     crossing_fraction,
     face_index,
 )
-from .solution import FlowSolution, Status
+from .solution import FlowSolution, Status, STALL_STOP
 
 # %% auto #0
 __all__ = ['Mode', 'LoopState', 'adaptive_solve']
@@ -36,7 +36,6 @@ class Mode(IntEnum):
 
 _STALL_LANDINGS = 4  # landings before a face without a crossing: the loop is stalled
 _FALSI_TRIALS = 12  # trials in one bracket by regula falsi, then bisection
-_STALL_STOP = 64  # landings without a crossing at which the loop gives up (Status.STALLED)
 
 # %% ../nbs/16_adaptive.ipynb #a014
 class LoopState(NamedTuple):
@@ -410,7 +409,7 @@ def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
     Rsv, bsv = keep(out.Rsv, out.R), keep(out.bsv, out.beta)
     success = out.k >= S
     status = jnp.select(
-        [success, out.nonfinite, out.n_chatter >= max_chatter, out.n_land >= _STALL_STOP],
+        [success, out.nonfinite, out.n_chatter >= max_chatter, out.n_land >= STALL_STOP],
         [Status.FINISHED, Status.NON_FINITE, Status.CHATTERING, Status.STALLED],
         Status.MAX_STEPS,
     ).astype(jnp.int32)
@@ -472,7 +471,7 @@ def adaptive_solve(
         & (c.n_acc + c.n_rej < max_steps)
         & (c.n_chatter < max_chatter)
         & ~c.nonfinite
-        & (c.n_land < _STALL_STOP)
+        & (c.n_land < STALL_STOP)
     )
     out = lax.while_loop(cond, body, _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win))
     return _solution(flow, out, save_ts, max_chatter)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from .validate import as_array, check_positive, check_positive_int
 
 # %% auto #0
-__all__ = ['STATUS_MEANING', 'ENSEMBLE_NOTE', 'FlowSolution', 'Status', 'adaptive_options', 'warn_stopped']
+__all__ = ['STALL_STOP', 'STATUS_MEANING', 'ENSEMBLE_NOTE', 'FlowSolution', 'Status', 'adaptive_options', 'warn_stopped']
 
 # %% ../nbs/15_solution.ipynb #s007
 class FlowSolution(NamedTuple):
@@ -65,6 +65,9 @@ class FlowSolution(NamedTuple):
     stop_layer: jax.Array
 
 # %% ../nbs/15_solution.ipynb #s009
+STALL_STOP = 64  # landings before a face without a crossing at which the adaptive loop stops
+
+
 class Status(IntEnum):
     """How an integration ended (FlowSolution.status); each member carries its message."""
 
@@ -87,7 +90,7 @@ class Status(IntEnum):
             "there); the saved states are those before it",
             4: "stopped at a corner of several sector faces where every trial step, however "
             "short, changes the activation pattern at its stages and the event search lands "
-            "again and again without reaching a face (64 landings in a row)",
+            f"again and again without reaching a face ({STALL_STOP} landings in a row)",
         }[int(self)]
 
 
