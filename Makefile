@@ -45,19 +45,26 @@ help:
 
 # The venv is reinstalled only when pyproject.toml's content changes (nbdev-export rewrites the file, same text,
 # on every export: comparing mtimes made every `make test` reinstall). The stamp is a copy of the installed file.
-# uv installs (from PyPI, into the same venv, the same versions pip picks): about 20 s here against pip's 100 s.
-# Where uv cannot be had, pip does the same install. Both byte-compile every installed file: where
-# PYTHONDONTWRITEBYTECODE is set (as on these machines) Python would otherwise compile JAX & co. from source in
-# every process, about 5 s of CPU for each notebook kernel and pytest process.
-UV_INSTALL = $(BIN)/python -m pip install --quiet uv && \
-  $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e ".[dev]"
+# uv installs (from PyPI, into the same venv, the same versions pip picks, pip itself included): about 7 s here
+# against pip's 100 s. uv comes from PyPI into .venv/.uv (by the system's pip, so that the venv is made without
+# pip: 0.1 s against 5); where that fails, pip does the same install.
+UV := $(VENV)/.uv/bin/uv
+UV_INSTALL = { test -x $(UV) || $(PYTHON) -m pip install --quiet --target $(VENV)/.uv uv; } && \
+  $(UV) pip install --quiet --python $(BIN)/python -e ".[dev]" pip
+PIP_INSTALL = $(BIN)/python -m ensurepip --default-pip >/dev/null && $(BIN)/python -m pip install --quiet -e ".[dev]"
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && cmp -s pyproject.toml $(STAMP); then touch $(STAMP); else \
-	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV); \
 	  echo "installing truncflow[dev] into $(VENV) (uv pip install -e \".[dev]\")"; \
-	  $(UV_INSTALL) || { echo "uv was not available: pip install instead"; \
-	    $(BIN)/python -m pip install --quiet -e ".[dev]"; }; \
+	  $(UV_INSTALL) || { echo "uv was not available: pip install instead"; $(PIP_INSTALL); }; \
 	  cp pyproject.toml $(STAMP); fi
+
+# Python writes each module's bytecode the first time a process imports it, and every later process reads it,
+# also where PYTHONDONTWRITEBYTECODE is set in the environment (as on these machines): otherwise each notebook
+# kernel and pytest process would compile JAX & co. from source again (about 5 s of CPU each). Compiling only what
+# is imported, once, costs about 4 CPU-s in all, against 33 CPU-s (18 s of set-up) to byte-compile all 9000 files
+# of the venv at install.
+export PYTHONDONTWRITEBYTECODE :=
 
 export: $(STAMP)
 	$(BIN)/nbdev-export
@@ -156,13 +163,16 @@ PY_SUBPROCESS := $(filter $(PY_ALL),test_ensemble test_cli test_sharding)
 PY_MAIN := $(filter-out $(PY_SUBPROCESS),$(PY_ALL))
 
 # test_jupyterlab (in pytest-main) opens the live explorer in a real JupyterLab, in headless Chromium.
+# Both run at a lower CPU priority (nice) than the notebooks, the book build and the browser check, which come one
+# after another and so decide when make test ends: the pytest processes take what those leave of the two cores.
+PYTEST_NICE := nice -n 5
 pytest-main: $(STAMP) browser-deps
 	@TIMEFORMAT="[time] pytest-main ($(words $(PY_MAIN)) files): %0R s wall, %0U+%0S s CPU"; \
-	  time $(PYTEST) $(PY_MAIN:%=tests/%.py)
+	  time $(PYTEST_NICE) $(PYTEST) $(PY_MAIN:%=tests/%.py)
 
 pytest-subprocess: $(STAMP)
 	@TIMEFORMAT="[time] $(PY_SUBPROCESS:%=tests/%.py): %0R s wall, %0U+%0S s CPU"; \
-	  time $(PYTEST) $(PY_SUBPROCESS:%=tests/%.py)
+	  time $(PYTEST_NICE) $(PYTEST) $(PY_SUBPROCESS:%=tests/%.py)
 
 # The browser check reads the built book: after book-render. Two workers (pytest-xdist), one Chromium each.
 pytest-browser: book-render browser-deps
@@ -204,13 +214,13 @@ test: lint sync-check browser-deps
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
 	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(MAKE) --no-print-directory -j3 --output-sync=target test-jobs
+	  $(MAKE) --no-print-directory -j4 --output-sync=target test-jobs
 
-# Order matters: make starts these left to right as job slots free up. Three slots on two cores: the subprocess
-# tests, which mostly wait for their subprocesses (about half a core), and the two notebook workers start at once;
-# pytest-main takes the slot the subprocess tests leave. When every notebook has run, book-render and then the
-# browser check (which also uses the cores only in part) run beside what is left of pytest-main, so that the
-# cores stay busy to the end.
+# Four job slots on two cores, all four started at once: both notebook workers, then the book build and the
+# browser check one after the other (the critical path: they decide when make test ends), and beside them the two
+# pytest processes at a lower priority (PYTEST_NICE), which use what the critical path leaves of the cores: the
+# subprocess tests mostly wait for their subprocesses, the book build uses one core and the browser check part of
+# two.
 test-jobs: pytest-subprocess $(NB_WORKERS) pytest-main pytest-browser
 
 bench: $(STAMP)
