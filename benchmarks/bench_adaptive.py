@@ -15,7 +15,8 @@ at rtol 1e-4 ... 1e-10 (atol = rtol / 100). Every family is timed the way the sw
 adaptive: lax.map, and vmap for comparison), compiled function reused. For each accuracy level: the cheapest run of
 each family whose largest error over the members is at most that level, and the time ratio adaptive / fixed step.
 Where the adaptive time goes: per member, accepted and rejected trial steps (a rejection is an error-control
-rejection or a trial of the event search), located events and sliding starts (truncflow.solution.FlowSolution).
+rejection or a trial of the event search), located events, sliding starts and corners crossed by time stepping
+(truncflow.solution.FlowSolution; a case reports its corners where its runner returns n_corners).
 The general flow is left out of the study: its adaptive runs cost several hundred times fixed-step RKMK2 (see
 its case: adaptive_over_rkmk2)."""
 import argparse
@@ -56,7 +57,8 @@ def case(name, M, member, run, t_end=20.0, h=0.02, every=10):
     res = dict(members=M, t_end=t_end, finished=int(counts[0]), finished_fraction=float(counts[0] / M),
                status_counts={STATUS_MEANING[s]: int(c) for s, c in enumerate(counts)},
                adaptive_run_s=tr, adaptive_compile_s=tc, rkmk2_run_s=trf, adaptive_over_rkmk2=tr / trf,
-               events_mean=float(np.mean(ad["n_events"])) if "n_events" in ad else None)
+               events_mean=float(np.mean(ad["n_events"])) if "n_events" in ad else None,
+               corners=int(np.sum(ad["n_corners"])) if "n_corners" in ad else None)
     print(name, res, flush=True)
     return res
 
@@ -132,7 +134,8 @@ def _counters(p, rtol):
                          jnp.asarray(STUDY_H0, dt), jnp.asarray(1e-12, dt), velocity=separated_velocity,
                          cost=separated_cost, max_steps=100_000, max_events=256)
     return dict(accepted_steps=sol.n_steps, rejected_steps=sol.n_rejected, events=sol.n_events,
-                sliding_starts=jnp.sum((sol.event_kind == 1) & (sol.event_dir != 0)))
+                sliding_starts=jnp.sum((sol.event_kind == 1) & (sol.event_dir != 0)),
+                corners=sol.n_corners)
 
 
 def _equal_accuracy(runs):

@@ -108,7 +108,7 @@ def test_sliding_disabled_stops_cleanly(case):
     m, t_in, i, r, _ = case
     p = _slide_member(m)
     with pytest.warns(RuntimeWarning, match=rf"point {i}, coordinate {r}"):
-        sol = _run(p, max_sliding=0)
+        sol = _run(p, max_sliding=0, h_corner=0.0)                  # no corner crossing: stop
     assert not bool(sol.success) and int(sol.status) == 2 and 2 in STATUS_MEANING
     assert abs(float(sol.t_final) - t_in) < 1e-3 and (int(sol.stop_point), int(sol.stop_coord)) == (i, r)
     assert np.all(np.isfinite(sol.Rs)) and np.all(np.isfinite(sol.betas)) and np.all(np.isfinite(sol.costs))
@@ -120,3 +120,23 @@ def test_sliding_disabled_stops_cleanly(case):
     k = np.nonzero(~after)[0]
     idx = np.rint(np.asarray(sol.ts)[k] / 1e-4).astype(int)
     assert np.max(np.abs(bs[idx] - np.asarray(sol.betas)[k])) < 2e-5
+
+
+@pytest.mark.parametrize("case", _SLIDE_CASES)
+def test_sliding_disabled_crossed_by_time_stepping(case):
+    """With sliding off, the chattering face is crossed by event-free time stepping (the default
+    h_corner): the run finishes, says so (n_corners, event kinds 3 and 4), and stays within
+    O(h_corner) of the fine fixed-step reference, which chatters about the face the same way."""
+    m, t_in, i, r, _ = case
+    p = _slide_member(m)
+    sol = _run(p, max_sliding=0)
+    assert bool(sol.success) and int(sol.status) == 0 and int(sol.n_corners) >= 1
+    n = int(sol.n_events)
+    kinds = np.asarray(sol.event_kind[:n])
+    start = np.asarray(sol.event_ts[:n])[kinds == 3]
+    assert np.sum(kinds == 3) == int(sol.n_corners) and abs(start[0] - t_in) < 1e-3
+    assert 0 < float(sol.corner_time) <= 3.0
+    Rs, bs = _fine_reference(m, p)
+    idx = np.rint(np.asarray(sol.ts) / 1e-4).astype(int)
+    assert np.max(np.abs(bs[idx] - np.asarray(sol.betas))) < 1e-3     # h_corner = 1e-3
+    assert np.max(np.abs(Rs[idx] - np.asarray(sol.Rs))) < 1e-3

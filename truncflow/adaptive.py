@@ -13,12 +13,12 @@ from .solvers import RKMK4, rkmk_step
 from truncflow.events import (
     PiecewiseFlow,
     sliding_field,
-    filippov,
-    sliding_changes,
     falsi_margins,
     representatives,
-    crossing_fraction,
     face_index,
+    record_step,
+    corner_switch,
+    CALM_STEPS,
 )
 from .solution import FlowSolution, Status, STALL_STOP
 
@@ -35,6 +35,7 @@ class Mode(IntEnum):
 
 
 _STALL_LANDINGS = 4  # landings before a face without a crossing: the loop is stalled
+_STALL_STEPS = 256  # steps accepted while stalled, without a crossing: cross by time stepping
 _FALSI_TRIALS = 12  # trials in one bracket by regula falsi, then bisection
 
 # %% ../nbs/16_adaptive.ipynb #a014
@@ -74,7 +75,18 @@ class LoopState(NamedTuple):
             loop is stalled, and a step whose ends keep the pattern counts as clean)
         n_br: () trials made inside the current bracket (after _FALSI_TRIALS of them the bracket
             is narrowed by bisection: regula falsi can creep when the face whose margin it follows
-            is not the one that makes the trials unclean)"""
+            is not the one that makes the trials unclean)
+        corner: () bool: crossing a corner by event-free time stepping (truncflow.events)
+        n_calm: () accepted steps in a row, while crossing a corner, that kept every stage's pattern
+        P_in: (F,) bool: the pattern where the current corner crossing began
+        t_flip: (F,) the last time each face flipped during the current corner crossing
+        t_in: () the time the current corner crossing began
+        n_corner: () corner crossings begun
+        t_corner: () time spent in the corner crossings that ended
+        n_floor: () accepted steps of the floor size h_corner while crossing corners (at most
+            (t1 - t0) / h_corner: they do not count towards max_steps)
+        n_stall: () steps accepted while stalled (n_land >= _STALL_LANDINGS) since the last
+            crossing"""
 
     t: jax.Array
     R: jax.Array
@@ -105,6 +117,15 @@ class LoopState(NamedTuple):
     h_ev: jax.Array
     n_land: jax.Array
     n_br: jax.Array
+    corner: jax.Array
+    n_calm: jax.Array
+    P_in: jax.Array
+    t_flip: jax.Array
+    t_in: jax.Array
+    n_corner: jax.Array
+    t_corner: jax.Array
+    n_floor: jax.Array
+    n_stall: jax.Array
 
 # %% ../nbs/16_adaptive.ipynb #a016
 def _err_norm(Ra, ba, Rb, bb, rtol, atol):
@@ -212,44 +233,6 @@ def _control(c: LoopState, h_try, theta, limited, t_next, clean, err, event_tol)
         jnp.where(start_bis, h_try, c.h_bisect),
     )
 
-# %% ../nbs/16_adaptive.ipynb #a031
-def _record(
-    c: LoopState, flow, R_new, x_new, P, P_new, h_try, ctl: _Control, K, max_sliding, max_events
-):
-    """The LoopState's event buffers and sliding set after the trial step: every flipped face is
-    recorded with its time (linear interpolation of g over the step), direction and kind."""
-    g_new = flow.faces(R_new, x_new)
-    crossed, leave, enter, sl_new, out, low = sliding_changes(
-        flow, R_new, x_new, c.sliding, P, P_new, g_new, ctl.accept, ctl.cross, K, max_sliding
-    )
-
-    def below(_):  # a < 0: sliding ends towards the truncated side
-        _, _, a, valid, idx = filippov(flow, R_new, x_new, c.sliding, K)
-        return jnp.zeros_like(leave).at[idx].set(valid & (a < 0))
-
-    to_trunc = lax.cond(jnp.any(leave), below, lambda _: jnp.zeros_like(leave), None)
-    leave, to_trunc = leave | out, jnp.where(out, low, to_trunc)
-    flip = crossed | leave | enter
-    kind = jnp.where(leave, 2, jnp.where(enter, 1, 0)).astype(jnp.int32)
-    dirn = jnp.where(
-        leave, jnp.where(to_trunc, 1, -1), jnp.where(enter | (g_new <= 0), 1, -1)
-    )  # h(0) = 0
-    frac = jnp.where(
-        leave | (enter & ~crossed), 1.0, crossing_fraction(flow.faces(c.R, c.beta), g_new)
-    )
-    tev = c.t + frac * jnp.where(ctl.accept, h_try, 0.0)
-    slot = jnp.where(flip, c.n_ev + jnp.cumsum(flip) - 1, max_events).astype(jnp.int32)
-    put = lambda buf, v: buf.at[slot].set(v, mode="drop")
-    faces = jnp.arange(flip.shape[0], dtype=jnp.int32)
-    return c._replace(
-        ev_t=put(c.ev_t, tev),
-        ev_f=put(c.ev_f, faces),
-        ev_d=put(c.ev_d, dirn.astype(jnp.int32)),
-        ev_k=put(c.ev_k, kind),
-        n_ev=c.n_ev + jnp.sum(flip).astype(jnp.int32),
-        sliding=sl_new,
-    )
-
 # %% ../nbs/16_adaptive.ipynb #a033
 def _trial_step(c: LoopState, save_ts, t1, event_tol):
     """(next save time, whether it limits the step, the trial step h, its fraction theta of the
@@ -270,10 +253,12 @@ def _trial_step(c: LoopState, save_ts, t1, event_tol):
     return t_next, h_free < c.h, h_try, theta
 
 # %% ../nbs/16_adaptive.ipynb #a035a
-def _attempt(flow, vp, c: LoopState, save_ts, t1, rtol, atol, event_tol):
+def _attempt(flow, vp, c: LoopState, save_ts, t1, rtol, atol, event_tol, h_corner):
     """One trial from the loop state `c` in the field `vp` of its sliding set: (Rb, xb) the trial's
     end, P and P_b the patterns at its start and end, h_try, the controller's decisions `ctl`,
-    clean, bad (an accepted trial gave a non-finite state) and the new regula-falsi bracket."""
+    clean, bad (an accepted trial gave a non-finite state) and the new regula-falsi bracket. While
+    crossing a corner (c.corner) every trial counts as clean, and a step of at most h_corner is
+    accepted whatever its error."""
     P = vp(c.R, c.beta)[2]
     t_next, limited, h_try, theta = _trial_step(c, save_ts, t1, event_tol)
     skip = c.sliding | (representatives(flow, c.R, c.beta) != jnp.arange(P.shape[0]))
@@ -282,10 +267,13 @@ def _attempt(flow, vp, c: LoopState, save_ts, t1, rtol, atol, event_tol):
     # stalled: only inner stages left the pattern, at every step size (a face whose entry
     # flips at the stages near a corner); a step whose ends keep the pattern is then clean
     clean = clean | ((c.n_land >= _STALL_LANDINGS) & jnp.all(P_b == P))
-    ctl = _control(c, h_try, theta, limited, t_next, clean, err, event_tol)
+    floor = c.corner & (h_try <= h_corner * (1 + 1e-9))  # at the floor: accept whatever the error
+    seen = clean | c.corner  # what the controller sees: no event search while crossing a corner
+    ctl = _control(c, h_try, theta, limited, t_next, seen, jnp.where(floor, 1.0, err), event_tol)
+    ctl = ctl._replace(h=jnp.where(c.corner, jnp.maximum(ctl.h, h_corner), ctl.h))
     margin0 = jnp.where(skip, jnp.inf, jnp.where(P, -1.0, 1.0) * flow.faces(c.R, c.beta))
-    start, inside = (c.mode == Mode.STEP) & ~clean, (c.mode == Mode.BISECT) & c.falsi
-    bracket = falsi_margins(c, start, inside, clean, margin0, margin)
+    start, inside = (c.mode == Mode.STEP) & ~seen, (c.mode == Mode.BISECT) & c.falsi
+    bracket = falsi_margins(c, start, inside, seen, margin0, margin)
     bad = ctl.accept & ~(jnp.all(jnp.isfinite(Rb)) & jnp.all(jnp.isfinite(xb)))
     ctl = ctl._replace(
         accept=ctl.accept & ~bad,
@@ -297,104 +285,129 @@ def _attempt(flow, vp, c: LoopState, save_ts, t1, rtol, atol, event_tol):
     return Rb, xb, P, P_b, h_try, ctl, clean, bad, bracket
 
 # %% ../nbs/16_adaptive.ipynb #a035
-def _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win):
+def _advance(c: LoopState, ctl: _Control, R_new, x_new, seen, bad, bracket, h_try, win):
+    """The loop state after the trial, from the controller's decisions `ctl` (events recorded
+    already): time, state, step, mode and bracket, saves, counters, chatter and landing counts."""
+    falsi, m_lo, m_hi, last = bracket
+    landed = (c.mode == Mode.BISECT) & (ctl.mode == Mode.STEP)
+    n_ch = jnp.where(ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter)
+    return c._replace(
+        t=ctl.t,
+        R=R_new,
+        beta=x_new,
+        h=ctl.h,
+        mode=ctl.mode,
+        lo=ctl.lo,
+        hi=ctl.hi,
+        h_bisect=ctl.h_bisect,
+        k=c.k + ctl.hit.astype(jnp.int32),
+        Rsv=jnp.where(ctl.hit, c.Rsv.at[c.k].set(R_new), c.Rsv),
+        bsv=jnp.where(ctl.hit, c.bsv.at[c.k].set(x_new), c.bsv),
+        n_acc=c.n_acc + ctl.accept.astype(jnp.int32),
+        n_rej=c.n_rej + (~ctl.accept).astype(jnp.int32),
+        t_cross=jnp.where(ctl.cross, ctl.t, c.t_cross),
+        n_chatter=n_ch.astype(jnp.int32),
+        nonfinite=c.nonfinite | bad,
+        falsi=falsi,
+        m_lo=m_lo,
+        m_hi=m_hi,
+        last=last,
+        n_br=jnp.where(c.mode == Mode.BISECT, c.n_br + 1, 0).astype(jnp.int32),
+        n_land=jnp.where(ctl.cross, 0, c.n_land + landed).astype(jnp.int32),
+        n_stall=jnp.where(
+            ctl.cross, 0, c.n_stall + (ctl.accept & (c.n_land >= _STALL_LANDINGS))
+        ).astype(jnp.int32),
+        h_ev=jnp.where(
+            ctl.cross, 0.0, jnp.where((c.mode == Mode.STEP) & ~seen & (c.h_ev == 0), h_try, c.h_ev)
+        ),
+    )
+
+# %% ../nbs/16_adaptive.ipynb #a035c
+def _corners(flow, c0: LoopState, c: LoopState, P, P_b, clean, accept, h_try, h_corner, stops):
+    """The loop state `c` after one trial from `c0`, with the corner crossing by time stepping
+    updated: last flips t_flip and calm steps n_calm of an accepted step while crossing; a
+    crossing begun where a face chatters (max_chatter crossings) or the search stalls (STALL_STOP
+    landings, or _STALL_STEPS steps accepted while stalled), `stops` = (max_chatter, save count
+    S, max_events); ended after CALM_STEPS calm steps or at the last save."""
+    max_chatter, S, E = stops
+    acc = accept & c0.corner
+    c = c._replace(
+        t_flip=jnp.where((P_b != P) & acc, c.t, c.t_flip),  # the step's end: O(h_corner) anyway
+        n_calm=jnp.where(acc, jnp.where(clean & jnp.all(P_b == P), c.n_calm + 1, 0), c.n_calm),
+        n_floor=c.n_floor + (acc & (h_try <= h_corner * (1 + 1e-9))).astype(jnp.int32),
+    )
+    stuck = (c.n_chatter >= max_chatter) | (c.n_land >= STALL_STOP) | (c.n_stall >= _STALL_STEPS)
+    enter = (h_corner > 0) & ~c0.corner & stuck
+    leave = c0.corner & ((c.n_calm >= CALM_STEPS) | (c.k >= S))
+    c = corner_switch(c, flow, enter, leave, E)
+    zi = jnp.zeros((), jnp.int32)
+    return c._replace(
+        n_chatter=jnp.where(enter, zi, c.n_chatter),
+        n_land=jnp.where(enter, zi, c.n_land),
+        n_stall=jnp.where(enter, zi, c.n_stall),
+        mode=jnp.where(enter, Mode.STEP, c.mode).astype(jnp.int32),
+        h=jnp.where(enter, jnp.maximum(c.h, h_corner), c.h),
+        h_ev=jnp.where(enter | leave, 0.0, c.h_ev),
+    )
+
+# %% ../nbs/16_adaptive.ipynb #a035b
+def _loop_body(flow, save_ts, t1, tols, max_sliding, max_events, win, max_chatter):
+    rtol, atol, event_tol, h_corner = tols
     K = max(int(max_sliding), 1)
+    stops = (max_chatter, save_ts.shape[0], max_events)
 
     def body(c: LoopState) -> LoopState:
         vp = sliding_field(flow, c.sliding, max_sliding)
         Rb, xb, P, P_b, h_try, ctl, clean, bad, bracket = _attempt(
-            flow, vp, c, save_ts, t1, rtol, atol, event_tol
+            flow, vp, c, save_ts, t1, rtol, atol, event_tol, h_corner
         )
-        falsi, m_lo, m_hi, last = bracket
         R_new, x_new = jnp.where(ctl.accept, Rb, c.R), jnp.where(ctl.accept, xb, c.beta)
-        c = _record(
-            c,
-            flow,
-            R_new,
-            x_new,
-            P,
-            jnp.where(ctl.accept, P_b, P),
-            h_try,
-            ctl,
-            K,
-            max_sliding,
-            max_events,
+        located = ctl.accept & ~c.corner  # no events are located while crossing a corner
+        P_new = jnp.where(ctl.accept, P_b, P)
+        c1 = record_step(
+            c, flow, R_new, x_new, P, P_new, h_try, located, ctl.cross, K, max_sliding, max_events
         )
-        landed = (c.mode == Mode.BISECT) & (ctl.mode == Mode.STEP)
-        n_ch = jnp.where(
-            ctl.cross, jnp.where(c.t - c.t_cross <= win, c.n_chatter + 1, 0), c.n_chatter
-        )
-        return c._replace(
-            t=ctl.t,
-            R=R_new,
-            beta=x_new,
-            h=ctl.h,
-            mode=ctl.mode,
-            lo=ctl.lo,
-            hi=ctl.hi,
-            h_bisect=ctl.h_bisect,
-            k=c.k + ctl.hit.astype(jnp.int32),
-            Rsv=jnp.where(ctl.hit, c.Rsv.at[c.k].set(R_new), c.Rsv),
-            bsv=jnp.where(ctl.hit, c.bsv.at[c.k].set(x_new), c.bsv),
-            n_acc=c.n_acc + ctl.accept.astype(jnp.int32),
-            n_rej=c.n_rej + (~ctl.accept).astype(jnp.int32),
-            t_cross=jnp.where(ctl.cross, ctl.t, c.t_cross),
-            n_chatter=n_ch.astype(jnp.int32),
-            nonfinite=c.nonfinite | bad,
-            falsi=falsi,
-            m_lo=m_lo,
-            m_hi=m_hi,
-            last=last,
-            n_br=jnp.where(c.mode == Mode.BISECT, c.n_br + 1, 0).astype(jnp.int32),
-            n_land=jnp.where(ctl.cross, 0, c.n_land + landed).astype(jnp.int32),
-            h_ev=jnp.where(
-                ctl.cross,
-                0.0,
-                jnp.where((c.mode == Mode.STEP) & ~clean & (c.h_ev == 0), h_try, c.h_ev),
-            ),
-        )
+        c1 = _advance(c1, ctl, R_new, x_new, clean | c.corner, bad, bracket, h_try, win)
+        return _corners(flow, c, c1, P, P_b, clean, ctl.accept, h_try, h_corner, stops)
 
     return body
 
 # %% ../nbs/16_adaptive.ipynb #a037
+_INTS = ("mode", "k", "n_ev", "n_acc", "n_rej", "n_chatter", "last", "n_land", "n_br", "n_calm")
+_INTS += ("n_corner", "n_floor", "n_stall")
+_BOOLS = ("nonfinite", "falsi", "corner")
+
+
 def _initial_state(flow, R0, x0, t0, save_ts, h0, max_events, win) -> LoopState:
     i32, dt = jnp.int32, R0.dtype
     on0 = save_ts <= t0
     sv = lambda a: jnp.where(
         on0.reshape((-1,) + (1,) * a.ndim), a[None], jnp.zeros(save_ts.shape + a.shape, dt)
     )
-    z, zi = jnp.zeros((), dt), jnp.zeros((), i32)
+    z, zi, no = jnp.zeros((), dt), jnp.zeros((), i32), jnp.zeros((), bool)
+    c = LoopState(**{f: zi if f in _INTS else no if f in _BOOLS else z for f in LoopState._fields})
     F = flow.faces(R0, x0).shape[0]
-    return LoopState(
-        t0,
-        R0,
-        x0,
-        h0,
-        jnp.full((), Mode.STEP, i32),
-        z,
-        z + 1,
-        h0,
-        jnp.sum(on0).astype(i32),
-        sv(R0),
-        sv(x0),
-        jnp.full((max_events,), jnp.inf, dt),
-        jnp.full((max_events,), -1, i32),
-        jnp.zeros((max_events,), i32),
-        jnp.zeros((max_events,), i32),
-        zi,
-        zi,
-        zi,
-        t0 - 2 * win - 1.0,
-        zi,
-        jnp.zeros((F,), bool),
-        jnp.zeros((), bool),
-        jnp.zeros((), bool),
-        jnp.zeros((F,), dt),
-        jnp.zeros((F,), dt),
-        zi,
-        z,
-        zi,
-        zi,
+    fb, fz, ez = jnp.zeros((F,), bool), jnp.zeros((F,), dt), jnp.zeros((max_events,), i32)
+    return c._replace(
+        t=t0,
+        R=R0,
+        beta=x0,
+        h=h0,
+        hi=z + 1,
+        h_bisect=h0,
+        k=jnp.sum(on0).astype(i32),
+        Rsv=sv(R0),
+        bsv=sv(x0),
+        ev_t=jnp.full((max_events,), jnp.inf, dt),
+        ev_f=ez - 1,
+        ev_d=ez,
+        ev_k=ez,
+        t_cross=t0 - 2 * win - 1.0,
+        sliding=fb,
+        m_lo=fz,
+        m_hi=fz,
+        P_in=fb,
+        t_flip=fz,
     )
 
 # %% ../nbs/16_adaptive.ipynb #a039
@@ -441,6 +454,8 @@ def _solution(flow, out: LoopState, save_ts, max_chatter) -> FlowSolution:
         out.ev_k[o],
         ev[0],
         stop[0],
+        out.n_corner,
+        out.t_corner + jnp.where(out.corner, out.t - out.t_in, 0.0),
     )
 
 # %% ../nbs/16_adaptive.ipynb #a041
@@ -460,15 +475,18 @@ def adaptive_solve(
     max_events: int,
     max_sliding: int = 2,
     max_chatter: int = 16,
+    h_corner=0.0,
 ) -> FlowSolution:
     """Integrate a PiecewiseFlow from (R0, x0) over [t0, t1], saving at save_ts (S,): RKMK4 with
-    step-doubling control, located face crossings, Filippov sliding on up to max_sliding faces. Pure
-    and traceable (no checks)."""
+    step-doubling control, located face crossings, Filippov sliding on up to max_sliding faces, and
+    corners where the state chatters or the event search stalls crossed by time stepping with steps
+    of at least h_corner (0: stop there instead). Pure and traceable (no checks)."""
     win = 100.0 * event_tol  # crossings closer than this in time count as chattering
-    body = _loop_body(flow, save_ts, t1, rtol, atol, event_tol, max_sliding, max_events, win)
+    tols = (rtol, atol, event_tol, h_corner)
+    body = _loop_body(flow, save_ts, t1, tols, max_sliding, max_events, win, max_chatter)
     cond = lambda c: (
         (c.k < save_ts.shape[0])
-        & (c.n_acc + c.n_rej < max_steps)
+        & (c.n_acc + c.n_rej - c.n_floor < max_steps)
         & (c.n_chatter < max_chatter)
         & ~c.nonfinite
         & (c.n_land < STALL_STOP)

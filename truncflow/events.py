@@ -11,9 +11,10 @@ from jax import lax
 from .lie import skew
 
 # %% auto #0
-__all__ = ['SLIDE_TOL', 'face_values', 'truncation_pattern', 'velocity_field', 'PiecewiseFlow', 'separated_flow',
-           'representatives', 'face_rates_along', 'one_sided_rates', 'filippov', 'enters_sliding', 'sliding_field',
-           'stale_sliding', 'sliding_changes', 'crossing_fraction', 'face_index', 'falsi_margins']
+__all__ = ['SLIDE_TOL', 'CORNER_START', 'CORNER_END', 'CALM_STEPS', 'face_values', 'truncation_pattern', 'velocity_field',
+           'PiecewiseFlow', 'separated_flow', 'representatives', 'face_rates_along', 'one_sided_rates', 'filippov',
+           'enters_sliding', 'sliding_field', 'stale_sliding', 'sliding_changes', 'crossing_fraction', 'face_index',
+           'falsi_margins', 'put_events', 'record_step', 'corner_switch']
 
 # %% ../nbs/14_events.ipynb #c005
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
@@ -267,4 +268,87 @@ def falsi_margins(bracket, start, inside, clean, margin0, margin):
         jnp.where(start, margin0, m_lo),
         jnp.where(start, margin, m_hi),
         jnp.where(start, 0, last).astype(jnp.int32),
+    )
+
+# %% ../nbs/14_events.ipynb #e024b
+def put_events(c, flip, tev, dirn, kind, max_events: int, faces=None):
+    """The loop state `c` (fields ev_t, ev_f, ev_d, ev_k (E,), n_ev ()) with one event appended per
+    entry of `flip` (F,) bool: its face (`faces` (F,), by default the entry's index), time `tev`,
+    direction `dirn` and kind `kind` ((F,) or scalars). Events beyond max_events are counted in
+    n_ev but dropped."""
+    F = flip.shape[0]
+    slot = jnp.where(flip, c.n_ev + jnp.cumsum(flip) - 1, max_events).astype(jnp.int32)
+    put = lambda buf, v: buf.at[slot].set(jnp.broadcast_to(v, (F,)).astype(buf.dtype), mode="drop")
+    return c._replace(
+        ev_t=put(c.ev_t, tev),
+        ev_f=put(c.ev_f, jnp.arange(F) if faces is None else faces),
+        ev_d=put(c.ev_d, dirn),
+        ev_k=put(c.ev_k, kind),
+        n_ev=c.n_ev + jnp.sum(flip).astype(jnp.int32),
+    )
+
+# %% ../nbs/14_events.ipynb #e024c
+def record_step(c, flow, R_new, x_new, P, P_new, h_try, accept, cross, K, max_sliding, max_events):
+    """The loop state `c` (at the step's start, with its sliding set `sliding`) with the events of
+    the trial step to (R_new, x_new) appended and its sliding set updated: every flipped face
+    (pattern P -> P_new, (F,) bool) with its time (linear interpolation of g over the step of
+    length h_try), direction and kind; nothing if the step is not accepted."""
+    g_new = flow.faces(R_new, x_new)
+    crossed, leave, enter, sl_new, out, low = sliding_changes(
+        flow, R_new, x_new, c.sliding, P, P_new, g_new, accept, cross, K, max_sliding
+    )
+
+    def below(_):  # a < 0: sliding ends towards the truncated side
+        _, _, a, valid, idx = filippov(flow, R_new, x_new, c.sliding, K)
+        return jnp.zeros_like(leave).at[idx].set(valid & (a < 0))
+
+    to_trunc = lax.cond(jnp.any(leave), below, lambda _: jnp.zeros_like(leave), None)
+    leave, to_trunc = leave | out, jnp.where(out, low, to_trunc)
+    kind = jnp.where(leave, 2, jnp.where(enter, 1, 0))
+    dirn = jnp.where(
+        leave, jnp.where(to_trunc, 1, -1), jnp.where(enter | (g_new <= 0), 1, -1)
+    )  # h(0) = 0
+    frac = jnp.where(
+        leave | (enter & ~crossed), 1.0, crossing_fraction(flow.faces(c.R, c.beta), g_new)
+    )
+    tev = c.t + frac * jnp.where(accept, h_try, 0.0)
+    c = put_events(c, crossed | leave | enter, tev, dirn, kind, max_events)
+    return c._replace(sliding=sl_new)
+
+# %% ../nbs/14_events.ipynb #e024e
+CORNER_START, CORNER_END = 3, 4  # event kinds: a corner crossing by time stepping begins / ends
+CALM_STEPS = 4  # accepted steps in a row that keep every stage's pattern: the corner is crossed
+
+
+def corner_switch(c, flow, enter, leave, max_events: int):
+    """The loop state `c` (at time c.t, state (c.R, c.beta)) as a corner crossing by time stepping
+    begins (`enter`, () bool) or ends (`leave`). Entering: the sliding faces are released (kind 2
+    events, direction by the sign of g), a CORNER_START marker is put at the nearest face (not
+    repeating another), the entry pattern P_in and time t_in are kept. Leaving: one crossing (kind
+    0) per face whose pattern differs from P_in, at its last flip (c.t_flip (F,)), a CORNER_END
+    marker at the nearest face, the crossing's duration added to t_corner. Neither: `c`."""
+    g, rep = flow.faces(c.R, c.beta), representatives(flow, c.R, c.beta)
+    own, P = rep == jnp.arange(g.shape[0]), (g <= 0)[rep]
+    near = jnp.arange(g.shape[0]) == jnp.argmin(jnp.where(own, jnp.abs(g), jnp.inf))
+    ones, F = jnp.ones_like(g), g.shape[0]
+    c = put_events(  # released sliding faces, faces crossed in the corner, the marker: one append
+        c,
+        jnp.concatenate([c.sliding & enter, (P != c.P_in) & own & leave, near & (enter | leave)]),
+        jnp.concatenate([c.t * ones, c.t_flip, c.t * ones]),
+        jnp.concatenate([jnp.where(g <= 0, 1, -1), jnp.where(P, 1, -1), 0 * near]),
+        jnp.concatenate(
+            [2 + 0 * near, 0 * near, jnp.where(enter, CORNER_START, CORNER_END) * ones]
+        ),
+        max_events,
+        jnp.tile(jnp.arange(F), 3),
+    )
+    return c._replace(
+        sliding=c.sliding & ~enter,
+        corner=(c.corner | enter) & ~leave,
+        n_calm=jnp.where(enter, 0, c.n_calm).astype(c.n_calm.dtype),
+        P_in=jnp.where(enter, P, c.P_in),
+        t_flip=jnp.where(enter, c.t, c.t_flip),
+        t_in=jnp.where(enter, c.t, c.t_in),
+        n_corner=c.n_corner + enter.astype(c.n_corner.dtype),
+        t_corner=c.t_corner + jnp.where(leave, c.t - c.t_in, 0.0),
     )

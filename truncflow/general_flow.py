@@ -12,7 +12,7 @@ from jax import lax
 from .network import weighted_square_error
 from .lie import autodiff_velocity, skew
 from .events import PiecewiseFlow
-from .solution import FlowSolution, adaptive_options, warn_stopped
+from .solution import FlowSolution, adaptive_options, warn_stopped, H_CORNER
 from .adaptive import adaptive_solve
 from truncflow.general import (
     check_general_inputs,
@@ -111,13 +111,15 @@ def integrate_general_core(
     atol,
     h0,
     event_tol,
+    h_corner=H_CORNER,
     *,
     max_steps: int = 100_000,
     max_events: int = 256,
     max_sliding: int = 4,
 ) -> FlowSolution:
     """Jitted core of `integrate_general` (no checks): Rs0 (L, Q, Q), betas0 (L, Q), X (N, Q),
-    labels (N,), Y_tilde (J, Q), save_ts (S,); the loop of truncflow.adaptive on `general_flow`."""
+    labels (N,), Y_tilde (J, Q), save_ts (S,); the loop of truncflow.adaptive on `general_flow`;
+    h_corner () the floor of the steps that cross corners by time stepping (0: stop there)."""
     flow = general_flow(X, labels, Y_tilde, Rs0.shape[0])
     return adaptive_solve(
         flow,
@@ -133,6 +135,7 @@ def integrate_general_core(
         max_steps=max_steps,
         max_events=max_events,
         max_sliding=max_sliding,
+        h_corner=h_corner,
     )
 
 # %% ../nbs/20_general_flow.ipynb #c031g
@@ -153,6 +156,7 @@ def integrate_general(
     max_steps: int = 100_000,
     max_events: int = 256,
     max_sliding: int = 4,
+    h_corner: float = H_CORNER,
 ) -> FlowSolution:
     """Integrate the general flow of Theorem 5.1, Eqs. (5.4)-(5.7), from (Rs0, betas0) over t_span =
     (t0, t1).
@@ -161,7 +165,9 @@ def integrate_general(
     one call (lax.map, see truncflow.solution.ENSEMBLE_NOTE); X (N, Q), labels (N,) in [0, J),
     Y_tilde (J, Q). The adaptive RKMK4 integrator of truncflow.adaptive: step-doubling control
     (rtol, atol), face crossings g_{l,i,r} = 0 located to `event_tol`, Filippov sliding on up to
-    `max_sliding` faces (4: with two layers, three faces at once were met on random clusters).
+    `max_sliding` faces (4: with two layers, three faces at once were met on random clusters);
+    corners where a face chatters or the event search stalls are crossed by time stepping with
+    steps of at least `h_corner` (FlowSolution.n_corners; 0: stop there, status 2 / 4).
     Returns a FlowSolution: Rs (S, L, Q, Q), betas (S, L, Q), costs (S,) Eq. (2.26),
     events with their layer (event_layer), point and coordinate; warns if it stops early
     (status)."""
@@ -182,6 +188,7 @@ def integrate_general(
         max_events=max_events,
         max_sliding=max_sliding,
         dtype=Rs0.dtype,
+        h_corner=h_corner,
     )
     core = partial(integrate_general_core, **statics)
     sol = (

@@ -17,7 +17,7 @@ from .events import separated_flow, one_sided_rates, face_values, velocity_field
 from .validate import as_array, check_orthogonal, check_same_dim
 
 # the solution type and options (previous chapters) and the adaptive loop
-from .solution import FlowSolution, adaptive_options, warn_stopped
+from .solution import FlowSolution, adaptive_options, warn_stopped, H_CORNER
 from .adaptive import adaptive_solve
 
 # %% auto #0
@@ -85,6 +85,7 @@ def integrate_core(
     atol,
     h0,
     event_tol,
+    h_corner=H_CORNER,
     *,
     velocity: Callable,
     cost: Callable,
@@ -93,7 +94,7 @@ def integrate_core(
     max_sliding: int = 2,
 ) -> FlowSolution:
     """Jitted core of `integrate_separated` (no checks). R0 (Q, Q), beta0 (Q,), X (N, Q), y_tilde
-    (Q,), save_ts (S,)."""
+    (Q,), save_ts (S,); h_corner () the floor of the steps that cross corners (0: stop there)."""
     return adaptive_solve(
         separated_flow(velocity, cost, X, y_tilde),
         R0,
@@ -108,6 +109,7 @@ def integrate_core(
         max_steps=max_steps,
         max_events=max_events,
         max_sliding=max_sliding,
+        h_corner=h_corner,
     )
 
 # %% ../nbs/17_integrate.ipynb #c017p
@@ -157,6 +159,7 @@ def integrate_separated(
     max_steps: int = 100_000,
     max_events: int = 256,
     max_sliding: int = 2,
+    h_corner: float = H_CORNER,
     velocity: Callable | None = None,
     cost: Callable | None = None,
 ) -> FlowSolution:
@@ -169,10 +172,11 @@ def integrate_separated(
     located to `event_tol` in time and the integration restarts there. On a face where both
     one-sided velocities point into it the flow slides (Filippov): up to `max_sliding` faces at once
     are followed with the convex combination that keeps them at g = 0, until a weight leaves [0, 1]
-    (event_kind 1 / 2). `velocity(R, beta, X, y_tilde) -> (dR, dbeta)` with dR = Omega R, Omega
-    skew. Returns a `FlowSolution` with the states at `save_at` (or `n_save` equispaced times), the
-    cost and the events; if it stops early (`status`, `STATUS_MEANING`) it warns and repeats the
-    last state."""
+    (event_kind 1 / 2); where a face chatters or the search stalls (a corner), it crosses by time
+    stepping, steps >= `h_corner` (event_kind 3 / 4, n_corners; h_corner = 0: stop, status 2 / 4).
+    `velocity(R, beta, X, y_tilde) -> (dR, dbeta)`, dR = Omega R, Omega skew. Returns a
+    `FlowSolution`: states at `save_at` (or `n_save` equispaced times), cost, events; if it stops
+    early (`status`, `STATUS_MEANING`) it warns and repeats the last state."""
     batched, R0, beta0, X, y_tilde = _separated_inputs(R0, beta0, X, y_tilde)
     args, statics = adaptive_options(
         t_span,
@@ -186,6 +190,7 @@ def integrate_separated(
         max_events=max_events,
         max_sliding=max_sliding,
         dtype=R0.dtype,
+        h_corner=h_corner,
     )
     velocity, cost = _separated_functions(velocity, cost)
     core = functools.partial(integrate_core, velocity=velocity, cost=cost, **statics)

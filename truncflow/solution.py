@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from .validate import as_array, check_positive, check_positive_int
 
 # %% auto #0
-__all__ = ['STALL_STOP', 'STATUS_MEANING', 'ENSEMBLE_NOTE', 'FlowSolution', 'Status', 'adaptive_options', 'warn_stopped']
+__all__ = ['STALL_STOP', 'STATUS_MEANING', 'ENSEMBLE_NOTE', 'H_CORNER', 'FlowSolution', 'Status', 'adaptive_options',
+           'warn_stopped']
 
 # %% ../nbs/15_solution.ipynb #s007
 class FlowSolution(NamedTuple):
@@ -30,7 +31,8 @@ class FlowSolution(NamedTuple):
         event_ts: (E,) event times, +inf in unused slots
         event_point: (E,) index i of the data point, -1 unused
         event_coord: (E,) coordinate r, -1 unused
-        event_dir: (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused; see event_kind
+        event_dir: (E,) +1 truncation (g becomes <= 0), -1 untruncation, 0 unused or a corner
+            marker (kinds 3, 4); see event_kind
         n_events: () number of events found (may exceed E: then later ones were dropped)
         n_steps: () accepted steps
         n_rejected: () rejected trial steps (error or event approach)
@@ -40,9 +42,14 @@ class FlowSolution(NamedTuple):
         stop_point: () point i of the face g = 0 nearest the stopping state (status != 0), else -1
         stop_coord: () its coordinate r, else -1
         event_kind: (E,) 0 crossing; 1 sliding along the face starts (dir +1: on the face, h(0) =
-            0); 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side)
+            0); 2 sliding ends (dir +1: leaves to the truncated side, -1: to the untruncated side);
+            3 a corner crossing by time stepping begins (at the face nearest the state), 4 it ends
+            (the faces it left flipped are recorded as crossings at their last flip, just before)
         event_layer: (E,) layer l (0-based) of the face, -1 unused (0 for one cluster)
-        stop_layer: () layer of the stopping face, else -1"""
+        stop_layer: () layer of the stopping face, else -1
+        n_corners: () corners crossed by event-free time stepping (steps of at least h_corner,
+            accuracy O(h_corner) there; truncflow.events), 0 for most runs
+        corner_time: () the time spent crossing them (the sum of their spans)"""
 
     ts: jax.Array
     Rs: jax.Array
@@ -63,6 +70,8 @@ class FlowSolution(NamedTuple):
     event_kind: jax.Array
     event_layer: jax.Array
     stop_layer: jax.Array
+    n_corners: jax.Array
+    corner_time: jax.Array
 
 # %% ../nbs/15_solution.ipynb #s009
 STALL_STOP = 64  # landings before a face without a crossing at which the adaptive loop stops
@@ -73,24 +82,26 @@ class Status(IntEnum):
 
     FINISHED = 0  # reached t1
     MAX_STEPS = 1  # max_steps exhausted before t1
-    CHATTERING = 2  # stopped at a face the state chatters about
+    CHATTERING = 2  # stopped at a face the state chatters about (h_corner = 0)
     NON_FINITE = 3  # a trial step gave a non-finite state
-    STALLED = 4  # stopped at a corner where every trial step, however short, leaves the pattern
+    STALLED = 4  # stopped at a corner: every trial leaves the pattern (h_corner = 0)
 
     @property
     def message(self) -> str:
         return {
             0: "reached t1",
-            1: "max_steps exhausted before t1",
+            1: "max_steps exhausted before t1 (raise max_steps, or loosen rtol)",
             2: "stopped at a sector face where the state chatters (repeated crossings of one face "
             "within 100 event_tol of each other): a Filippov sliding mode the integrator could not "
             "follow (more than max_sliding faces at once, max_sliding = 0, or a corner of several "
-            "faces where the sliding weights, solved together, leave [0, 1])",
+            "faces where the sliding weights, solved together, leave [0, 1]), and crossing it by "
+            "time stepping was switched off (h_corner = 0)",
             3: "stopped: a trial step gave a non-finite state (the velocity overflowed or was nan "
             "there); the saved states are those before it",
             4: "stopped at a corner of several sector faces where every trial step, however "
             "short, changes the activation pattern at its stages and the event search lands "
-            f"again and again without reaching a face ({STALL_STOP} landings in a row)",
+            f"again and again without reaching a face ({STALL_STOP} landings in a row), and "
+            "crossing it by time stepping was switched off (h_corner = 0)",
         }[int(self)]
 
 
@@ -104,12 +115,27 @@ member ends. Measured on 2 CPU cores, 16 members of the sweeps' family (Q = 2, N
 s in [0, 10]): vmap 5.2 s, lax.map 2.3 s."""
 
 
+H_CORNER = 1e-3  # default floor of the steps that cross a corner by time stepping (events)
+
+
 def adaptive_options(
-    t_span, *, save_at, n_save, rtol, atol, h0, event_tol, max_steps, max_events, max_sliding, dtype
+    t_span,
+    *,
+    save_at,
+    n_save,
+    rtol,
+    atol,
+    h0,
+    event_tol,
+    max_steps,
+    max_events,
+    max_sliding,
+    dtype,
+    h_corner=0.0,
 ) -> tuple:
     """Check the options of the adaptive integrators at the boundary (ValueError naming the
-    argument). Returns (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol) of `dtype`, statics
-    dict for the jitted core)."""
+    argument). Returns (arrays (t0, t1, save_ts (S,), rtol, atol, h0, event_tol, h_corner) of
+    `dtype`, statics dict for the jitted core)."""
     try:
         t0, t1 = (float(v) for v in t_span)
     except Exception:
@@ -120,6 +146,7 @@ def adaptive_options(
         raise ValueError(f"t_span: need t1 > t0, got {t_span!r}")
     rtol, event_tol = check_positive("rtol", rtol), check_positive("event_tol", event_tol)
     atol = check_positive("atol", atol, allow_zero=True)
+    h_corner = check_positive("h_corner", h_corner, allow_zero=True)
     statics = dict(
         max_steps=check_positive_int("max_steps", max_steps),
         max_events=check_positive_int("max_events", max_events),
@@ -132,7 +159,8 @@ def adaptive_options(
         raise ValueError(f"save_at: must be strictly increasing inside t_span {(t0, t1)}")
     h0 = min(0.01, (t1 - t0) / 20) if h0 is None else check_positive("h0", h0)
     arr = lambda v: jnp.asarray(v, dtype)
-    return (arr(t0), arr(t1), arr(save_at), arr(rtol), arr(atol), arr(h0), arr(event_tol)), statics
+    arrays = (t0, t1, save_at, rtol, atol, h0, event_tol, h_corner)
+    return tuple(arr(v) for v in arrays), statics
 
 # %% ../nbs/15_solution.ipynb #s046
 def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
@@ -167,11 +195,11 @@ def warn_stopped(name: str, sol: FlowSolution, rates: Callable | None = None):
         f"{name}: "
         + "; ".join(msgs)
         + more
-        + ". Saved states after t_final repeat the state there. To go on: follow the trajectory "
-        "with fixed steps of a small size (it chatters about the face but stays within O(h) of "
-        "it), "
-        "or restart from sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise "
-        "max_steps or loosen rtol.",
+        + ". Saved states after t_final repeat the state there. To go on: for status 2 or 4, "
+        "let the loop cross the face by time stepping (h_corner > 0, the default: it chatters "
+        "about the face but stays within O(h_corner) of the Filippov solution), or restart from "
+        "sol.Rs[-1], sol.betas[-1] after the sliding ends; for status 1 raise max_steps or "
+        "loosen rtol.",
         RuntimeWarning,
         stacklevel=3,
     )
