@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import jax
 import jax.numpy as jnp
-from jax import lax
 from truncflow.validate import (
     as_array,
     check_square,
@@ -53,14 +52,12 @@ def check_layers(Ws, bs, x=None, *, names=("Ws", "bs", "x"), invertible=False, p
     return Ws, bs, as_array(nx, x, shape=(None, Q) if points else (..., Q))
 
 # %% ../nbs/10_network.ipynb #c006p2
-@jax.jit  # compiled once per shape: an eager lax.scan would retrace its body on every call
+@jax.jit  # compiled once per shape
 def _hidden_layers(Ws, bs, x):
-    def layer(h, Wb):
-        W, b = Wb
-        h = relu(h @ W.T + b)
-        return h, h
-
-    return lax.scan(layer, x, (Ws, bs))[1]
+    hs = [x]
+    for W, b in zip(Ws, bs):  # unrolled over the L layers (a static shape)
+        hs.append(relu(hs[-1] @ W.T + b))
+    return jnp.stack(hs[1:])
 
 
 def hidden_layers(Ws, bs, x) -> jax.Array:
@@ -126,15 +123,12 @@ def cumulative_parameters(Ws, bs) -> tuple[jax.Array, jax.Array, jax.Array]:
 def _cumulative_parameters(Ws, bs):
     Q = Ws.shape[-1]
 
-    def step(carry, Wb):
-        Wc, bc = carry
-        W, b = Wb
-        Wc, bc = W @ Wc, W @ bc + b
-        return (Wc, bc), (Wc, bc, jnp.linalg.solve(Wc, bc))
-
-    init = (jnp.eye(Q, dtype=Ws.dtype), jnp.zeros(Q, dtype=bs.dtype))
-    _, (Wc, bc, betas) = lax.scan(step, init, (Ws, bs))
-    return Wc, bc, betas
+    Wc, bc = [jnp.eye(Q, dtype=Ws.dtype)], [jnp.zeros(Q, dtype=bs.dtype)]
+    for W, b in zip(Ws, bs):  # unrolled over the L layers, as in _hidden_layers
+        Wc.append(W @ Wc[-1])
+        bc.append(W @ bc[-1] + b)
+    Wc, bc = jnp.stack(Wc[1:]), jnp.stack(bc[1:])
+    return Wc, bc, jnp.linalg.solve(Wc, bc[..., None])[..., 0]
 
 # %% ../nbs/10_network.ipynb #c011p1
 def layer_parameters(Wc, bc) -> tuple[jax.Array, jax.Array]:
@@ -231,13 +225,10 @@ def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.A
 
     Wc (L, Q, Q) cumulative weights, betas (L, Q), x (..., Q)  ->  (L, ..., Q)."""
 
-    def step(z, Wb):
-        W, beta = Wb
-        z = _truncation_map(W, beta, z)
-        return z, z
-
-    _, zs = lax.scan(step, x, (Wc, betas))
-    return zs
+    zs = [x]
+    for W, beta in zip(Wc, betas):  # unrolled over the L layers, as in _hidden_layers
+        zs.append(_truncation_map(W, beta, zs[-1]))
+    return jnp.stack(zs[1:]) if len(zs) > 1 else jnp.zeros((0,) + x.shape, x.dtype)  # L = 0
 
 # %% ../nbs/10_network.ipynb #c025p1
 def _check_cumulative(Wc, betas, x):
