@@ -144,8 +144,11 @@ nbexec-%: | $(NB_CACHE)/global.db
 	@$(CHEAP_XLA) $(NB_EXEC) nbs/$*.ipynb
 
 # The book from the cache that the nbexec workers filled: every page re-read (--all), no notebook executed again.
+# A warning fails it (-W; --keep-going lists them all first): a link to a heading or target that does not exist,
+# a missing figure or page.
 book-render: $(NB_WORKERS)
-	@TIMEFORMAT="[time] book build from the cache: %0R s wall, %0U+%0S s CPU"; time $(JB_BUILD) --all
+	@TIMEFORMAT="[time] book build from the cache: %0R s wall, %0U+%0S s CPU"; \
+	  time $(JB_BUILD) --all -W --keep-going
 	@rm -f $(NB_REBUILD_ALL)
 
 # -------------------------------------------------------------------------------------------------------- pytest
