@@ -125,7 +125,7 @@ NB_FAST := 95_equations 00_index 29_synthetic 16_adaptive 42_main 98_api 01_vali
            15_solution 36_store
 NB_ORDER := $(filter-out $(NB_SLOW) $(NB_FAST),$(NB_ALL)) $(filter $(NB_ALL),$(NB_SLOW)) $(filter $(NB_ALL),$(NB_FAST))
 
-NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache('$(NB_CACHE)')"
+NB_CACHE_INIT = $(BIN)/python -c "from jupyter_cache import get_cache; get_cache('$(NB_CACHE)').db"
 
 # For developers: `make -j2 nbexec` executes the stale notebooks two at a time into the cache (then `make book`);
 # `make nbexec-19_general` executes one.

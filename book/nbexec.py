@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import time
+import traceback
 
 import nbformat
 from jupyter_cache import get_cache
@@ -100,7 +101,10 @@ def main(argv=None):
         if not claim(a.claims, path):
             continue
         t0, (u0, s0) = time.perf_counter(), cpu_seconds()
-        err = execute(path, cache)
+        try:
+            err = execute(path, cache)
+        except Exception:  # the worker itself failed (the cache, a kernel that would not start)
+            err = f"{traceback.format_exc()}\nERROR: {path}: the notebook worker failed."
         (u1, s1), wall = cpu_seconds(), time.perf_counter() - t0
         print(f"[time] {path}: {wall:.0f} s wall, {u1 - u0:.0f}+{s1 - s0:.0f} s CPU", flush=True)
         if err:
