@@ -34,7 +34,7 @@ CHEAP_XLA := XLA_FLAGS="$${XLA_FLAGS:+$$XLA_FLAGS }--xla_backend_optimization_le
   --xla_cpu_use_fusion_emitters=false"
 
 .PHONY: book book-build lint test test-jobs book-render nbexec export sync-check nbtest pytest \
-        pytest-browser pytest-subprocess pytest-main pytest-late browser-deps bench floors clean help
+        pytest-browser pytest-subprocess pytest-main browser-deps bench floors clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -163,9 +163,11 @@ PYTEST := $(BIN)/python -m pytest -q
 # what each file cost inside its process ("[time] tests/...").
 PY_ALL := $(filter-out test_book_browser,$(basename $(notdir $(wildcard tests/test_*.py))))
 PY_SUBPROCESS := $(filter $(PY_ALL),test_ensemble test_cli test_sharding)
-# pytest-late: files that make test starts only when every notebook has run, beside the book build and the browser
-# check, which leave part of the two cores idle (see test-jobs).
-PY_LATE := $(filter $(PY_ALL),test_fused test_bad_input test_sweep_cli)
+# pytest-late-1/2: files that make test starts only when every notebook has run, in two processes beside the book
+# build and the browser check, so that the cores stay busy to the end (see test-jobs).
+PY_LATE_1 := $(filter $(PY_ALL),test_bad_input)
+PY_LATE_2 := $(filter $(PY_ALL),test_fused test_sweep_cli)
+PY_LATE := $(PY_LATE_1) $(PY_LATE_2)
 PY_MAIN := $(filter-out $(PY_SUBPROCESS) $(PY_LATE),$(PY_ALL))
 
 # test_jupyterlab (in pytest-main) opens the live explorer in a real JupyterLab, in headless Chromium.
@@ -178,9 +180,9 @@ pytest-main: $(STAMP) browser-deps
 
 # In make test (LATE_AFTER set to the notebook workers) it waits for them; run alone it just runs.
 LATE_AFTER :=
-pytest-late: $(STAMP) | $(LATE_AFTER)
-	@TIMEFORMAT="[time] pytest-late ($(words $(PY_LATE)) files): %0R s wall, %0U+%0S s CPU"; \
-	  time $(PYTEST_NICE) $(PYTEST) $(PY_LATE:%=tests/%.py)
+pytest-late-%: $(STAMP) | $(LATE_AFTER)
+	@TIMEFORMAT="[time] pytest-late-$* ($(PY_LATE_$*)): %0R s wall, %0U+%0S s CPU"; \
+	  time $(PYTEST_NICE) $(PYTEST) $(PY_LATE_$*:%=tests/%.py)
 
 pytest-subprocess: $(STAMP)
 	@TIMEFORMAT="[time] $(PY_SUBPROCESS:%=tests/%.py): %0R s wall, %0U+%0S s CPU"; \
@@ -226,14 +228,14 @@ test: lint sync-check browser-deps
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
 	  time $(CHEAP_XLA) JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(TEST_JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(MAKE) --no-print-directory -j4 --output-sync=target test-jobs LATE_AFTER="$(NB_WORKERS)"
+	  $(MAKE) --no-print-directory -j5 --output-sync=target test-jobs LATE_AFTER="$(NB_WORKERS)"
 
-# Four job slots on two cores, all four started at once: both notebook workers, then the book build and the
-# browser check one after the other (the critical path: they decide when make test ends), and beside them the two
-# pytest processes at a lower priority (PYTEST_NICE), which use what the critical path leaves of the cores: the
-# subprocess tests mostly wait for their subprocesses, the book build uses one core and the browser check part of
-# two.
-test-jobs: pytest-subprocess $(NB_WORKERS) pytest-main pytest-late pytest-browser
+# Five job slots on two cores. At the start: both notebook workers, and beside them the two pytest processes at a
+# lower priority (PYTEST_NICE), which use what the notebooks leave of the cores (the subprocess tests mostly wait
+# for their subprocesses). When every notebook has run: the book build and then the browser check (the critical
+# path: they decide when make test ends), and beside them pytest-late-1/2, also at the lower priority, so that
+# both cores stay busy to the end.
+test-jobs: pytest-subprocess $(NB_WORKERS) pytest-main pytest-late-1 pytest-late-2 pytest-browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
