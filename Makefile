@@ -202,27 +202,26 @@ pytest: $(STAMP) browser-deps
 # every notebook once (two workers, longest first), then the book from the cache (no notebook runs again), then the
 # browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
-# Measured on this 2-core machine, 2026-12-01 (fifth session), from a fresh clone of the committed tree (pip and
-# uv caches warm; the machine otherwise idle), twice: 470 s and 428 s in all (7.8 and 7.1 min; fourth session
-# 725 s, third 923 s), of which the venv (uv) 32-37 s and lint, sync-check and the cache about 6 s; the jobs 432 s
-# wall and 728 CPU-s, then 394 s and 644 CPU-s (the same tree but for this comment; fourth session: 595 s wall,
-# 1048 CPU-s). The numbers per job below are from the first run (notebooks 384 CPU-s in the second). What made the difference: uv instead of pip (~80 s), XLA's older CPU loop
-# emitters (about 35-45 % less compile CPU), one notebook worker per core instead of one process per notebook
-# (~85 CPU-s), ml_dtypes < 0.7 (~1.1 CPU-s per JAX process), the chapters' and tests' own cuts. CPU-s per job:
-#   notebooks, 442 in all (683 before): 32_runs 42, 19_general 34, 23_training 30, 99_errata 26, 21_standard 24,
-#     18_orbits 24, 13_separated 21, 11_plot 18, 50_practice 17, 20_general_flow 16, 17_integrate 15, 10_network
-#     15, 30_widgets 14, 38_stats 10, 14_events 10, 03_solvers 9, 12_moments 8, the other twenty-one 1-7 each
-#   book build from the cache (no notebook executed): 18
-#   pytest-main, 18 files in one process: 149 (per file, printed by tests/conftest.py: test_fused 22 (the gpu.sh
-#     dry run most of it), test_sweep_cli 19, test_jupyterlab 18, test_bad_input 17, test_nc 10, test_integrate 9,
-#     test_general 8, test_standard 8, test_packaging 6, test_training 6, test_orbits 5, test_separated 5, the
-#     other six 0-3)
-#   pytest-subprocess: 59 over 106 s wall (test_ensemble 28, test_sharding 14, test_cli 13; each subprocess
+# Measured on this 2-core machine, 2026-12-02 (sixth session), from a fresh clone of the committed tree (pip and
+# uv caches warm, the machine otherwise idle): 446 s in all (7.4 min; fifth session 424-470 s, fourth 725 s), of
+# which the venv 14 s (uv, no byte-compiling at install: fifth session 32-37 s) and lint, sync-check and the cache
+# 4 s; the jobs 428 s wall and 718 CPU-s counted (children reaped under `time`). Sampled each second, both cores
+# were busy from the 20th second to the last ten: make test is now bound by CPU, not by the order of its jobs.
+# CPU-s per job (under full load, so each a little above what it costs alone):
+#   notebooks, 417 in all (fifth session 384-442): 32_runs 39-51, 19_general 27-37, 23_training 28-32, 18_orbits 25,
+#     99_errata 24, 13_separated 20, 21_standard 20-27, 20_general_flow 17-19, 17_integrate 17, 50_practice 15,
+#     30_widgets 14, 14_events 13, 10_network 12, 11_plot 11, 03_solvers 10, 12_moments 9, the other twenty-two 1-8
+#   book build from the cache (no notebook executed): 17-21
+#   pytest-main, 15 files in one process: 98 (per file, printed by tests/conftest.py: test_jupyterlab 21,
+#     test_integrate 11, test_general 10, test_nc 8, the other eleven 0-6)
+#   pytest-late-1/2: test_bad_input 15 (about 340 small eager compiles), test_fused 18 (the gpu.sh dry run: five
+#     JAX processes) and test_sweep_cli 22
+#   pytest-subprocess: 64 over 189 s wall (test_ensemble 32, test_sharding 13, test_cli 12; each subprocess
 #     imports JAX)
-#   test_book_browser: 72 s wall on two workers, 46 CPU-s in pytest (Chromium's own CPU is not counted)
-#   The target (6 minutes in all) needs the jobs at about 320 s wall, i.e. about 170 CPU-s less: the compiles of
-#   the adaptive loop (32_runs, 99_errata, 17, 18, 20) and of the general velocity per shape (19_general), the
-#   training chapter and the gpu.sh dry run are the largest items left.
+#   test_book_browser: 95 s wall on two workers, 47 CPU-s (MathJax typesetting in Chromium is most of each page)
+#   The target (6 minutes in all) needs about 170 CPU-s less. The largest items left: the compiles of the adaptive
+#   loop (32_runs, 17, 18, 20, 99) and of the general velocity per shape (19_general), the training chapter, the
+#   browser check, and the JAX start-up of every subprocess test.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
