@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import jax
 import jax.numpy as jnp
+from jax import lax
 from truncflow.validate import (
     as_array,
     check_square,
@@ -20,7 +21,7 @@ from truncflow.validate import (
 from .lie import haar_orthogonal
 
 # %% auto #0
-__all__ = ['UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'check_layers', 'hidden_layers', 'network_output',
+__all__ = ['UNROLL', 'UNTRUNCATED', 'PARTIAL', 'FULL', 'relu', 'heaviside', 'check_layers', 'hidden_layers', 'network_output',
            'random_orthogonal', 'random_network', 'check_network', 'cumulative_parameters', 'layer_parameters',
            'cumulative_biases', 'affine_map', 'inverse_affine_map', 'check_affine', 'truncation_map',
            'orthogonal_truncation_map', 'truncated_coordinates', 'truncation_state', 'cluster_state',
@@ -52,12 +53,23 @@ def check_layers(Ws, bs, x=None, *, names=("Ws", "bs", "x"), invertible=False, p
     return Ws, bs, as_array(nx, x, shape=(None, Q) if points else (..., Q))
 
 # %% ../nbs/10_network.ipynb #c006p2
+UNROLL = 8  # layers of a scan over the layers that are unrolled when it is compiled
+
+
+def _layer_scan(step, init, xs):
+    """lax.scan(step, init, xs) over the layers (the leading axis of xs), unrolled by up to
+    UNROLL."""
+    L = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    return lax.scan(step, init, xs, unroll=max(1, min(L, UNROLL)))
+
+
 @jax.jit  # compiled once per shape
 def _hidden_layers(Ws, bs, x):
-    hs = [x]
-    for W, b in zip(Ws, bs):  # unrolled over the L layers (a static shape)
-        hs.append(relu(hs[-1] @ W.T + b))
-    return jnp.stack(hs[1:])
+    def layer(h, Wb):
+        h = relu(h @ Wb[0].T + Wb[1])
+        return h, h
+
+    return _layer_scan(layer, x, (Ws, bs))[1]
 
 
 def hidden_layers(Ws, bs, x) -> jax.Array:
@@ -123,11 +135,12 @@ def cumulative_parameters(Ws, bs) -> tuple[jax.Array, jax.Array, jax.Array]:
 def _cumulative_parameters(Ws, bs):
     Q = Ws.shape[-1]
 
-    Wc, bc = [jnp.eye(Q, dtype=Ws.dtype)], [jnp.zeros(Q, dtype=bs.dtype)]
-    for W, b in zip(Ws, bs):  # unrolled over the L layers, as in _hidden_layers
-        Wc.append(W @ Wc[-1])
-        bc.append(W @ bc[-1] + b)
-    Wc, bc = jnp.stack(Wc[1:]), jnp.stack(bc[1:])
+    def step(carry, Wb):
+        Wc, bc = Wb[0] @ carry[0], Wb[0] @ carry[1] + Wb[1]
+        return (Wc, bc), (Wc, bc)
+
+    init = (jnp.eye(Q, dtype=Ws.dtype), jnp.zeros(Q, dtype=bs.dtype))
+    Wc, bc = _layer_scan(step, init, (Ws, bs))[1]
     return Wc, bc, jnp.linalg.solve(Wc, bc[..., None])[..., 0]
 
 # %% ../nbs/10_network.ipynb #c011p1
@@ -225,10 +238,11 @@ def composed_truncations(Wc: jax.Array, betas: jax.Array, x: jax.Array) -> jax.A
 
     Wc (L, Q, Q) cumulative weights, betas (L, Q), x (..., Q)  ->  (L, ..., Q)."""
 
-    zs = [x]
-    for W, beta in zip(Wc, betas):  # unrolled over the L layers, as in _hidden_layers
-        zs.append(_truncation_map(W, beta, zs[-1]))
-    return jnp.stack(zs[1:]) if len(zs) > 1 else jnp.zeros((0,) + x.shape, x.dtype)  # L = 0
+    def step(z, Wb):
+        z = _truncation_map(Wb[0], Wb[1], z)
+        return z, z
+
+    return _layer_scan(step, x, (Wc, betas))[1]
 
 # %% ../nbs/10_network.ipynb #c025p1
 def _check_cumulative(Wc, betas, x):
