@@ -5,16 +5,17 @@
 # %% ../nbs/14_events.ipynb #c002
 from __future__ import annotations
 from typing import Callable, NamedTuple
+import numpy as np
 import jax
 import jax.numpy as jnp
 from jax import lax
 from .lie import skew
 
 # %% auto #0
-__all__ = ['SLIDE_TOL', 'CORNER_START', 'CORNER_END', 'CALM_STEPS', 'face_values', 'truncation_pattern', 'velocity_field',
-           'PiecewiseFlow', 'separated_flow', 'representatives', 'face_rates_along', 'one_sided_rates', 'filippov',
-           'enters_sliding', 'sliding_field', 'stale_sliding', 'sliding_changes', 'crossing_fraction', 'face_index',
-           'falsi_margins', 'put_events', 'record_step', 'corner_switch']
+__all__ = ['SLIDE_TOL', 'NEWTON_STEPS', 'CORNER_START', 'CORNER_END', 'CALM_STEPS', 'face_values', 'truncation_pattern',
+           'velocity_field', 'PiecewiseFlow', 'separated_flow', 'representatives', 'face_rates_along',
+           'one_sided_rates', 'filippov', 'enters_sliding', 'sliding_field', 'stale_sliding', 'sliding_changes',
+           'crossing_fraction', 'face_index', 'falsi_margins', 'put_events', 'record_step', 'corner_switch']
 
 # %% ../nbs/14_events.ipynb #c005
 def face_values(R: jax.Array, beta: jax.Array, X: jax.Array) -> jax.Array:
@@ -123,30 +124,67 @@ def one_sided_rates(flow: PiecewiseFlow, R, x, k) -> tuple:
 
 # %% ../nbs/14_events.ipynb #c017
 SLIDE_TOL = 1e-10  # slack on the sliding weights (the one-sided limits are accurate to ~1e-12)
+NEWTON_STEPS = 8  # Newton steps for the weights when two faces interact (from the centre)
+
+
+def _corners(K: int):
+    """(m, K) the corners of [0, 1]^K that `filippov` uses: none flipped, each face flipped alone,
+    and (K >= 2) the first two flipped together; m = K + 1 + (K >= 2)."""
+    C = np.concatenate([np.zeros((1, K)), np.eye(K)] + ([np.eye(K)[:1] + np.eye(K)[1:2]] * (K > 1)))
+    return C
+
+
+def _weights(a):
+    """The weights (m,) of `_corners`' corners for the face weights a (K,): multilinear in the
+    first two faces, linear in the others."""
+    K = a.shape[0]
+    if K == 1:
+        return jnp.stack([1.0 - a[0], a[0]])
+    a0, a1, rest = a[0], a[1], a[2:]
+    base = (1.0 - a0) * (1.0 - a1) - jnp.sum(rest)
+    return jnp.concatenate([jnp.stack([base, a0 * (1 - a1), (1 - a0) * a1]), rest, (a0 * a1)[None]])
+
+
+def _sliding_weights(rt, valid):
+    """The face weights a (K,) that stop every sliding face: rt (m, K) the faces' rates at the
+    corners of `_corners`, valid (K,). By Newton's method from the centre (exact in one step unless
+    the first two faces interact). Also ok (K,): the faces that get a weight; a face whose side
+    changes no rate (it became a repeat of another face), or a set with no solution, gets none."""
+    K, dt = rt.shape[1], rt.dtype
+    tol = 1e-12 * (1.0 + jnp.max(jnp.abs(rt)))
+    change = jnp.max(jnp.abs(rt[1 : K + 1] - rt[0][None]), axis=1)  # (K,) flipped alone
+    if K > 1:  # the first two faces also flipped with the other one flipped
+        pair = jnp.max(jnp.abs(rt[-1][None] - rt[2:0:-1]), axis=1)
+        change = change.at[:2].max(pair)
+    ok = valid & (change > tol)
+    both, eye = ok[:, None] & ok[None, :], jnp.eye(K, dtype=dt)
+    resid = lambda a: jnp.where(ok, _weights(a) @ rt, 0.0)
+
+    def newton(_, a):
+        return a - jnp.linalg.solve(jnp.where(both, jax.jacfwd(resid)(a), eye), resid(a))
+
+    a = lax.fori_loop(0, 1 if K == 1 else NEWTON_STEPS, newton, jnp.where(ok, 0.5, 0.0).astype(dt))
+    solved = jnp.all(jnp.isfinite(a)) & jnp.all(jnp.abs(resid(a)) <= 1e4 * tol)
+    return jnp.where(ok & solved, a, 0.0), ok & solved
 
 
 def filippov(flow: PiecewiseFlow, R, x, sl, K: int, extra=None, extra_sign=1.0):
     """The Filippov velocity that keeps the sliding faces `sl` (F,) bool (at most K of them) at g =
     0; optionally one more face `extra` (F,) one-hot forced to side extra_sign. Returns (Omega, dx,
-    a (K,) the weights, valid (K,) which of the K slots hold a sliding face, idx (K,) their face
-    numbers)."""
+    a (K,) the weights (a_k: the weight of face k's untruncated side), valid (K,) which of the K
+    slots hold a sliding face, idx (K,) their face numbers)."""
     F, dt = sl.shape[0], R.dtype
     idx = jnp.argsort(~sl, stable=True)[:K].astype(jnp.int32)
     valid = sl[idx]
-    onehot = (jnp.arange(F)[None, :] == idx[:, None]) & valid[:, None]  # (K, F)
     force = sl if extra is None else sl | extra
     base = -jnp.ones((F,), dt) if extra is None else jnp.where(extra, extra_sign, -1.0).astype(dt)
-    signs = jnp.concatenate([base[None], base[None] + 2.0 * onehot], axis=0)  # (K+1, F)
+    onehot = ((jnp.arange(F)[None, :] == idx[:, None]) & valid[:, None]).astype(dt)  # (K, F)
+    signs = base[None] + 2.0 * jnp.asarray(_corners(K), dt) @ onehot  # (m, F)
     Os, dxs = jax.vmap(lambda s: flow.forced(R, x, force, s))(signs)
-    rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)  # (K+1, K)
-    M = (rt[1:] - rt[0][None]).T
-    # a face whose two sides give the same rate (it became a repeat of another face) has no Filippov
-    # weight: it gets a = 2, outside [0, 1], so that sliding on it ends there
-    ok = valid & (jnp.abs(jnp.diagonal(M)) > 1e-12 * (1.0 + jnp.max(jnp.abs(rt))))
-    M = jnp.where(ok[:, None] & ok[None, :], M, jnp.eye(K, dtype=dt))
-    a = jnp.where(ok, jnp.linalg.solve(M, jnp.where(ok, -rt[0], 0.0)), jnp.where(valid, 2.0, 0.0))
-    comb = lambda v: v[0] + jnp.tensordot(a, v[1:] - v[0][None], axes=1)
-    return skew(comb(Os)), comb(dxs), a, valid, idx
+    rt = jax.vmap(lambda O, d: face_rates_along(flow, R, x, O, d)[idx])(Os, dxs)  # (m, K)
+    a, ok = _sliding_weights(rt, valid)
+    comb = lambda v: jnp.tensordot(_weights(a), v, axes=1)
+    return skew(comb(Os)), comb(dxs), jnp.where(ok, a, jnp.where(valid, 2.0, 0.0)), valid, idx
 
 
 def enters_sliding(flow: PiecewiseFlow, R, x, sl, cell, K: int):
