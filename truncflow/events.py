@@ -147,9 +147,10 @@ def _weights(a):
 
 def _sliding_weights(rt, valid):
     """The face weights a (K,) that stop every sliding face: rt (m, K) the faces' rates at the
-    corners of `_corners`, valid (K,). By Newton's method from the centre (exact in one step unless
-    the first two faces interact). Also ok (K,): the faces that get a weight; a face whose side
-    changes no rate (it became a repeat of another face), or a set with no solution, gets none."""
+    corners of `_corners`, valid (K,). By Newton's method from the centre, until the rates are
+    zero to rounding (one step unless the first two faces interact). Also ok (K,): the faces that
+    get a weight; a face whose side changes no rate (it became a repeat of another face), or a set
+    with no solution, gets none."""
     K, dt = rt.shape[1], rt.dtype
     tol = 1e-12 * (1.0 + jnp.max(jnp.abs(rt)))
     change = jnp.max(jnp.abs(rt[1 : K + 1] - rt[0][None]), axis=1)  # (K,) flipped alone
@@ -160,11 +161,14 @@ def _sliding_weights(rt, valid):
     both, eye = ok[:, None] & ok[None, :], jnp.eye(K, dtype=dt)
     resid = lambda a: jnp.where(ok, _weights(a) @ rt, 0.0)
 
-    def newton(_, a):
-        return a - jnp.linalg.solve(jnp.where(both, jax.jacfwd(resid)(a), eye), resid(a))
+    def newton(c):
+        i, a = c
+        return i + 1, a - jnp.linalg.solve(jnp.where(both, jax.jacfwd(resid)(a), eye), resid(a))
 
-    a = lax.fori_loop(0, 1 if K == 1 else NEWTON_STEPS, newton, jnp.where(ok, 0.5, 0.0).astype(dt))
-    solved = jnp.all(jnp.isfinite(a)) & jnp.all(jnp.abs(resid(a)) <= 1e4 * tol)
+    small = lambda a: jnp.all(jnp.abs(resid(a)) <= 1e4 * tol)  # also False for nan
+    more = lambda c: (c[0] < (1 if K == 1 else NEWTON_STEPS)) & ~small(c[1])
+    a = lax.while_loop(more, newton, (0, jnp.where(ok, 0.5, 0.0).astype(dt)))[1]
+    solved = jnp.all(jnp.isfinite(a)) & small(a)
     return jnp.where(ok & solved, a, 0.0), ok & solved
 
 
