@@ -204,26 +204,33 @@ pytest: $(STAMP) browser-deps
 # every notebook once (two workers, longest first), then the book from the cache (no notebook runs again), then the
 # browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
-# Measured on this 2-core machine, 2026-12-02 (sixth session), from a fresh clone of the committed tree (pip and
-# uv caches warm, the machine otherwise idle): 446 s in all (7.4 min; fifth session 424-470 s, fourth 725 s), of
-# which the venv 14 s (uv, no byte-compiling at install: fifth session 32-37 s) and lint, sync-check and the cache
-# 4 s; the jobs 428 s wall and 718 CPU-s counted (children reaped under `time`). Sampled each second, both cores
-# were busy from the 20th second to the last ten: make test is now bound by CPU, not by the order of its jobs.
-# CPU-s per job (under full load, so each a little above what it costs alone):
+# Measured on this 2-core machine from a fresh clone of the committed tree (pip and uv caches warm, the machine
+# otherwise idle). Sixth session (2026-12-02): 446 s in all (7.4 min; fifth session 424-470 s, fourth 725 s), of
+# which the venv 14 s and lint, sync-check and the cache 4 s; the jobs 428 s wall and 718 CPU-s counted (children
+# reaped under `time`). Seventh session (same day, the machine markedly slower: fixed-step RKMK2 of the general
+# family 1.4x, thirteen short chapters 1.2x, 18_orbits alone 1.8x the sixth session's times): 578 s, the jobs 550 s
+# wall and 934 CPU-s. Sampled each second, both cores are busy from the 20th second to the last ten: make test is
+# bound by CPU, not by the order of its jobs. Besides what `time` counts, headless Chromium uses about 180 CPU-s
+# (machine-wide busy time during the browser check run alone: 177 CPU-s over its 94 s, of which `time` sees 55).
+# CPU-s per job, sixth session (under full load, so each a little above what it costs alone):
 #   notebooks, 417 in all (fifth session 384-442): 32_runs 39-51, 19_general 27-37, 23_training 28-32, 18_orbits 25,
 #     99_errata 24, 13_separated 20, 21_standard 20-27, 20_general_flow 17-19, 17_integrate 17, 50_practice 15,
-#     30_widgets 14, 14_events 13, 10_network 12, 11_plot 11, 03_solvers 10, 12_moments 9, the other twenty-two 1-8
+#     30_widgets 14, 14_events 13, 10_network 12, 11_plot 11, 03_solvers 10, 12_moments 9, the other twenty-two 1-8.
+#     Since the seventh session the kernels are forked from a preloaded template (book/forkkernel.py): thirteen
+#     short chapters, A/B in one sitting, 56 -> 38 CPU-s (68 -> 44 on the slower machine), about 1.4 s a notebook.
 #   book build from the cache (no notebook executed): 17-21
 #   pytest-main, 15 files in one process: 98 (per file, printed by tests/conftest.py: test_jupyterlab 21,
-#     test_integrate 11, test_general 10, test_nc 8, the other eleven 0-6)
+#     test_integrate 11, test_general 10, test_nc 8, the other eleven 0-6); tests/test_nbexec.py adds 10
 #   pytest-late-1/2: test_bad_input 15 (about 340 small eager compiles), test_fused 18 (the gpu.sh dry run: five
 #     JAX processes) and test_sweep_cli 22
 #   pytest-subprocess: 64 over 189 s wall (test_ensemble 32, test_sharding 13, test_cli 12; each subprocess
 #     imports JAX)
-#   test_book_browser: 95 s wall on two workers, 47 CPU-s (MathJax typesetting in Chromium is most of each page)
-#   The target (6 minutes in all) needs about 170 CPU-s less. The largest items left: the compiles of the adaptive
-#   loop (32_runs, 17, 18, 20, 99) and of the general velocity per shape (19_general), the training chapter, the
-#   browser check, and the JAX start-up of every subprocess test.
+#   test_book_browser: 95 s wall on two workers, 47 CPU-s counted (about 180 in all; MathJax typesetting and
+#     layout in Chromium are most of each page: 21_standard, 472 formulas, loads in 5.0 s with MathJax, 1.6 s
+#     without; MathJax's SVG output instead of CHTML saves 6 %, Chromium's raster and compositing flags nothing)
+#   The target (6 minutes in all) needs about 170 CPU-s less on the sixth session's machine. The largest items
+#   left: the browser check, the compiles of the adaptive loop (32_runs, 17, 18, 20, 99) and of the general
+#   velocity per shape (19_general), the training chapter, and the JAX start-up of every subprocess test.
 test: lint sync-check browser-deps
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
