@@ -4,8 +4,9 @@ matplotlib, IPython's kernel and truncflow, instead of importing them again in e
     python book/forkkernel.py serve SOCKET      the template process (book/nbexec.py starts it)
     python book/forkkernel.py -f CONNECTION     a kernel (the argv of the kernelspec nbexec writes)
 
-Importing those libraries costs about 2.5 s of CPU per kernel, and `make test` starts one kernel per
-notebook (about 40): a fifth of what the notebooks cost on two cores. The template imports them once
+Importing those libraries costs about 2 s of CPU per kernel, and `make test` starts one kernel per
+notebook (about 40); forking instead saves about 1.4 s a notebook (book/nbexec.py says where that
+was measured). The template imports them once
 and then waits. A kernel launched through the kernelspec is a small proxy process (standard library
 only): it asks the template to fork, and the forked child becomes an ordinary ipykernel with the
 proxy's command line, environment and working directory. So each notebook still runs in a process
