@@ -14,8 +14,8 @@ of its own, from a clean start: the only difference from a kernel started from s
 these modules are in `sys.modules` before the first cell (as if a start-up file had imported them;
 none of them is configured or used there: JAX has no backend yet, no figure exists).
 
-The template forks only while it is safe to: one thread, no JAX backend (checked before it serves;
-otherwise every kernel starts from scratch). A kernel whose environment differs from the
+The template forks only while it is safe to: one Python thread (OpenBLAS's pools handle fork
+themselves), no JAX backend (checked before it serves; otherwise every kernel starts from scratch). A kernel whose environment differs from the
 template's in a variable that may be read at import time (JAX_*, MPL*, the BLAS threads; XLA_FLAGS
 is read later and may differ) also starts from scratch, by `exec` of `python -m ipykernel_launcher`.
 The proxy stands for the kernel towards jupyter_client: it passes SIGINT and SIGTERM on, exits with
