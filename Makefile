@@ -200,7 +200,7 @@ pytest: $(STAMP) browser-deps
 	$(PYTEST) -n 2 --dist loadfile
 
 # ---------------------------------------------------------------------------------------------------------- test
-# make test: set-up (venv, lint, sync-check, chromium) -> one queue of jobs on two cores (make -j3, see test-jobs):
+# make test: set-up (venv, lint, sync-check) -> one queue of jobs on two cores (make -j5, see test-jobs):
 # every notebook once (two workers, longest first), then the book from the cache (no notebook runs again), then the
 # browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
@@ -231,7 +231,7 @@ pytest: $(STAMP) browser-deps
 #   The target (6 minutes in all) needs about 170 CPU-s less on the sixth session's machine. The largest items
 #   left: the browser check, the compiles of the adaptive loop (32_runs, 17, 18, 20, 99) and of the general
 #   velocity per shape (19_general), the training chapter, and the JAX start-up of every subprocess test.
-test: lint sync-check browser-deps
+test: lint sync-check
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
 	@TIMEFORMAT="[time] make test, the jobs: %0R s wall, %0U+%0S s CPU"; \
