@@ -205,32 +205,26 @@ pytest: $(STAMP) browser-deps
 # browser check; beside them the pytest files in two processes. A failing cell or test fails make test.
 #
 # Measured on this 2-core machine from a fresh clone of the committed tree (pip and uv caches warm, the machine
-# otherwise idle). Sixth session (2026-12-02): 446 s in all (7.4 min; fifth session 424-470 s, fourth 725 s), of
-# which the venv 14 s and lint, sync-check and the cache 4 s; the jobs 428 s wall and 718 CPU-s counted (children
-# reaped under `time`). Seventh session (same day, the machine markedly slower: fixed-step RKMK2 of the general
-# family 1.4x, thirteen short chapters 1.2x, 18_orbits alone 1.8x the sixth session's times): 578 s, the jobs 550 s
-# wall and 934 CPU-s. Sampled each second, both cores are busy from the 20th second to the last ten: make test is
-# bound by CPU, not by the order of its jobs. Besides what `time` counts, headless Chromium uses about 180 CPU-s
-# (machine-wide busy time during the browser check run alone: 177 CPU-s over its 94 s, of which `time` sees 55).
-# CPU-s per job, sixth session (under full load, so each a little above what it costs alone):
-#   notebooks, 417 in all (fifth session 384-442): 32_runs 39-51, 19_general 27-37, 23_training 28-32, 18_orbits 25,
-#     99_errata 24, 13_separated 20, 21_standard 20-27, 20_general_flow 17-19, 17_integrate 17, 50_practice 15,
-#     30_widgets 14, 14_events 13, 10_network 12, 11_plot 11, 03_solvers 10, 12_moments 9, the other twenty-two 1-8.
-#     Since the seventh session the kernels are forked from a preloaded template (book/forkkernel.py): thirteen
-#     short chapters, A/B in one sitting, 56 -> 38 CPU-s (68 -> 44 on the slower machine), about 1.4 s a notebook.
-#   book build from the cache (no notebook executed): 17-21
-#   pytest-main, 15 files in one process: 98 (per file, printed by tests/conftest.py: test_jupyterlab 21,
-#     test_integrate 11, test_general 10, test_nc 8, the other eleven 0-6); tests/test_nbexec.py adds 10
-#   pytest-late-1/2: test_bad_input 15 (about 340 small eager compiles), test_fused 18 (the gpu.sh dry run: five
-#     JAX processes) and test_sweep_cli 22
-#   pytest-subprocess: 64 over 189 s wall (test_ensemble 32, test_sharding 13, test_cli 12; each subprocess
-#     imports JAX)
-#   test_book_browser: 95 s wall on two workers, 47 CPU-s counted (about 180 in all; MathJax typesetting and
-#     layout in Chromium are most of each page: 21_standard, 472 formulas, loads in 5.0 s with MathJax, 1.6 s
-#     without; MathJax's SVG output instead of CHTML saves 6 %, Chromium's raster and compositing flags nothing)
-#   The target (6 minutes in all) needs about 170 CPU-s less on the sixth session's machine. The largest items
-#   left: the browser check, the compiles of the adaptive loop (32_runs, 17, 18, 20, 99) and of the general
-#   velocity per shape (19_general), the training chapter, and the JAX start-up of every subprocess test.
+# otherwise idle). The machine's speed differs from one session to the next (the same tree, 5bf9da6: 434 s in the
+# eighth session, 259 s in the ninth; the seventh's runs 578-679 s), so changes are judged by A/B in one sitting.
+# Ninth session (2026-12-02): 258-263 s in all (4.3-4.4 min; chromium's install, about 20 s, included where the
+# machine lacked it: it now runs beside the notebooks), of which set-up (venv, lint, sync-check, cache) 8-13 s
+# and the jobs 249-251 s wall. Sampled every 5 s, both cores are busy from the 10th second to the last five: make
+# test is bound by CPU, not by the order of its jobs. Machine-wide busy time 502-510 CPU-s; per process (a sampler
+# reading /proc every 0.5 s, in the same run):
+#   notebooks (workers, kernel template and forked kernels) 288-313; per notebook as nbexec prints it: 32_runs 22,
+#     18_orbits 18, 21_standard 16, 99_errata 15, 23_training 15, 19_general 14, 20_general_flow 13,
+#     13_separated 13, 17_integrate 10, 50_practice 8, 30_widgets 8, 11_plot 8, 10_network 7, the other 25 0-6
+#   headless Chromium 52-55 (the book's pages and test_jupyterlab's JupyterLab page), most of which `time` does
+#     not count (pytest does not reap its renderer processes)
+#   pytest-main (16 files, one process) about 34 and its subprocesses (per file, printed by tests/conftest.py:
+#     test_jupyterlab 15, test_integrate 7, test_nbexec 7, test_nc 6, test_general 5, the other eleven 0-4)
+#   pytest-subprocess 24-26 and its subprocesses (test_ensemble 19, test_sharding 11, test_cli 9, each subprocess
+#     importing JAX); pytest-late: test_sweep_cli 15, test_fused 12-13 (the gpu.sh dry run), test_bad_input 12
+#   the book build from the cache 12; the host's own kernel threads 24-33 (not ours)
+#   The browser check in one tab per worker instead of one tab per page: 155 -> 94-102 CPU-s machine-wide and
+#   82 -> 53-57 s wall (A/B in one sitting, eighth session). One worker instead of two: about the same CPU (52
+#   against 55) and make test 280 s against 258-263, its tail waiting on the check: two workers.
 test: lint sync-check
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
