@@ -212,7 +212,8 @@ pytest: $(STAMP) browser-deps
 # and the jobs 249-251 s wall. Sampled every 5 s, both cores are busy from the 10th second to the last five: make
 # test is bound by CPU, not by the order of its jobs. Machine-wide busy time 502-510 CPU-s; per process (a sampler
 # reading /proc every 0.5 s, in the same run):
-#   notebooks (workers, kernel template and forked kernels) 288-313; per notebook as nbexec prints it: 32_runs 22,
+#   notebooks (workers, kernel template and forked kernels) 288-313 (one worker alone, one notebook after another:
+#     234, of which the worker's own 5); per notebook as nbexec prints it in make test: 32_runs 22,
 #     18_orbits 18, 21_standard 16, 99_errata 15, 23_training 15, 19_general 14, 20_general_flow 13,
 #     13_separated 13, 17_integrate 10, 50_practice 8, 30_widgets 8, 11_plot 8, 10_network 7, the other 25 0-6
 #   headless Chromium 52-55 (the book's pages and test_jupyterlab's JupyterLab page), most of which `time` does
