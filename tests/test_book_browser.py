@@ -5,8 +5,9 @@ leaves the machine, and the console shows no JavaScript error. Every kernel-free
 slider moves, and the slider explorers (truncflow.plot.slider_explorer: the truncation map of Section 2 over the
 rotation angle, the separated flow over flow time s) show a new frame and a new value when the slider is moved
 with the keyboard. Each page is opened once, in one tab per pytest worker that goes from page to page (class
-Tab), and every check that applies to it runs on that one load. A screenshot of the top of each page is kept in book/_build/screenshots/ (TRUNCFLOW_SCREENSHOTS=full for whole
-pages: rendering a long page whole takes 5-30 s each). `make test` builds the book before running this; run
+Tab), and every check that applies to it runs on that one load. A screenshot of the top of each page is kept in
+book/_build/screenshots/ (TRUNCFLOW_SCREENSHOTS=full for whole pages: rendering a long page whole takes 5-30 s
+each). `make test` builds the book before running this; run
 alone, it builds it if missing. TRUNCFLOW_BOOK_HTML=DIR checks a book built elsewhere
 (for example a partial book: then select the player tests with -k player).
 """
@@ -56,8 +57,9 @@ def browser():
 class Tab:
     """One browser tab that goes from page to page, as a reader's does (each page a fresh document, its scripts
     run anew). What the current page requested from outside the machine and what its console reported are
-    collected per page. One tab for all pages, not one per page: a new tab starts a new renderer process, and
-    its compiled scripts (MathJax, the theme) are not reused, which cost about 40 % more of Chromium's CPU."""
+    collected per page. One tab for all pages, not one per page: a new tab starts a new renderer process, which
+    compiles MathJax and the theme's scripts again (measured on the whole book, two workers: 155 CPU-s of
+    Chromium with a tab per page, 94-102 with one tab per worker)."""
 
     def __init__(self, browser):
         self.page = browser.new_page(viewport={"width": 1200, "height": 900})
