@@ -7,10 +7,23 @@ import jax
 import numpy as np
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the operating system reports it (Linux: /proc/cpuinfo), else platform's guess: ratios
+    between contenders move from one CPU to another (cache sizes decide which loops are bound by memory)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            return names[0]
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_info() -> dict:
-    """Backend, device, versions and core count of the machine that measured."""
+    """Backend, device, versions, CPU model and core count of the machine that measured."""
     return dict(backend=jax.default_backend(), device=f"{jax.devices()[0]} ({jax.devices()[0].device_kind})", jax=jax.__version__,
-                machine=platform.machine(), cpus=os.cpu_count())
+                machine=platform.machine(), cpu=cpu_model(), cpus=os.cpu_count())
 
 
 def write_result(out: dict, path: str, quiet: bool = False) -> None:
