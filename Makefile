@@ -207,10 +207,10 @@ pytest: $(STAMP) browser-deps
 # Measured on this 2-core machine from a fresh clone of the committed tree (pip and uv caches warm, the machine
 # otherwise idle). The machine's speed differs from one session to the next (the same tree, 5bf9da6: 434 s in the
 # eighth session, 259 s in the ninth; the seventh's runs 578-679 s), so changes are judged by A/B in one sitting.
-# Ninth session (2026-12-02): 238-263 s in all, four runs (4.0-4.4 min; chromium's install, about 20 s, included
+# Ninth session (2026-12-02): 238-292 s in all, five runs (4.0-4.9 min; chromium's install, about 20 s, included
 # where the machine lacked it: it now runs beside the notebooks), of which set-up (venv, lint, sync-check, cache)
-# 8-13 s and the jobs 228-251 s wall. Sampled every 5 s, both cores are busy from the 10th second to the last
-# five: make test is bound by CPU, not by the order of its jobs. Machine-wide busy time 455-510 CPU-s; per process
+# 8-13 s and the jobs 228-283 s wall. Sampled every 5 s, both cores are busy from the 10th second to the last
+# five: make test is bound by CPU, not by the order of its jobs. Machine-wide busy time 455-558 CPU-s; per process
 # (a sampler reading /proc every 0.5 s, in one run):
 #   notebooks (workers, kernel template and forked kernels) 288-313 (one worker alone, one notebook after another:
 #     234, of which the worker's own 5); per notebook as nbexec prints it in make test: 32_runs 22,
