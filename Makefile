@@ -207,7 +207,7 @@ pytest: $(STAMP) browser-deps
 # Measured on this 2-core machine from a fresh clone of the committed tree (pip and uv caches warm, the machine
 # otherwise idle). The machine's speed differs from one session to the next (the same tree, 5bf9da6: 434 s in the
 # eighth session, 259 s in the ninth; the seventh's runs 578-679 s), so changes are judged by A/B in one sitting.
-# Ninth session (2026-12-02): 238-292 s in all, five runs (4.0-4.9 min; chromium's install, about 20 s, included
+# Ninth session (2026-12-02): 238-292 s in all, six runs (4.0-4.9 min; chromium's install, about 20 s, included
 # where the machine lacked it: it now runs beside the notebooks), of which set-up (venv, lint, sync-check, cache)
 # 8-13 s and the jobs 228-283 s wall. Sampled every 5 s, both cores are busy from the 10th second to the last
 # five: make test is bound by CPU, not by the order of its jobs. Machine-wide busy time 455-558 CPU-s; per process
@@ -226,6 +226,9 @@ pytest: $(STAMP) browser-deps
 #   The browser check in one tab per worker instead of one tab per page: 155 -> 94-102 CPU-s machine-wide and
 #   82 -> 53-57 s wall (A/B in one sitting, eighth session). One worker instead of two: about the same CPU (52
 #   against 55) and make test 280 s against 258-263 the same hour, its tail waiting on the check: two workers.
+#   Tried and not kept (earlier sessions): MathJax's SVG output instead of CHTML (-6 % of the check), Chromium's
+#   raster and compositing flags, XLA single-threaded Eigen (no change); this session: XLA's parallel codegen split,
+#   thunk runtime and concurrency scheduler flags, a kernel pinned to one CPU (no change in CPU-s).
 test: lint sync-check
 	@rm -rf $(NB_CACHE) $(NB_INPUTS) $(TEST_JAX_CACHE) $(NB_CLAIMS)
 	@$(NB_CACHE_CHECK); $(NB_CACHE_INIT); mkdir -p $(NB_CLAIMS)
